@@ -1,0 +1,243 @@
+"""What an exception escaping user code becomes: a response, a close code, a log line.
+
+WebSocket endpoints are handled where the WebSocket object lives (the route's wrapper), so the
+handler knows whether the handshake was accepted without wrapping ``send`` on the hot path:
+
+==========================  ==========================================================
+escaped exception           what the client sees
+==========================  ==========================================================
+WebSocketDisconnect         nothing more: the connection is already over
+WebSocketException          close with its code and reason (HTTP 403 before accept)
+HTTPException, before       denial response with its status and detail (close 1008
+accept                      where the server lacks the denial-response extension)
+HTTPException, after accept close 1011, reason = detail
+UnexpectedMessage           close 1003 (unsupported data), logged
+any other Exception         close 1011 (HTTP 500 before accept), logged with route and client
+==========================  ==========================================================
+
+A user handler registered for the exception class (or an HTTP status) runs instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from sockjet.exceptions import HTTPException, WebSocketException
+from sockjet.requests import Request
+from sockjet.responses import PlainTextResponse, Response
+from sockjet.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
+from sockjet.websockets import UnexpectedMessage, WebSocket, WebSocketDisconnect, WebSocketState
+
+logger = logging.getLogger("sockjet.error")
+
+HANDLERS_KEY = "sockjet.exception_handlers"
+_MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is at most 125 bytes, 2 for the code
+
+
+def close_reason(text: str) -> str:
+    """``text`` cut to the 123 UTF-8 bytes a close frame can carry, never splitting a character."""
+    encoded = text.encode("utf-8")
+    if len(encoded) <= _MAX_REASON_BYTES:
+        return text
+    return encoded[:_MAX_REASON_BYTES].decode("utf-8", errors="ignore")
+
+
+class Handlers:
+    """Exception handlers by class (most specific first, along the MRO) and by HTTP status."""
+
+    __slots__ = ("by_class", "by_status")
+
+    def __init__(self, handlers: Mapping[Any, ExceptionHandler] | None = None) -> None:
+        self.by_class: dict[type[BaseException], ExceptionHandler] = {}
+        self.by_status: dict[int, ExceptionHandler] = {}
+        for key, handler in (handlers or {}).items():
+            self.add(key, handler)
+
+    def add(self, key: int | type[BaseException], handler: ExceptionHandler) -> None:
+        if isinstance(key, int):
+            self.by_status[key] = handler
+        elif isinstance(key, type) and issubclass(key, BaseException):
+            self.by_class[key] = handler
+        else:
+            raise TypeError(f"Exception handlers are keyed by an exception class or an HTTP status, not {key!r}")
+
+    def lookup(self, exc: BaseException) -> ExceptionHandler | None:
+        if isinstance(exc, HTTPException) and exc.status_code in self.by_status:
+            return self.by_status[exc.status_code]
+        for cls in type(exc).__mro__:
+            if cls in self.by_class:
+                return self.by_class[cls]
+        return None
+
+
+async def _call_handler(handler: ExceptionHandler, connection: Any, exc: Exception) -> Any:
+    result = handler(connection, exc)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def _close_quietly(websocket: WebSocket, code: int, reason: str = "") -> None:
+    """Close if the application may still send a close; a peer already gone is not an error."""
+    state = websocket.application_state
+    if state is WebSocketState.RESPONSE:
+        await websocket.send({"type": "websocket.http.response.body", "body": b""})
+        return
+    if state is WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(OSError, WebSocketDisconnect):
+        await websocket.close(code, close_reason(reason))
+
+
+def _describe(websocket: WebSocket) -> str:
+    route = websocket.scope.get("route_path") or websocket.scope.get("path", "?")
+    client = websocket.scope.get("client")
+    who = f"{client[0]}:{client[1]}" if client else "unknown client"
+    return f"WebSocket {route} from {who}"
+
+
+async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> None:
+    """Turn an exception that escaped a WebSocket endpoint into what the client should see."""
+    if isinstance(exc, WebSocketDisconnect):
+        return
+    handlers: Handlers | None = websocket.scope.get(HANDLERS_KEY)
+    handler = handlers.lookup(exc) if handlers is not None else None
+    if handler is not None:
+        result = await _call_handler(handler, websocket, exc)
+        if isinstance(result, Response) and websocket.application_state is WebSocketState.CONNECTING:
+            await deny(websocket, result)
+        return
+    if isinstance(exc, WebSocketException):
+        await _close_quietly(websocket, exc.code, exc.reason)
+    elif isinstance(exc, HTTPException):
+        if websocket.application_state is WebSocketState.CONNECTING:
+            await deny(websocket, PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers))
+        else:
+            await _close_quietly(websocket, 1011, exc.detail)
+    elif isinstance(exc, UnexpectedMessage):
+        logger.warning("%s closed with 1003: %s", _describe(websocket), exc)
+        await _close_quietly(websocket, 1003, str(exc))
+    else:
+        logger.error("Exception in %s; closing with 1011", _describe(websocket), exc_info=exc)
+        if websocket.application_state is WebSocketState.CONNECTING:
+            await deny(websocket, PlainTextResponse("Internal Server Error", status_code=500), close_code=1011)
+        else:
+            await _close_quietly(websocket, 1011)
+
+
+async def deny(websocket: WebSocket, response: Response, *, close_code: int = 1008) -> None:
+    """Refuse the handshake with ``response``, or close with ``close_code`` where the server cannot."""
+    if "websocket.http.response" in websocket.scope.get("extensions", {}):
+        await websocket.send_denial_response(response)
+    else:
+        await _close_quietly(websocket, close_code)
+
+
+class ExceptionMiddleware:
+    """Innermost layer: puts the handlers in the scope (WebSocket routes use them) and answers
+    HTTP exceptions with responses."""
+
+    def __init__(self, app: ASGIApp, handlers: Handlers, debug: bool = False) -> None:
+        self.app = app
+        self.handlers = handlers
+        self.debug = debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type != "http":
+            if scope_type == "websocket":
+                scope[HANDLERS_KEY] = self.handlers
+            await self.app(scope, receive, send)
+            return
+        scope[HANDLERS_KEY] = self.handlers
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sender)
+        except Exception as exc:
+            handler = self.handlers.lookup(exc)
+            if handler is None:
+                if not isinstance(exc, HTTPException):
+                    raise
+                response: Response | None = (
+                    Response(status_code=exc.status_code, headers=exc.headers)
+                    if exc.status_code in (204, 304)
+                    else PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
+                )
+            else:
+                response = await _call_handler(handler, Request(scope, receive, send), exc)
+            if started:
+                raise RuntimeError("Caught handled exception, but response already started.") from exc
+            if response is not None:
+                await response(scope, receive, sender)
+
+
+class ServerErrorMiddleware:
+    """Outermost layer: an HTTP request that failed gets a 500 (then the error goes on to the server
+    to be logged); a WebSocket that failed outside its endpoint is closed with 1011 and logged."""
+
+    def __init__(self, app: ASGIApp, handler: ExceptionHandler | None = None, debug: bool = False) -> None:
+        self.app = app
+        self.handler = handler
+        self.debug = debug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            try:
+                await self.app(scope, receive, send)
+            except WebSocketDisconnect:
+                pass
+            except Exception as exc:
+                # Raised outside an endpoint (a middleware, a raw ASGI app): the state is unknown,
+                # so close at best effort; a server that already saw a close refuses this one.
+                code, reason = 1011, ""
+                if isinstance(exc, WebSocketException):
+                    code, reason = exc.code, exc.reason
+                else:
+                    logger.error("Exception in the ASGI app for WebSocket %s", scope.get("path"), exc_info=exc)
+                with contextlib.suppress(Exception):
+                    await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sender(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sender)
+        except Exception as exc:
+            if not started:
+                response: Any = None
+                if self.handler is not None:
+                    response = await _call_handler(self.handler, Request(scope, receive, send), exc)
+                if response is None:
+                    text = f"{type(exc).__name__}: {exc}" if self.debug else "Internal Server Error"
+                    response = PlainTextResponse(text, status_code=500)
+                await response(scope, receive, send)
+            raise
+
+
+__all__ = [
+    "ExceptionMiddleware",
+    "Handlers",
+    "ServerErrorMiddleware",
+    "close_reason",
+    "deny",
+    "handle_websocket_exception",
+]

@@ -1,0 +1,140 @@
+"""``App``: routing, a small HTTP side, middleware, lifespan and exception handling around WebSockets.
+
+An App is a plain ASGI app, so it runs on any ASGI server and mounts inside FastAPI or Starlette
+(and they inside it). Layers, outermost first::
+
+    ServerErrorMiddleware -> user middleware... -> ExceptionMiddleware -> Router -> endpoint
+
+None of them wraps a WebSocket's ``send`` or ``receive``: a message costs the same as on a bare
+ASGI app plus the WebSocket's own state check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+from sockjet._errors import ExceptionMiddleware, Handlers, ServerErrorMiddleware
+from sockjet.datastructures import State, URLPath
+from sockjet.middleware import Middleware
+from sockjet.routing import BaseRoute, Mount, Router
+from sockjet.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class App:
+    """A sockjet application.
+
+    ``lifespan`` is an async context manager factory taking the app; a mapping it yields becomes
+    each connection's ``state``. ``exception_handlers`` maps an exception class or HTTP status to
+    ``handler(connection, exc)``.
+    """
+
+    def __init__(
+        self,
+        routes: Sequence[BaseRoute] | None = None,
+        *,
+        debug: bool = False,
+        middleware: Sequence[Middleware] | None = None,
+        lifespan: Lifespan[Any] | None = None,
+        exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
+    ) -> None:
+        self.debug = debug
+        self.state = State()
+        self.router = Router(routes, lifespan=lifespan)
+        self.exception_handlers: dict[Any, ExceptionHandler] = dict(exception_handlers or {})
+        self.user_middleware: list[Middleware] = list(middleware or [])
+        self.middleware_stack: ASGIApp | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        handlers = Handlers(
+            {key: value for key, value in self.exception_handlers.items() if key not in (500, Exception)}
+        )
+        server_error = self.exception_handlers.get(500) or self.exception_handlers.get(Exception)
+        app: ASGIApp = ExceptionMiddleware(self.router, handlers, debug=self.debug)
+        for middleware in reversed(self.user_middleware):
+            app = middleware.wrap(app)
+        return ServerErrorMiddleware(app, handler=server_error, debug=self.debug)
+
+    @property
+    def routes(self) -> list[BaseRoute]:
+        return self.router.routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = self
+        stack = self.middleware_stack
+        if stack is None:
+            stack = self.middleware_stack = self.build_middleware_stack()
+        await stack(scope, receive, send)
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        return self.router.url_path_for(name, **path_params)
+
+    def _check_not_started(self, what: str) -> None:
+        if self.middleware_stack is not None:
+            raise RuntimeError(f"Cannot {what} after an application has started")
+
+    def add_middleware(self, cls: Any, *args: Any, **kwargs: Any) -> None:
+        self._check_not_started("add middleware")
+        self.user_middleware.insert(0, Middleware(cls, *args, **kwargs))
+
+    def add_exception_handler(self, key: int | type[Exception], handler: ExceptionHandler) -> None:
+        self._check_not_started("add an exception handler")
+        self.exception_handlers[key] = handler
+
+    def exception_handler(self, key: int | type[Exception]) -> Callable[[_F], _F]:
+        def decorator(func: _F) -> _F:
+            self.add_exception_handler(key, func)
+            return func
+
+        return decorator
+
+    def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
+        self.router.routes.append(Mount(path, app=app, name=name))
+
+    def add_route(
+        self,
+        path: str,
+        route: Callable[..., Any],
+        methods: Collection[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> None:
+        self.router.add_route(path, route, methods=methods, name=name, include_in_schema=include_in_schema)
+
+    def add_websocket_route(self, path: str, route: Callable[..., Any], name: str | None = None) -> None:
+        self.router.add_websocket_route(path, route, name=name)
+
+    def websocket(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
+        """``@app.websocket("/ws/{room}")``: the endpoint gets the WebSocket and its path parameters by name."""
+
+        def decorator(func: _F) -> _F:
+            self.add_websocket_route(path, func, name=name)
+            return func
+
+        return decorator
+
+    def route(
+        self,
+        path: str,
+        methods: Collection[str] | None = None,
+        name: str | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[_F], _F]:
+        """``@app.route("/", methods=["GET"])``: the endpoint returns a Response, a str or a JSON-able value."""
+
+        def decorator(func: _F) -> _F:
+            self.add_route(path, func, methods=methods, name=name, include_in_schema=include_in_schema)
+            return func
+
+        return decorator
+
+    def get(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
+        return self.route(path, methods=["GET"], name=name)
+
+    def post(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
+        return self.route(path, methods=["POST"], name=name)
+
+
+__all__ = ["App"]

@@ -1,0 +1,80 @@
+"""Exceptions a user raises (HTTPException, WebSocketException) and the ones sockjet raises.
+
+sockjet's own errors form one tree::
+
+    SockjetError
+    ├── HubError                 the Hub could not do what was asked
+    │   ├── PublishError         a publish did not reach the backend (nothing was sent)
+    │   └── PayloadTooLarge      a publish over the hub's max_payload
+    └── ConfigurationError       (also a ValueError) an option that cannot work
+
+``HTTPException`` and ``WebSocketException`` keep Starlette's signatures so that code
+that raises them ports unchanged.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Mapping
+
+
+class HTTPException(Exception):
+    """Raise to answer with an HTTP error; before ``accept`` a WebSocket answers with a denial response."""
+
+    def __init__(self, status_code: int, detail: str | None = None, headers: Mapping[str, str] | None = None):
+        if detail is None:
+            detail = http.HTTPStatus(status_code).phrase
+        self.status_code = status_code
+        self.detail = detail
+        self.headers = headers
+
+    def __str__(self) -> str:
+        return f"{self.status_code}: {self.detail}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(status_code={self.status_code!r}, detail={self.detail!r})"
+
+
+class WebSocketException(Exception):
+    """Raise in a WebSocket endpoint to close the connection with ``code`` and ``reason``."""
+
+    def __init__(self, code: int, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class SockjetError(Exception):
+    """Base of every error sockjet itself raises (not those re-exported for Starlette compatibility)."""
+
+
+class ConfigurationError(SockjetError, ValueError):
+    """An option that cannot work, found when the object is built rather than at the first message."""
+
+
+class HubError(SockjetError):
+    """The Hub could not do what was asked."""
+
+
+class PublishError(HubError):
+    """A publish did not reach the backend; no member received it. Retry, or report it upstream."""
+
+
+class PayloadTooLarge(HubError):
+    """A publish whose encoded payload is over the hub's ``max_payload``; nothing was sent."""
+
+
+__all__ = [
+    "ConfigurationError",
+    "HTTPException",
+    "HubError",
+    "PayloadTooLarge",
+    "PublishError",
+    "SockjetError",
+    "WebSocketException",
+]

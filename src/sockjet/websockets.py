@@ -1,0 +1,256 @@
+"""The WebSocket of the seeds: a two-sided state machine over the ASGI ``receive``/``send`` callables.
+
+``client_state`` follows what the client did (connect, disconnect); ``application_state``
+follows what the application sent (accept, close, a denial response). Every transition that
+the ASGI spec forbids raises ``RuntimeError`` with the message Starlette uses, so code and
+tests written against Starlette see the same errors.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING, Any
+
+from sockjet.exceptions import SockjetError
+from sockjet.requests import HTTPConnection
+from sockjet.types import Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from sockjet.responses import Response
+
+
+class WebSocketState(enum.Enum):
+    CONNECTING = 0
+    CONNECTED = 1
+    DISCONNECTED = 2
+    RESPONSE = 3
+
+
+_CONNECTING = WebSocketState.CONNECTING
+_CONNECTED = WebSocketState.CONNECTED
+_DISCONNECTED = WebSocketState.DISCONNECTED
+_RESPONSE = WebSocketState.RESPONSE
+
+
+class WebSocketDisconnect(Exception):
+    """The connection is over: the client closed it (``code``, ``reason``) or it broke (1006)."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, reason={self.reason!r})"
+
+
+class WebSocketDisconnected(RuntimeError):
+    """Raised when a WebSocket that is already closed (or never accepted) is used."""
+
+
+class UnexpectedMessage(SockjetError, KeyError):
+    """A message of the other kind arrived: ``receive_text`` got binary data, or the reverse.
+
+    It is a ``KeyError`` because that is what Starlette raises here; the App closes the
+    connection with 1003 (unsupported data) when an endpoint lets it escape.
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+_MODE_ERROR = 'The "mode" argument should be "text" or "binary".'
+_NOT_CONNECTED = 'WebSocket is not connected. Need to call "accept" first.'
+
+
+class WebSocket(HTTPConnection):
+    """One WebSocket connection, built from the ASGI ``scope``, ``receive`` and ``send``."""
+
+    __slots__ = ("_receive", "_send", "application_state", "client_state")
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        super().__init__(scope)
+        assert scope["type"] == "websocket"
+        self._receive = receive
+        self._send = send
+        self.client_state = _CONNECTING
+        self.application_state = _CONNECTING
+
+    async def receive(self) -> Message:
+        """Receive one ASGI message, checking it is valid for the client's state."""
+        if self.client_state is _CONNECTING:
+            message = await self._receive()
+            message_type = message["type"]
+            if message_type != "websocket.connect":
+                raise RuntimeError(f'Expected ASGI message "websocket.connect", but got {message_type!r}')
+            self.client_state = _CONNECTED
+            return message
+        elif self.client_state is _CONNECTED:
+            message = await self._receive()
+            message_type = message["type"]
+            if message_type == "websocket.receive":
+                return message
+            if message_type != "websocket.disconnect":
+                raise RuntimeError(
+                    f'Expected ASGI message "websocket.receive" or "websocket.disconnect", but got {message_type!r}'
+                )
+            self.client_state = _DISCONNECTED
+            return message
+        else:
+            raise WebSocketDisconnected('Cannot call "receive" once a disconnect message has been received.')
+
+    async def send(self, message: Message) -> None:
+        """Send one ASGI message, checking it is valid for the application's state.
+
+        A send that fails with ``OSError`` once connected (the peer is gone) raises
+        ``WebSocketDisconnect(1006)``.
+        """
+        state = self.application_state
+        if state is _CONNECTED:
+            message_type = message["type"]
+            if message_type != "websocket.send":
+                if message_type != "websocket.close":
+                    raise RuntimeError(
+                        f'Expected ASGI message "websocket.send" or "websocket.close", but got {message_type!r}'
+                    )
+                self.application_state = _DISCONNECTED
+            try:
+                await self._send(message)
+            except OSError:
+                self.application_state = _DISCONNECTED
+                raise WebSocketDisconnect(code=1006) from None
+        elif state is _CONNECTING:
+            message_type = message["type"]
+            if message_type == "websocket.accept":
+                self.application_state = _CONNECTED
+            elif message_type == "websocket.close":
+                self.application_state = _DISCONNECTED
+            elif message_type == "websocket.http.response.start":
+                self.application_state = _RESPONSE
+            else:
+                raise RuntimeError(
+                    'Expected ASGI message "websocket.accept", "websocket.close" or "websocket.http.response.start", '
+                    f"but got {message_type!r}"
+                )
+            await self._send(message)
+        elif state is _RESPONSE:
+            message_type = message["type"]
+            if message_type != "websocket.http.response.body":
+                raise RuntimeError(f'Expected ASGI message "websocket.http.response.body", but got {message_type!r}')
+            if not message.get("more_body", False):
+                self.application_state = _DISCONNECTED
+            await self._send(message)
+        else:
+            raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+
+    async def accept(
+        self,
+        subprotocol: str | None = None,
+        headers: Iterable[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        """Accept the handshake, first waiting for the client's ``websocket.connect`` if not yet seen."""
+        if self.client_state is _CONNECTING:
+            await self.receive()
+        await self.send({"type": "websocket.accept", "subprotocol": subprotocol, "headers": list(headers or [])})
+
+    async def _receive_data(self, key: str) -> Any:
+        if self.application_state is not _CONNECTED:
+            raise WebSocketDisconnected(_NOT_CONNECTED)
+        message = await self.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1005), message.get("reason"))
+        data = message.get(key)
+        if data is None:
+            sent = "binary data" if key == "text" else "text"
+            wanted = "a text" if key == "text" else "a binary"
+            raise UnexpectedMessage(f"Expected {wanted} message, but the client sent {sent}.")
+        return data
+
+    async def receive_text(self) -> str:
+        """The next text message; raises ``WebSocketDisconnect`` when the client has gone."""
+        return await self._receive_data("text")  # type: ignore[no-any-return]
+
+    async def receive_bytes(self) -> bytes:
+        """The next binary message; raises ``WebSocketDisconnect`` when the client has gone."""
+        return await self._receive_data("bytes")  # type: ignore[no-any-return]
+
+    async def receive_json(self, mode: str = "text") -> Any:
+        """The next message decoded as JSON, from a text frame (``mode="text"``) or a binary one."""
+        if mode not in ("text", "binary"):
+            raise RuntimeError(_MODE_ERROR)
+        if mode == "text":
+            return json.loads(await self._receive_data("text"))
+        return json.loads((await self._receive_data("bytes")).decode("utf-8"))
+
+    async def iter_text(self) -> AsyncIterator[str]:
+        """Text messages until the client disconnects; the disconnect ends the loop quietly."""
+        try:
+            while True:
+                yield await self._receive_data("text")
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_bytes(self) -> AsyncIterator[bytes]:
+        """Binary messages until the client disconnects."""
+        try:
+            while True:
+                yield await self._receive_data("bytes")
+        except WebSocketDisconnect:
+            pass
+
+    async def iter_json(self) -> AsyncIterator[Any]:
+        """JSON messages (text frames) until the client disconnects."""
+        try:
+            while True:
+                yield json.loads(await self._receive_data("text"))
+        except WebSocketDisconnect:
+            pass
+
+    async def send_text(self, data: str) -> None:
+        await self.send({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.send({"type": "websocket.send", "bytes": data})
+
+    async def send_json(self, data: Any, mode: str = "text") -> None:
+        """Send ``data`` as compact JSON (no spaces, non-ASCII kept) in a text or binary frame."""
+        if mode not in ("text", "binary"):
+            raise RuntimeError(_MODE_ERROR)
+        text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+        if mode == "text":
+            await self.send({"type": "websocket.send", "text": text})
+        else:
+            await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
+
+    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+        """Close with ``code``; before ``accept`` the server answers the handshake with HTTP 403."""
+        await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
+
+    async def send_denial_response(self, response: Response) -> None:
+        """Refuse the handshake with an HTTP response; needs the server's denial-response extension."""
+        if "websocket.http.response" in self.scope.get("extensions", {}):
+            await response(self.scope, self.receive, self.send)
+        else:
+            raise RuntimeError("The server doesn't support the Websocket Denial Response extension.")
+
+
+class WebSocketClose:
+    """An ASGI app that closes the WebSocket: what an unknown path gets (HTTP 403 before accept)."""
+
+    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+        self.code = code
+        self.reason = reason or ""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "websocket.close", "code": self.code, "reason": self.reason})
+
+
+__all__ = [
+    "UnexpectedMessage",
+    "WebSocket",
+    "WebSocketClose",
+    "WebSocketDisconnect",
+    "WebSocketDisconnected",
+    "WebSocketState",
+]
