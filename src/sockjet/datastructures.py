@@ -279,9 +279,7 @@ class MultiDict(ImmutableMultiDict[Any]):
         self._list.append((key, value))
         self._dict[key] = value
 
-    def update(
-        self, *args: MultiDict | Mapping[str, Any] | list[tuple[str, Any]], **kwargs: Any
-    ) -> None:
+    def update(self, *args: MultiDict | Mapping[str, Any] | list[tuple[str, Any]], **kwargs: Any) -> None:
         value = MultiDict(*args, **kwargs)
         existing = [(k, v) for k, v in self._list if k not in value]
         self._list = existing + value.multi_items()

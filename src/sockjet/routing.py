@@ -92,7 +92,7 @@ class _Signature:
 
     __slots__ = ("connection_param", "converters", "defaults", "others")
 
-    def __init__(self, func: Callable[..., Any], connection_type: type[HTTPConnection]) -> None:
+    def __init__(self, func: Callable[..., Any], path_params: Collection[str] = ()) -> None:
         parameters = list(inspect.signature(func).parameters.values())
         try:
             hints = inspect.get_annotations(func, eval_str=True)
@@ -105,7 +105,10 @@ class _Signature:
                 self.connection_param = param.name
                 break
         if self.connection_param is None and parameters:
-            self.connection_param = parameters[0].name
+            # Starlette style: `async def endpoint(websocket)`, the connection first and unannotated.
+            first = parameters[0]
+            if first.name not in path_params and first.name not in hints:
+                self.connection_param = first.name
         self.others = [p.name for p in parameters if p.name != self.connection_param]
         self.defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
         self.converters: dict[str, Callable[[str], Any]] = {
@@ -145,9 +148,9 @@ class _Signature:
         return kwargs
 
 
-def websocket_session(func: Callable[..., Awaitable[None]]) -> ASGIApp:
+def websocket_session(func: Callable[..., Awaitable[None]], path_params: Collection[str] = ()) -> ASGIApp:
     """Wrap ``async def endpoint(websocket, **params)`` as an ASGI app."""
-    signature = _Signature(func, WebSocket)
+    signature = _Signature(func, path_params)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
@@ -173,9 +176,9 @@ def _to_response(result: Any) -> Response:
     return JSONResponse(result)
 
 
-def request_response(func: Callable[..., Any]) -> ASGIApp:
+def request_response(func: Callable[..., Any], path_params: Collection[str] = ()) -> ASGIApp:
     """Wrap ``def endpoint(request, **params)`` (sync or async) returning a Response, str or JSON-able value."""
-    signature = _Signature(func, Request)
+    signature = _Signature(func, path_params)
     is_async = inspect.iscoroutinefunction(func)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -243,8 +246,9 @@ class Route(BaseRoute):
         self.endpoint = endpoint
         self.name = _name_of(endpoint) if name is None else name
         self.include_in_schema = include_in_schema
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
         if _is_plain_function(endpoint):
-            self.app: ASGIApp = request_response(endpoint)
+            self.app: ASGIApp = request_response(endpoint, self.param_convertors)
             if methods is None:
                 methods = ["GET"]
         else:
@@ -255,7 +259,6 @@ class Route(BaseRoute):
             self.methods = {method.upper() for method in methods}
             if "GET" in self.methods:
                 self.methods.add("HEAD")
-        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "http":
@@ -301,8 +304,10 @@ class WebSocketRoute(BaseRoute):
         self.path = path
         self.endpoint = endpoint
         self.name = _name_of(endpoint) if name is None else name
-        self.app: ASGIApp = websocket_session(endpoint) if _is_plain_function(endpoint) else endpoint
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self.app: ASGIApp = (
+            websocket_session(endpoint, self.param_convertors) if _is_plain_function(endpoint) else endpoint
+        )
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "websocket":
@@ -389,7 +394,10 @@ class Mount(BaseRoute):
             for route in self.routes:
                 try:
                     url = route.url_path_for(remaining_name, **rest)
-                except NoMatchFound:
+                except Exception as exc:
+                    # A mounted Starlette/FastAPI app raises its own NoMatchFound; anything else is real.
+                    if type(exc).__name__ != "NoMatchFound":
+                        raise
                     continue
                 return URLPath(path=prefix.rstrip("/") + str(url), protocol=url.protocol)
         raise NoMatchFound(name, path_params)

@@ -352,9 +352,10 @@ class TestClient(httpx2.Client):
         try:
             await self.app(scope, receive, send)
         except Exception:
-            if self.raise_server_exceptions or start is not None:
+            if self.raise_server_exceptions:
                 raise
-            return 500, [], b"Internal Server Error"
+            if start is None:
+                return 500, [], b"Internal Server Error"
         finally:
             done.set()
         if start is None:
