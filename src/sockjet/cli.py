@@ -1,0 +1,371 @@
+"""The ``sockjet`` command: ``sockjet run module:app`` and ``sockjet demo`` on uvicorn.
+
+Every check that can fail before the server starts (the ``module:app`` string, the port, the
+server and its WebSocket implementation, the demo's Redis) fails here with one line on stderr
+and a non-zero exit code, never a traceback: 2 for a usage error, 1 for anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import importlib
+import importlib.util
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sockjet
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+DEMO_APP = "sockjet.demo.app:create_app"
+DEMO_REDIS_ENV = "SOCKJET_DEMO_REDIS_URL"
+"""The environment variable through which ``sockjet demo --redis`` reaches every worker process."""
+
+
+class CLIError(Exception):
+    """A problem the user can fix; its message is printed as ``sockjet: error: <message>``."""
+
+    def __init__(self, message: str, *, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+# --- module:app ---------------------------------------------------------------------------------
+
+
+def load_app(spec: str) -> Any:
+    """Import ``module:attribute`` (the attribute may be dotted) and return it; ``CLIError`` says what is wrong.
+
+    Errors raised by the module's own code while importing are reported with their type, message
+    and location rather than as "module not found".
+    """
+    module_name, colon, attribute = spec.partition(":")
+    if not colon or not module_name or not attribute:
+        raise CLIError(
+            f'APP must look like "module:attribute" (for example "main:app"), got "{spec}"', exit_code=EXIT_USAGE
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise CLIError(
+                f'Could not import module "{module_name}": no module named "{exc.name}" '
+                f"(run sockjet from the directory that contains it, or add that directory to PYTHONPATH)"
+            ) from None
+        raise CLIError(f'Error while importing module "{module_name}": {_describe(exc)}') from None
+    except Exception as exc:
+        raise CLIError(f'Error while importing module "{module_name}": {_describe(exc)}') from None
+    value: Any = module
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise CLIError(f'Module "{module_name}" has no attribute "{attribute}"') from None
+    if not callable(value):
+        raise CLIError(f'"{spec}" is not an ASGI application: it is a {type(value).__name__}, not a callable')
+    return value
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message (file, line N)``: where in the user's code an import failed, without a traceback."""
+    text = f"{type(exc).__name__}: {exc}"
+    frames = traceback.extract_tb(exc.__traceback__)
+    if frames:
+        text += f" ({frames[-1].filename}, line {frames[-1].lineno})"
+    return text
+
+
+# --- pre-flight checks --------------------------------------------------------------------------
+
+
+def check_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once and release it, so a busy port fails with a sentence instead of a server log."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise CLIError(f'Cannot listen on host "{host}": {exc.strerror}') from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        # uvicorn sets SO_REUSEADDR too: a port held only by TIME_WAIT connections is free for it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CLIError(
+                    f"Port {port} on {host} is already in use: stop the program using it or choose another --port"
+                ) from None
+            raise CLIError(f"Cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def check_server(ws: str) -> None:
+    """uvicorn, and the package behind the chosen ``--ws`` implementation, must be importable."""
+    if importlib.util.find_spec("uvicorn") is None:
+        raise CLIError('The uvicorn server is not installed: pip install "uvicorn[standard]"')
+    package = "wsproto" if ws == "wsproto" else "websockets"
+    if importlib.util.find_spec(package) is None:
+        raise CLIError(f"--ws {ws} needs the {package} package, which is not installed: pip install {package}")
+
+
+def check_redis(url: str) -> None:
+    """The demo's Redis must be reachable now, rather than failing later inside every worker."""
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise CLIError(f'--redis must be a redis:// URL (for example redis://127.0.0.1:6379/0), got "{url}"')
+    if importlib.util.find_spec("redis") is None:
+        raise CLIError('--redis needs the redis package, which is not installed: pip install "sockjet[redis]"')
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except (redis.RedisError, OSError, ValueError) as exc:
+        raise CLIError(f"Cannot reach Redis at {url}: {exc}") from None
+
+
+# --- arguments ----------------------------------------------------------------------------------
+
+
+def _bounded_int(name: str, low: int, high: int | None = None) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"{name} must be {bounds}, got {value}")
+        return value
+
+    return parse
+
+
+def _seconds(name: str) -> Callable[[str], float | None]:
+    def parse(text: str) -> float | None:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number of seconds, got {text!r}") from None
+        if value < 0 or value != value:
+            raise argparse.ArgumentTypeError(f"{name} must be 0 (off) or a positive number of seconds, got {text}")
+        return value or None
+
+    return parse
+
+
+def _add_server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--port", type=_bounded_int("--port", 0, 65535), default=8000, help="TCP port (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--workers", type=_bounded_int("--workers", 1), default=1, help="worker processes (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, default="info", help="server log level (default: %(default)s)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sockjet",
+        description="Run a sockjet (or any ASGI) application on uvicorn, or start the chat demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"sockjet {sockjet.__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="serve module:app on uvicorn",
+        description="Serve an ASGI application on uvicorn. APP is module:attribute, imported from the current"
+        " directory.",
+    )
+    run.add_argument("app", metavar="APP", help='the application, as "module:attribute" (e.g. main:app)')
+    _add_server_options(run)
+    run.add_argument("--reload", action="store_true", help="restart when Python files change (development)")
+    run.add_argument("--factory", action="store_true", help="APP is a function returning the application")
+    run.add_argument(
+        "--ws",
+        choices=WS_IMPLEMENTATIONS,
+        default="websockets-sansio",
+        help="uvicorn's WebSocket implementation (default: %(default)s)",
+    )
+    run.add_argument(
+        "--ws-max-size",
+        type=_bounded_int("--ws-max-size", 1),
+        default=16 * 1024 * 1024,
+        help="largest incoming WebSocket message, in bytes (default: %(default)s)",
+    )
+    run.add_argument(
+        "--ws-ping-interval",
+        type=_seconds("--ws-ping-interval"),
+        default=20.0,
+        help="seconds between keepalive pings; 0 turns them off (default: %(default)s)",
+    )
+    run.add_argument(
+        "--ws-ping-timeout",
+        type=_seconds("--ws-ping-timeout"),
+        default=20.0,
+        help="seconds to wait for a pong before closing; 0 turns it off (default: %(default)s)",
+    )
+
+    demo = commands.add_parser(
+        "demo",
+        help="start the multi-room chat demo",
+        description="Start the sockjet chat demo and print the URL to open in a browser.",
+    )
+    _add_server_options(demo)
+    demo.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="share rooms across workers through this Redis (required when --workers > 1)",
+    )
+    return parser
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """What is handed to ``uvicorn.run``; a value so that tests can check it without starting a server."""
+
+    app: str
+    host: str
+    port: int
+    workers: int
+    log_level: str
+    factory: bool = False
+    reload: bool = False
+    ws: str = "websockets-sansio"
+    ws_max_size: int = 16 * 1024 * 1024
+    ws_ping_interval: float | None = 20.0
+    ws_ping_timeout: float | None = 20.0
+
+
+def _serve(options: ServerOptions) -> int:
+    check_server(options.ws)
+    check_port(options.host, options.port)
+    import uvicorn
+
+    try:
+        uvicorn.run(
+            options.app,
+            host=options.host,
+            port=options.port,
+            workers=options.workers,
+            log_level=options.log_level,
+            factory=options.factory,
+            reload=options.reload,
+            ws=options.ws,
+            ws_max_size=options.ws_max_size,
+            ws_ping_interval=options.ws_ping_interval,
+            ws_ping_timeout=options.ws_ping_timeout,
+        )
+    except SystemExit as exc:  # uvicorn exits with 3 when the app fails to start
+        return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Like `uvicorn main:app`: modules in the current directory are importable.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    load_app(args.app)
+    return _serve(
+        ServerOptions(
+            app=args.app,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            factory=args.factory,
+            reload=args.reload,
+            ws=args.ws,
+            ws_max_size=args.ws_max_size,
+            ws_ping_interval=args.ws_ping_interval,
+            ws_ping_timeout=args.ws_ping_timeout,
+        )
+    )
+
+
+def _browser_host(host: str) -> str:
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.workers > 1 and args.redis is None:
+        raise CLIError(
+            f"--workers {args.workers} needs --redis URL: the in-process hub cannot reach chat members "
+            "in other worker processes (for example: --redis redis://127.0.0.1:6379/0)",
+            exit_code=EXIT_USAGE,
+        )
+    if args.redis is not None:
+        check_redis(args.redis)
+        os.environ[DEMO_REDIS_ENV] = args.redis
+    else:
+        os.environ.pop(DEMO_REDIS_ENV, None)
+    check_server("websockets-sansio")
+    check_port(args.host, args.port)
+    hub = f"Redis hub at {args.redis}" if args.redis else "in-process hub"
+    print(
+        f"sockjet demo: open http://{_browser_host(args.host)}:{args.port}/ in a browser "
+        f"({args.workers} worker{'s' if args.workers > 1 else ''}, {hub}; Ctrl+C to stop)",
+        flush=True,
+    )
+    return _serve(
+        ServerOptions(
+            app=DEMO_APP,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            factory=True,
+            # Chat frames are small: refuse big ones at the protocol level, before the app reads them.
+            ws_max_size=64 * 1024,
+        )
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``sockjet`` command with ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version and argparse's usage errors
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        result: int = _run(args) if args.command == "run" else _demo(args)
+    except CLIError as exc:
+        print(f"sockjet: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    return result
+
+
+def console_main() -> None:
+    """Entry point of the ``sockjet`` console script."""
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
+    sys.exit(130)  # pragma: no cover - Ctrl+C before the server installed its own handler
+
+
+__all__ = ["CLIError", "ServerOptions", "build_parser", "console_main", "load_app", "main"]

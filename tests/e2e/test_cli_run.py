@@ -1,0 +1,105 @@
+"""``sockjet run`` as a user runs it: a real process on a free port, talked to by the ``websockets`` client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosedError
+
+from tests.conftest import MS
+from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
+
+pytestmark = pytest.mark.e2e
+
+SOCKJET = [sys.executable, "-m", "sockjet"]
+
+
+@contextlib.contextmanager
+def running(argv: list[str], port: int) -> Iterator[Server]:
+    """Start ``argv``; on exit stop it as Ctrl+C does and check it exited cleanly (code 0)."""
+    server = start_process(argv, port)
+    try:
+        yield server
+    finally:
+        code = stop_process(server.process, signal.SIGINT)
+        assert server.process.stdout is not None
+        server.process.stdout.close()
+    assert code == 0
+
+
+def sockjet_run(port: int, *options: str) -> list[str]:
+    return [*SOCKJET, "run", "tests.e2e.cli_app:app", "--port", str(port), "--log-level", "warning", *options]
+
+
+@pytest.mark.parametrize("ws", ["websockets-sansio", "websockets", "wsproto"])
+async def test_run_serves_the_app_to_a_real_client(ws: str) -> None:
+    port = free_port()
+    with running(sockjet_run(port, "--ws", ws), port) as server:
+        async with connect(f"{server.url}/ws/echo", open_timeout=5000 * MS) as websocket:
+            await websocket.send("hello")
+            reply = await asyncio.wait_for(websocket.recv(), 5000 * MS)
+        assert reply == f"{server.process.pid}: hello"
+
+
+async def test_ws_max_size_is_enforced_by_the_server() -> None:
+    port = free_port()
+    with running(sockjet_run(port, "--ws-max-size", "1000"), port) as server:
+        async with connect(f"{server.url}/ws/echo", open_timeout=5000 * MS) as websocket:
+            await websocket.send("x" * 999)
+            assert (await asyncio.wait_for(websocket.recv(), 5000 * MS)).endswith("x" * 999)
+            await websocket.send("x" * 1001)
+            with pytest.raises(ConnectionClosedError) as exc_info:
+                await asyncio.wait_for(websocket.recv(), 5000 * MS)
+        assert exc_info.value.rcvd is not None
+        assert exc_info.value.rcvd.code == 1009  # message too big
+
+
+def test_run_with_two_workers_serves_http_and_websockets() -> None:
+    port = free_port()
+    with running(sockjet_run(port, "--workers", "2"), port) as server:
+        with urllib.request.urlopen(f"{server.http_url}/pid", timeout=5000 * MS) as response:
+            pid = json.load(response)["pid"]
+        assert pid != server.process.pid  # answered by a worker, not by the supervisor
+
+        async def echo() -> str:
+            async with connect(f"{server.url}/ws/echo", open_timeout=5000 * MS) as websocket:
+                await websocket.send("hi")
+                return str(await asyncio.wait_for(websocket.recv(), 5000 * MS))
+
+        assert asyncio.run(echo()).endswith(": hi")
+
+
+def test_port_in_use_fails_before_starting_a_server() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(sockjet_run(port), cwd=ROOT, capture_output=True, text=True, timeout=15000 * MS)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"sockjet: error: Port {port} on 127.0.0.1 is already in use: "
+        "stop the program using it or choose another --port\n"
+    )
+
+
+def test_bad_app_from_the_console_script() -> None:
+    script = Path(sys.executable).with_name("sockjet")
+    if not script.exists():  # pragma: no cover - only when sockjet is not installed as a package
+        pytest.skip(f"the sockjet console script is not installed next to {sys.executable}")
+    result = subprocess.run(
+        [str(script), "run", "tests.e2e.cli_app:missing"], cwd=ROOT, capture_output=True, text=True, timeout=15000 * MS
+    )
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == 'sockjet: error: Module "tests.e2e.cli_app" has no attribute "missing"\n'

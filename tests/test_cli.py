@@ -1,0 +1,370 @@
+"""The ``sockjet`` command, called in-process: what it prints and which exit code it returns.
+
+Nothing here starts a server: ``uvicorn.run`` is replaced by a recorder, so these tests check
+the options a server would get. tests/e2e/test_cli_run.py runs the real thing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+import sockjet
+from sockjet import cli
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A scratch directory as the current directory, with modules written by the test; imports are undone."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    before = set(sys.modules)
+    yield tmp_path
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Replace ``uvicorn.run``: record each call instead of serving."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(app: str, **kwargs: Any) -> None:
+        calls.append({"app": app, **kwargs})
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    return calls
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "--version") == (0, f"sockjet {sockjet.__version__}\n", "")
+
+
+def test_help_lists_both_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    assert "run       serve module:app on uvicorn" in out
+    assert "demo      start the multi-room chat demo" in out
+
+
+def test_run_help_lists_the_server_options(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", "--help")
+    assert code == 0
+    for option in ("--host", "--port", "--workers", "--reload", "--ws-max-size", "--ws-ping-interval", "--ws {"):
+        assert option in out
+
+
+def test_no_command_prints_usage_and_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: sockjet")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run"], "sockjet run: error: the following arguments are required: APP"),
+        (["run", "m:app", "--port", "http"], "argument --port: --port must be an integer, got 'http'"),
+        (["run", "m:app", "--port", "70000"], "argument --port: --port must be between 0 and 65535, got 70000"),
+        (["run", "m:app", "--workers", "0"], "argument --workers: --workers must be at least 1, got 0"),
+        (["run", "m:app", "--ws", "tornado"], "argument --ws: invalid choice: 'tornado'"),
+        (["run", "m:app", "--ws-max-size", "0"], "--ws-max-size must be at least 1, got 0"),
+        (["run", "m:app", "--ws-ping-interval", "soon"], "--ws-ping-interval must be a number of seconds, got 'soon'"),
+        (["run", "m:app", "--ws-ping-timeout", "-1"], "--ws-ping-timeout must be 0 (off) or a positive number"),
+        (["run", "m:app", "--log-level", "loud"], "argument --log-level: invalid choice: 'loud'"),
+        (["serve"], "argument COMMAND: invalid choice: 'serve'"),
+        (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    ],
+)
+def test_argument_errors(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    code, out, err = run(capsys, *argv)
+    assert (code, out) == (2, "")
+    assert message in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("project", "served")
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("main", 'APP must look like "module:attribute" (for example "main:app"), got "main"'),
+        (":app", 'APP must look like "module:attribute" (for example "main:app"), got ":app"'),
+        ("main:", 'APP must look like "module:attribute" (for example "main:app"), got "main:"'),
+    ],
+)
+def test_app_without_module_or_attribute_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], spec: str, message: str
+) -> None:
+    assert run(capsys, "run", spec) == (2, "", f"sockjet: error: {message}\n")
+
+
+@pytest.mark.usefixtures("served")
+def test_missing_module(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    message = (
+        'Could not import module "nowhere.app": no module named "nowhere" '
+        "(run sockjet from the directory that contains it, or add that directory to PYTHONPATH)"
+    )
+    assert run(capsys, "run", "nowhere.app:app") == (1, "", f"sockjet: error: {message}\n")
+
+
+@pytest.mark.usefixtures("served")
+def test_module_whose_own_import_fails_is_not_reported_as_missing(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    (project / "needs_dep.py").write_text("import not_installed_anywhere\napp = None\n")
+    code, _, err = run(capsys, "run", "needs_dep:app")
+    assert code == 1
+    assert err.startswith(
+        'sockjet: error: Error while importing module "needs_dep": '
+        "ModuleNotFoundError: No module named 'not_installed_anywhere' ("
+    )
+    assert err.endswith("needs_dep.py, line 1)\n")
+
+
+@pytest.mark.usefixtures("served")
+def test_module_raising_at_import_names_the_error_and_line(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "broken.py").write_text("x = 1\nraise RuntimeError('no config file')\n")
+    code, _, err = run(capsys, "run", "broken:app")
+    assert code == 1
+    assert err.startswith('sockjet: error: Error while importing module "broken": RuntimeError: no config file (')
+    assert err.endswith("broken.py, line 2)\n")
+    assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("served")
+def test_missing_attribute(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "main.py").write_text("application = None\n")
+    assert run(capsys, "run", "main:app") == (1, "", 'sockjet: error: Module "main" has no attribute "app"\n')
+
+
+@pytest.mark.usefixtures("served")
+def test_missing_dotted_attribute(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "main.py").write_text("class api:\n    pass\n")
+    code, _, err = run(capsys, "run", "main:api.app")
+    assert (code, err) == (1, 'sockjet: error: Module "main" has no attribute "api.app"\n')
+
+
+@pytest.mark.usefixtures("served")
+def test_attribute_that_is_not_callable(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "main.py").write_text("app = {'routes': []}\n")
+    code, _, err = run(capsys, "run", "main:app")
+    assert (code, err) == (1, 'sockjet: error: "main:app" is not an ASGI application: it is a dict, not a callable\n')
+
+
+def test_run_hands_every_option_to_uvicorn(
+    capsys: pytest.CaptureFixture[str], project: Path, served: list[dict[str, Any]]
+) -> None:
+    (project / "main.py").write_text("async def app(scope, receive, send):\n    pass\n")
+    argv = ["run", "main:app", "--host", "127.0.0.1", "--port", "0", "--workers", "3", "--reload", "--factory"]
+    argv += ["--ws", "wsproto", "--ws-max-size", "1024", "--ws-ping-interval", "0", "--ws-ping-timeout", "2.5"]
+    assert run(capsys, *argv, "--log-level", "warning") == (0, "", "")
+    assert served == [
+        {
+            "app": "main:app",
+            "host": "127.0.0.1",
+            "port": 0,
+            "workers": 3,
+            "log_level": "warning",
+            "factory": True,
+            "reload": True,
+            "ws": "wsproto",
+            "ws_max_size": 1024,
+            "ws_ping_interval": None,
+            "ws_ping_timeout": 2.5,
+        }
+    ]
+    assert str(project) == sys.path[0]
+
+
+def test_run_defaults(capsys: pytest.CaptureFixture[str], project: Path, served: list[dict[str, Any]]) -> None:
+    (project / "main.py").write_text("class Holder:\n    async def app(scope, receive, send):\n        pass\n")
+    assert run(capsys, "run", "main:Holder.app", "--port", "0")[0] == 0
+    assert served[0] == {
+        "app": "main:Holder.app",
+        "host": "127.0.0.1",
+        "port": 0,
+        "workers": 1,
+        "log_level": "info",
+        "factory": False,
+        "reload": False,
+        "ws": "websockets-sansio",
+        "ws_max_size": 16 * 1024 * 1024,
+        "ws_ping_interval": 20.0,
+        "ws_ping_timeout": 20.0,
+    }
+
+
+def test_server_that_fails_to_start_gives_its_exit_code(
+    capsys: pytest.CaptureFixture[str], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "main.py").write_text("async def app(scope, receive, send):\n    pass\n")
+
+    def failing_run(app: str, **kwargs: Any) -> None:
+        sys.exit(3)
+
+    monkeypatch.setattr(uvicorn, "run", failing_run)
+    assert run(capsys, "run", "main:app", "--port", "0")[0] == 3
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: sys.exit("fatal"))
+    assert run(capsys, "run", "main:app", "--port", "0")[0] == 1
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield int(sock.getsockname()[1])
+
+
+@pytest.mark.usefixtures("served")
+@pytest.mark.parametrize("command", [["run", "examples.echo:app"], ["demo"]])
+def test_port_in_use(capsys: pytest.CaptureFixture[str], busy_port: int, command: list[str]) -> None:
+    code, out, err = run(capsys, *command, "--port", str(busy_port))
+    assert (code, out) == (1, "")
+    assert err == (
+        f"sockjet: error: Port {busy_port} on 127.0.0.1 is already in use: "
+        "stop the program using it or choose another --port\n"
+    )
+
+
+@pytest.mark.usefixtures("served")
+def test_unknown_host(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "run", "examples.echo:app", "--host", "no-such-host.invalid", "--port", "0")
+    assert code == 1
+    assert err.startswith('sockjet: error: Cannot listen on host "no-such-host.invalid": ')
+
+
+@pytest.mark.usefixtures("served")
+def test_host_that_is_not_ours(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "run", "examples.echo:app", "--host", "192.0.2.1", "--port", "0")
+    assert (code, err) == (1, "sockjet: error: Cannot listen on 192.0.2.1:0: Cannot assign requested address\n")
+
+
+def _hide_packages(monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> Any:
+        return None if name in names else real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+@pytest.mark.usefixtures("served")
+def test_missing_server(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_packages(monkeypatch, "uvicorn")
+    code, _, err = run(capsys, "run", "examples.echo:app", "--port", "0")
+    assert (code, err) == (1, 'sockjet: error: The uvicorn server is not installed: pip install "uvicorn[standard]"\n')
+
+
+@pytest.mark.usefixtures("served")
+@pytest.mark.parametrize(("ws", "package"), [("wsproto", "wsproto"), ("websockets", "websockets")])
+def test_missing_websocket_implementation(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, ws: str, package: str
+) -> None:
+    _hide_packages(monkeypatch, package)
+    code, _, err = run(capsys, "run", "examples.echo:app", "--port", "0", "--ws", ws)
+    message = f"--ws {ws} needs the {package} package, which is not installed: pip install {package}"
+    assert (code, err) == (1, f"sockjet: error: {message}\n")
+
+
+# --- demo ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stale value, so the tests see the command set or clear it (monkeypatch restores it after)."""
+    monkeypatch.setenv(cli.DEMO_REDIS_ENV, "redis://stale")
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_demo_prints_the_url_and_serves_the_demo_factory(
+    capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]
+) -> None:
+    code, out, err = run(capsys, "demo", "--port", "0")
+    assert (code, err) == (0, "")
+    assert out == "sockjet demo: open http://127.0.0.1:0/ in a browser (1 worker, in-process hub; Ctrl+C to stop)\n"
+    assert served[0]["app"] == "sockjet.demo.app:create_app"
+    assert served[0]["factory"] is True
+    assert served[0]["workers"] == 1
+    assert cli.DEMO_REDIS_ENV not in os.environ
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_demo_refuses_workers_without_redis(capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]) -> None:
+    code, out, err = run(capsys, "demo", "--workers", "2")
+    assert (code, out, served) == (2, "", [])
+    assert err == (
+        "sockjet: error: --workers 2 needs --redis URL: the in-process hub cannot reach chat members "
+        "in other worker processes (for example: --redis redis://127.0.0.1:6379/0)\n"
+    )
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+def test_demo_redis_url_must_be_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "demo", "--redis", "http://127.0.0.1:6379")
+    assert (code, err) == (
+        1,
+        'sockjet: error: --redis must be a redis:// URL (for example redis://127.0.0.1:6379/0), got "http://127.0.0.1:6379"\n',
+    )
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+def test_demo_redis_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        closed_port = free.getsockname()[1]
+    code, _, err = run(capsys, "demo", "--redis", f"redis://127.0.0.1:{closed_port}/0")
+    assert code == 1
+    assert err.startswith(f"sockjet: error: Cannot reach Redis at redis://127.0.0.1:{closed_port}/0: ")
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+def test_demo_redis_needs_the_client(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    _hide_packages(monkeypatch, "redis")
+    code, _, err = run(capsys, "demo", "--redis", "redis://127.0.0.1:1/0")
+    message = '--redis needs the redis package, which is not installed: pip install "sockjet[redis]"'
+    assert (code, err) == (1, f"sockjet: error: {message}\n")
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_demo_with_redis_sets_the_url_for_every_worker(
+    capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pinged: list[str] = []
+    monkeypatch.setattr(cli, "check_redis", pinged.append)
+    url = "redis://127.0.0.1:6399/2"
+    code, out, _ = run(capsys, "demo", "--workers", "2", "--redis", url, "--host", "0.0.0.0", "--port", "0")
+    assert code == 0
+    assert out.startswith(f"sockjet demo: open http://127.0.0.1:0/ in a browser (2 workers, Redis hub at {url};")
+    assert pinged == [url]
+    assert served[0]["workers"] == 2
+    assert os.environ[cli.DEMO_REDIS_ENV] == url
+
+
+@pytest.mark.parametrize(
+    ("host", "shown"),
+    [("0.0.0.0", "127.0.0.1"), ("", "127.0.0.1"), ("::", "[::1]"), ("::1", "[::1]"), ("localhost", "localhost")],
+)
+def test_demo_url_is_one_a_browser_can_open(host: str, shown: str) -> None:
+    assert cli._browser_host(host) == shown
+
+
+def test_console_main_exits_with_mains_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["sockjet", "--version"])
+    with pytest.raises(SystemExit) as exc_info:
+        cli.console_main()
+    assert exc_info.value.code == 0
