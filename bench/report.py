@@ -1,0 +1,241 @@
+"""Turn a run's samples into docs/benchmarks.md and its chart.
+
+Re-render without measuring again: ``python -m bench.report bench/results/latest.json docs/benchmarks.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.stats import (
+    BASELINE_STACK,
+    Spread,
+    baseline_key,
+    echo_ratios,
+    echo_samples,
+    memory_deltas,
+    memory_samples,
+)
+
+ECHO_TARGET = 0.95
+DASH = "\u2013"  # an en dash, for ranges
+TIMES = "\u00d7"  # a multiplication sign, for ratios
+MEMORY_TARGET_KIB = 2.0
+
+
+def _size(payload: int) -> str:
+    return f"{payload // 1024} KiB" if payload >= 1024 and payload % 1024 == 0 else f"{payload} B"
+
+
+def _range(spread: Spread, fmt: str) -> str:
+    return f"{spread.median:{fmt}} ({spread.low:{fmt}}{DASH}{spread.high:{fmt}})"
+
+
+def _label(config: dict[str, Any]) -> str:
+    return f"**{config['label']}**" if config["stack"] == "sockjet" else str(config["label"])
+
+
+def echo_table(results: dict[str, Any], payload: int) -> list[str]:
+    records = results["records"]
+    lines = [
+        f"| server stack | msg/s, median (min{DASH}max) | vs raw ASGI, same server (min{DASH}max) | p50 µs | p99 µs |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for config in results["configs"]:
+        key = config["key"]
+        rates = echo_samples(records, key, payload, "msg_per_s")
+        if not rates:
+            continue
+        ratios = echo_ratios(records, key, payload)
+        ratio = _range(Spread.of(ratios), ".2f") if ratios else DASH
+        if config["stack"] == "picows":
+            ratio += f" (vs {baseline_key(key)})" if ratios else ""
+        p50 = Spread.of(echo_samples(records, key, payload, "p50_us")).median
+        p99 = Spread.of(echo_samples(records, key, payload, "p99_us")).median
+        lines.append(f"| {_label(config)} | {_range(Spread.of(rates), ',.0f')} | {ratio} | {p50:,.0f} | {p99:,.0f} |")
+    return lines
+
+
+def memory_table(results: dict[str, Any]) -> list[str]:
+    records = results["records"]
+    lines = [
+        f"| server stack | KiB per idle connection, median (min{DASH}max) "
+        f"| vs raw ASGI, same server: KiB more (min{DASH}max) |",
+        "|---|---:|---:|",
+    ]
+    for config in results["configs"]:
+        samples = memory_samples(records, config["key"])
+        if not samples:
+            continue
+        deltas = memory_deltas(records, config["key"])
+        delta = _range(Spread.of(deltas), "+.1f") if deltas else DASH
+        lines.append(f"| {_label(config)} | {_range(Spread.of(samples), '.1f')} | {delta} |")
+    return lines
+
+
+def targets_table(results: dict[str, Any]) -> list[str]:
+    records = results["records"]
+    payloads = results["settings"]["payloads"]
+    lines = ["| target | server | measured (median of rounds) | |", "|---|---|---:|---|"]
+    for config in results["configs"]:
+        if config["stack"] != "sockjet":
+            continue
+        key = config["key"]
+        for payload in payloads:
+            ratios = echo_ratios(records, key, payload)
+            if ratios:
+                value = Spread.of(ratios).median
+                verdict = "met" if value >= ECHO_TARGET else "missed"
+                lines.append(
+                    f"| echo {_size(payload)} ≥ {ECHO_TARGET} {TIMES} raw ASGI | {config['ws']} "
+                    f"| {value:.2f} {TIMES} | {verdict} |"
+                )
+        deltas = memory_deltas(records, key)
+        if deltas:
+            value = Spread.of(deltas).median
+            verdict = "met" if value <= MEMORY_TARGET_KIB else "missed"
+            lines.append(
+                f"| memory ≤ raw ASGI + {MEMORY_TARGET_KIB:.0f} KiB per idle connection | {config['ws']} "
+                f"| {value:+.1f} KiB | {verdict} |"
+            )
+    return lines
+
+
+def write_chart(results: dict[str, Any], path: Path) -> None:
+    """Bars of median msg/s per payload (ratio to raw ASGI on each bar) and KiB per idle connection."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = results["records"]
+    configs = list(reversed(results["configs"]))
+    labels = [c["label"] for c in configs]
+    colors = [
+        "#d95f02" if c["stack"] == "sockjet" else "#1b9e77" if c["stack"] == "picows" else "#7570b3" for c in configs
+    ]
+    payloads = results["settings"]["payloads"]
+    has_memory = any(r["kind"] == "memory" for r in records)
+    panels = len(payloads) + (1 if has_memory else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 0.38 * len(configs) + 1.4), sharey=True)
+    axes = list(axes) if panels > 1 else [axes]
+    for ax, payload in zip(axes, payloads, strict=False):
+        values, notes = [], []
+        for config in configs:
+            rates = echo_samples(records, config["key"], payload, "msg_per_s")
+            ratios = echo_ratios(records, config["key"], payload)
+            values.append(Spread.of(rates).median if rates else 0.0)
+            notes.append(f" {Spread.of(ratios).median:.2f}{TIMES}" if ratios else "")
+        ax.barh(labels, values, color=colors)
+        for y, (value, note) in enumerate(zip(values, notes, strict=True)):
+            ax.text(value, y, note, va="center", fontsize=7)
+        ax.set_title(f"echo msg/s, {_size(payload)} ({TIMES} raw ASGI)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(0, max(values) * 1.25 if any(values) else 1)
+    if has_memory:
+        ax = axes[-1]
+        values = []
+        for config in configs:
+            samples = memory_samples(records, config["key"])
+            values.append(Spread.of(samples).median if samples else 0.0)
+        ax.barh(labels, values, color=colors)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:.1f}", va="center", fontsize=7)
+        ax.set_title("KiB per idle connection (lower is better)", fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.set_xlim(0, max(values) * 1.25 if any(values) else 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def render(results: dict[str, Any], chart_name: str | None) -> str:
+    settings = results["settings"]
+    m = results["machine"]
+    versions = ", ".join(f"{name} {version}" for name, version in m["versions"].items())
+    out = [
+        "# Benchmarks",
+        "",
+        "<!-- Generated by bench/run.py; do not edit by hand: re-run the command below. -->",
+        "",
+        "Echo throughput, round-trip latency and memory per idle connection of sockjet next to Starlette,",
+        "FastAPI and a raw ASGI app on the same uvicorn, with picows' Cython echo server as the practical",
+        "ceiling. Absolute numbers depend on the machine and on what else ran on it; **ratios measured in",
+        "the same round are what count**.",
+        "",
+        "## Targets (issue 5)",
+        "",
+        *targets_table(results),
+        "",
+    ]
+    if chart_name:
+        out += [f"![echo msg/s and memory per connection]({chart_name})", ""]
+    for payload in settings["payloads"]:
+        out += [f"## Echo, {_size(payload)} text messages", "", *echo_table(results, payload), ""]
+    if any(r["kind"] == "memory" for r in results["records"]):
+        out += [
+            f"## Memory per idle connection ({settings['idle_connections']:,} connections)",
+            "",
+            "Server RSS growth from one connection to one plus "
+            f"{settings['idle_connections']:,} idle connections, each having echoed one 32 B message, "
+            "divided by their number.",
+            "",
+            *memory_table(results),
+            "",
+        ]
+    out += [
+        "## Hub fan-out",
+        "",
+        "The fan-out numbers (one publish delivered to many room members, in-memory and Redis backends)",
+        "come from `bench/hub_fanout.py`; they and how to read them are in [hub.md](hub.md).",
+        "",
+        "## How it was measured",
+        "",
+        f"- Machine: {m['nproc']} cores, {m['cpu_model']}, Linux {m['kernel']}, Python {m['python']}.",
+        f"- Versions: {versions}; sockjet at commit `{m['commit']}`.",
+        f"- Command: `{results['command']}` — started {results['started']}, took {results['minutes']} min.",
+        "- Each server runs alone on core 0 (uvicorn with `--loop uvloop --http httptools` and the `--ws` shown;",
+        "  no access log, lifespan off); the load generator, picows' Cython client on uvloop, runs on core 1.",
+        f"- {settings['connections']} connections ping-pong one message each (send, wait for the echo, send again):",
+        f"  {settings['warmup']:g} s of warm-up, then {settings['duration']:g} s counted. Every round trip counted",
+        "  is a latency sample; a wrong-sized or missing echo fails the run.",
+        f"- {settings['rounds']} round(s); each round runs every configuration in turn (A B C, A B C, …), a fresh",
+        "  server process per configuration. Ratios are taken against the raw ASGI app on the same uvicorn",
+        "  and WebSocket implementation *within a round*; the tables show their median and range.",
+        "- Memory: a fresh server per configuration and round, RSS read from `/proc/PID/status`.",
+        "- Raw samples: `bench/results/latest.json`; re-render with",
+        "  `python -m bench.report bench/results/latest.json docs/benchmarks.md`.",
+        "",
+        f"The baseline ({BASELINE_STACK!r} in `bench/apps.py`) is the ASGI protocol written by hand: no",
+        "framework, the least any framework on that server can cost.",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def write_report(results: dict[str, Any], output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    chart = output.with_suffix(".png")
+    try:
+        write_chart(results, chart)
+        chart_name: str | None = chart.name
+    except ImportError:
+        chart_name = None  # matplotlib is in the bench extra; the tables do not need it
+    output.write_text(render(results, chart_name))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("results", type=Path)
+    parser.add_argument("output", type=Path)
+    args = parser.parse_args(argv)
+    write_report(json.loads(args.results.read_text()), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Medians, spreads and within-round ratios of the raw samples a run collected."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+BASELINE_STACK = "raw"
+DEFAULT_WS = "websockets-sansio"
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median of some samples and their range."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, values: Iterable[float]) -> Spread:
+        ordered = sorted(values)
+        if not ordered:
+            raise ValueError("no samples")
+        return cls(statistics.median(ordered), ordered[0], ordered[-1])
+
+
+def baseline_key(key: str) -> str:
+    """The raw ASGI app on the same server: ``sockjet@wsproto`` -> ``raw@wsproto``; picows -> sansio."""
+    _, _, ws = key.partition("@")
+    return f"{BASELINE_STACK}@{ws or DEFAULT_WS}"
+
+
+def echo_samples(records: Sequence[dict[str, Any]], key: str, payload: int, field: str) -> list[float]:
+    return [r[field] for r in records if r["kind"] == "echo" and r["key"] == key and r["payload"] == payload]
+
+
+def echo_ratios(records: Sequence[dict[str, Any]], key: str, payload: int) -> list[float]:
+    """msg/s of ``key`` over its baseline's, one ratio per round in which both ran."""
+    base = baseline_key(key)
+    by_round: dict[int, dict[str, float]] = {}
+    for r in records:
+        if r["kind"] == "echo" and r["payload"] == payload and r["key"] in (key, base):
+            by_round.setdefault(r["round"], {})[r["key"]] = r["msg_per_s"]
+    return [pair[key] / pair[base] for pair in by_round.values() if key in pair and base in pair and pair[base]]
+
+
+def memory_samples(records: Sequence[dict[str, Any]], key: str) -> list[float]:
+    return [r["kib_per_connection"] for r in records if r["kind"] == "memory" and r["key"] == key]
+
+
+def memory_deltas(records: Sequence[dict[str, Any]], key: str) -> list[float]:
+    """KiB per connection above the baseline, one difference per round in which both ran."""
+    base = baseline_key(key)
+    by_round: dict[int, dict[str, float]] = {}
+    for r in records:
+        if r["kind"] == "memory" and r["key"] in (key, base):
+            by_round.setdefault(r["round"], {})[r["key"]] = r["kib_per_connection"]
+    return [pair[key] - pair[base] for pair in by_round.values() if key in pair and base in pair]
