@@ -434,6 +434,8 @@ class TestClient(httpx2.Client):
     def _lifespan_step(self, step: str) -> None:
         portal = self._shared_portal
         assert portal is not None
+        if self._lifespan_task.done() and self._lifespan_out.empty():
+            return  # the app ended its lifespan (it does not speak the protocol)
         portal.loop.call_soon_threadsafe(self._lifespan_in.put_nowait, {"type": step})
         message = portal.call(self._lifespan_out.get())
         if message is _APP_DONE:
