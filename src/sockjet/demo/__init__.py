@@ -1,0 +1,1 @@
+"""The chat demo that ``sockjet demo`` serves: ``create_app()`` in ``app``, the page in ``static/``."""

@@ -1,0 +1,164 @@
+"""The chat demo as a sockjet App: the page, its static files, a health check and the chat WebSocket.
+
+``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis when a URL is
+given or ``SOCKJET_DEMO_REDIS_URL`` is set (that is how ``sockjet demo --workers N --redis URL``
+reaches every worker). Rooms and broadcast go through the hub only; see ``protocol`` for how
+the online list is built on top of ``publish``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+import os
+import secrets
+from importlib import resources
+from typing import Any
+
+from sockjet.applications import App
+from sockjet.demo import protocol
+from sockjet.demo.protocol import Command, Here, InvalidFrame, Join, Say
+from sockjet.hub import Hub, Member
+from sockjet.requests import Request
+from sockjet.responses import HTMLResponse, JSONResponse, Response
+from sockjet.websockets import WebSocket, WebSocketDisconnect
+
+REDIS_URL_ENV = "SOCKJET_DEMO_REDIS_URL"
+logger = logging.getLogger("sockjet.demo")
+
+
+def load_static() -> dict[str, tuple[bytes, str]]:
+    """Every file shipped in ``sockjet/demo/static``, by name: its bytes and content type.
+
+    Read once at startup: the page is served from memory and only these names exist, so no
+    request path ever reaches the file system.
+    """
+    files: dict[str, tuple[bytes, str]] = {}
+    for entry in resources.files("sockjet.demo").joinpath("static").iterdir():
+        if entry.is_file() and not entry.name.startswith("."):
+            kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
+            files[entry.name] = (entry.read_bytes(), kind)
+    return files
+
+
+class ChatSession:
+    """One browser connection: validates its frames and moves it between rooms of the hub."""
+
+    def __init__(self, hub: Hub, websocket: WebSocket, *, hub_kind: str) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.hub_kind = hub_kind
+        self.id = secrets.token_hex(6)
+        self.invalid = 0
+        self.member: Member | None = None
+        """Set while in a room: replies then go through the member's outbox, in order with deliveries."""
+
+    async def reply(self, data: dict[str, Any]) -> None:
+        if self.member is not None:
+            await self.member.send(data)
+        else:
+            await self.websocket.send_json(data)
+
+    async def close(self, reason: str) -> None:
+        if self.member is not None:
+            self.member.close(1008, reason)
+        else:
+            await self.websocket.close(code=1008, reason=reason)
+
+    async def run(self) -> None:
+        command = await self.next_command()
+        while command is not None:
+            if isinstance(command, Join):
+                command = await self.in_room(command)
+            else:
+                await self.reply(protocol.error("join a room first"))
+                command = await self.next_command()
+
+    async def next_command(self) -> Command | None:
+        """The next valid command; ``None`` once the client is gone or has been closed for bad input."""
+        while True:
+            message = await self.websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return None
+            try:
+                return protocol.parse_frame(message.get("text", message.get("bytes")))
+            except InvalidFrame as exc:
+                self.invalid += 1
+                if exc.close or self.invalid > protocol.MAX_INVALID:
+                    reason = str(exc) if exc.close else "too many invalid frames"
+                    await self.close(reason)
+                    return None
+                await self.reply(protocol.error(str(exc)))
+
+    async def publish_presence(self, event: str, room: str, nick: str) -> None:
+        await self.hub.publish(room, protocol.presence(event, connection=self.id, room=room, nick=nick))
+
+    async def heartbeat(self, room: str, nick: str) -> None:
+        while True:
+            await asyncio.sleep(protocol.HEARTBEAT)
+            await self.publish_presence("here", room, nick)
+
+    async def in_room(self, join: Join) -> Command | None:
+        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room."""
+        room, nick = join.room, join.nick
+        async with self.hub.join(room, self.websocket) as member:
+            self.member = member
+            await self.reply(protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind))
+            beat = asyncio.create_task(self.heartbeat(room, nick))
+            try:
+                await self.publish_presence("join", room, nick)
+                while True:
+                    command = await self.next_command()
+                    if command is None or isinstance(command, Join):
+                        return command
+                    if isinstance(command, Say):
+                        message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
+                        await self.hub.publish(room, message)
+                    elif isinstance(command, Here):
+                        await self.publish_presence("here", room, nick)
+            finally:
+                self.member = None
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+                try:
+                    await self.publish_presence("leave", room, nick)
+                except Exception:  # the hub may be shutting down; pages then expire the entry
+                    logger.debug("could not publish leave of %s in %s", self.id, room, exc_info=True)
+
+
+def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
+    """A new chat demo App. ``hub`` wins over ``redis_url``, which wins over ``SOCKJET_DEMO_REDIS_URL``."""
+    if hub is None:
+        hub = Hub(redis_url or os.environ.get(REDIS_URL_ENV) or None)
+    url = getattr(hub, "url", None)
+    hub_kind = "redis" if isinstance(url, str) and url.startswith(("redis", "unix")) else "memory"
+    static = load_static()
+    app = App(lifespan=hub.lifespan)
+    chat_hub = hub
+
+    @app.get("/")
+    def index(request: Request) -> Response:
+        return HTMLResponse(static["index.html"][0], headers={"cache-control": "no-cache"})
+
+    @app.get("/static/{name}")
+    def static_file(request: Request, name: str) -> Response:
+        found = static.get(name)
+        if found is None:
+            return Response(b"Not Found", status_code=404, media_type="text/plain")
+        body, kind = found
+        return Response(body, media_type=kind, headers={"cache-control": "no-cache"})
+
+    @app.get("/healthz")
+    def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "hub": hub_kind, "pid": os.getpid()})
+
+    @app.websocket("/ws")
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        with contextlib.suppress(WebSocketDisconnect):
+            await ChatSession(chat_hub, websocket, hub_kind=hub_kind).run()
+
+    return app

@@ -1,0 +1,169 @@
+"""The chat demo's wire protocol: client frames are validated here, server events are built here.
+
+Pure functions, no I/O, so every rule about client input is tested without a socket. Client
+frames are JSON objects in text frames::
+
+    {"type": "join", "room": "lobby", "nick": "ada"}   enter a room (again: switch rooms)
+    {"type": "say", "text": "hello"}                   a chat message to the current room
+    {"type": "here"}                                    "I am still here", answering a join
+
+Presence is built on ``hub.publish`` alone, so it works with any hub backend and across
+workers: every connection publishes ``join`` when it enters a room, ``leave`` when it goes, and
+``here`` every ``HEARTBEAT`` seconds and whenever a page answers someone else's ``join``. Each
+page aggregates these events into its online list and forgets a connection not heard from for
+``PRESENCE_TTL`` seconds (a worker that died never says ``leave``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+MAX_FRAME = 4096
+"""Largest client frame in characters; larger ones close the connection with 1008."""
+MAX_NICK = 24
+MAX_ROOM = 32
+MAX_TEXT = 500
+MAX_INVALID = 10
+"""Invalid frames tolerated per connection before it is closed with 1008."""
+HEARTBEAT = 15.0
+"""Seconds between a connection's ``here`` events."""
+PRESENCE_TTL = 45.0
+"""Seconds after which a page forgets a connection it has not heard from."""
+DEFAULT_ROOMS = ("lobby", "random", "help")
+
+_ROOM = re.compile(r"[\w-]+")
+
+
+class InvalidFrame(ValueError):
+    """A client frame the demo refuses; ``close`` says whether the connection ends (1008) or gets an error frame."""
+
+    def __init__(self, message: str, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.close = close
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    room: str
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Here:
+    pass
+
+
+Command = Join | Say | Here
+
+
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any(unicodedata.category(char).startswith("C") and char not in allowed for char in text)
+
+
+def clean_nick(value: Any) -> str:
+    """A nickname: 1 to ``MAX_NICK`` characters once trimmed, no control characters."""
+    if not isinstance(value, str):
+        raise InvalidFrame("nick must be a string")
+    nick = " ".join(value.split())
+    if not nick:
+        raise InvalidFrame("nick must not be empty")
+    if len(nick) > MAX_NICK:
+        raise InvalidFrame(f"nick must be at most {MAX_NICK} characters")
+    if _has_control(nick):
+        raise InvalidFrame("nick must not contain control characters")
+    return nick
+
+
+def clean_room(value: Any) -> str:
+    """A room name: 1 to ``MAX_ROOM`` letters, digits, ``_`` or ``-``, case-insensitive (kept lowercase)."""
+    if not isinstance(value, str):
+        raise InvalidFrame("room must be a string")
+    room = value.strip().lower()
+    if not room:
+        raise InvalidFrame("room must not be empty")
+    if len(room) > MAX_ROOM:
+        raise InvalidFrame(f"room must be at most {MAX_ROOM} characters")
+    if not _ROOM.fullmatch(room):
+        raise InvalidFrame("room may only contain letters, digits, '_' and '-'")
+    return room
+
+
+def clean_text(value: Any) -> str:
+    """A chat message: 1 to ``MAX_TEXT`` characters once trimmed; newlines and tabs are the only control characters."""
+    if not isinstance(value, str):
+        raise InvalidFrame("text must be a string")
+    text = value.strip()
+    if not text:
+        raise InvalidFrame("text must not be empty")
+    if len(text) > MAX_TEXT:
+        raise InvalidFrame(f"text must be at most {MAX_TEXT} characters")
+    if _has_control(text, allowed="\n\t"):
+        raise InvalidFrame("text must not contain control characters")
+    return text
+
+
+def parse_frame(frame: str | bytes | None) -> Command:
+    """Turn one received frame into a command, or raise ``InvalidFrame`` saying what is wrong with it."""
+    if not isinstance(frame, str):
+        raise InvalidFrame("send JSON in text frames, not binary frames")
+    if len(frame) > MAX_FRAME:
+        raise InvalidFrame(f"frame larger than {MAX_FRAME} characters", close=True)
+    try:
+        data = json.loads(frame)
+    except ValueError:
+        raise InvalidFrame("frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidFrame('frame must be a JSON object with a "type"')
+    kind = data.get("type")
+    if kind == "join":
+        return Join(room=clean_room(data.get("room")), nick=clean_nick(data.get("nick")))
+    if kind == "say":
+        return Say(text=clean_text(data.get("text")))
+    if kind == "here":
+        return Here()
+    raise InvalidFrame('"type" must be one of "join", "say", "here"')
+
+
+# --- server events ------------------------------------------------------------------------------
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def welcome(*, connection: str, room: str, nick: str, hub: str) -> dict[str, Any]:
+    """Sent to one connection when it has entered a room."""
+    return {
+        "type": "welcome",
+        "id": connection,
+        "room": room,
+        "nick": nick,
+        "hub": hub,
+        "heartbeat": HEARTBEAT,
+        "ttl": PRESENCE_TTL,
+    }
+
+
+def presence(event: str, *, connection: str, room: str, nick: str) -> dict[str, Any]:
+    """Published to a room: ``join``, ``here`` or ``leave`` of one connection."""
+    return {"type": "presence", "event": event, "id": connection, "room": room, "nick": nick}
+
+
+def chat_message(*, connection: str, room: str, nick: str, text: str) -> dict[str, Any]:
+    """Published to a room: one chat message."""
+    return {"type": "message", "id": connection, "room": room, "nick": nick, "text": text, "ts": now_ms()}
+
+
+def error(message: str) -> dict[str, Any]:
+    """Sent to one connection whose frame was refused."""
+    return {"type": "error", "error": message}

@@ -1,0 +1,252 @@
+// sockjet chat demo: one WebSocket to /ws, JSON frames (see sockjet/demo/protocol.py).
+// The online list is built here from presence events (join / here / leave) with expiry,
+// so it works the same with one worker or many behind Redis.
+"use strict";
+
+const DEFAULT_ROOMS = ["lobby", "random", "help"];
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 10000;
+
+const state = {
+  nick: null,
+  room: "lobby",
+  ws: null,
+  myId: null,
+  attempt: 0,
+  retryTimer: null,
+  ttlMs: 45000,
+  online: new Map(), // connection id -> {nick, seen}
+  history: new Map(), // room -> [{kind, nick, text, mine}]
+  rooms: [...DEFAULT_ROOMS],
+};
+
+const $ = (id) => document.getElementById(id);
+
+function setStatus(kind, text) {
+  $("status").dataset.state = kind;
+  $("status-text").textContent = text;
+  $("send").disabled = kind !== "online";
+}
+
+function send(frame) {
+  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
+    state.ws.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+// --- connection, with reconnection and exponential backoff ---
+
+function connect() {
+  state.retryTimer = null;
+  setStatus(state.attempt === 0 ? "connecting" : "reconnecting", state.attempt === 0 ? "Connecting…" : "Reconnecting…");
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
+  state.ws = ws;
+  ws.onopen = () => ws.send(JSON.stringify({ type: "join", room: state.room, nick: state.nick }));
+  ws.onmessage = (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(frame);
+  };
+  ws.onclose = (event) => {
+    if (state.ws !== ws) return;
+    state.ws = null;
+    state.myId = null;
+    state.online.clear();
+    renderOnline();
+    if (event.code === 1008) {
+      showError(`The server closed the connection: ${event.reason || "policy violation"}`);
+    }
+    scheduleReconnect();
+  };
+}
+
+function scheduleReconnect() {
+  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** state.attempt);
+  const delay = Math.round(base * (0.75 + Math.random() * 0.5)); // jitter: not every page at once
+  state.attempt += 1;
+  setStatus("reconnecting", `Reconnecting in ${(delay / 1000).toFixed(1)} s… (attempt ${state.attempt})`);
+  state.retryTimer = setTimeout(connect, delay);
+}
+
+// --- events from the server ---
+
+function handle(frame) {
+  switch (frame.type) {
+    case "welcome":
+      state.attempt = 0;
+      state.myId = frame.id;
+      state.room = frame.room;
+      state.ttlMs = frame.ttl * 1000;
+      state.online.clear();
+      state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
+      setStatus("online", frame.hub === "redis" ? "Online (Redis hub)" : "Online");
+      hideError();
+      renderAll();
+      break;
+    case "presence":
+      if (frame.room !== state.room) return;
+      if (frame.event === "leave") {
+        if (state.online.delete(frame.id)) addLine(frame.room, { kind: "system", text: `${frame.nick} left` });
+      } else {
+        const known = state.online.has(frame.id);
+        state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
+        if (frame.event === "join" && frame.id !== state.myId) {
+          send({ type: "here" }); // so the newcomer learns we are here
+          if (!known) addLine(frame.room, { kind: "system", text: `${frame.nick} joined` });
+        }
+      }
+      renderOnline();
+      break;
+    case "message":
+      addLine(frame.room, { kind: "message", nick: frame.nick, text: frame.text, mine: frame.id === state.myId });
+      if (state.online.has(frame.id)) state.online.get(frame.id).seen = Date.now();
+      break;
+    case "error":
+      showError(frame.error);
+      break;
+  }
+}
+
+function expirePresence() {
+  const now = Date.now();
+  let changed = false;
+  for (const [id, entry] of state.online) {
+    if (id !== state.myId && now - entry.seen > state.ttlMs) {
+      state.online.delete(id);
+      changed = true;
+    }
+  }
+  if (changed) renderOnline();
+}
+
+// --- rendering (textContent only: user input never becomes HTML) ---
+
+function addLine(room, line) {
+  if (!state.history.has(room)) state.history.set(room, []);
+  const lines = state.history.get(room);
+  lines.push(line);
+  if (lines.length > 500) lines.shift();
+  if (room === state.room) renderMessages();
+}
+
+function renderAll() {
+  renderRooms();
+  renderOnline();
+  renderMessages();
+  $("me").textContent = state.nick;
+  $("room-title").textContent = `# ${state.room}`;
+}
+
+function renderRooms() {
+  const list = $("rooms");
+  list.replaceChildren();
+  for (const room of state.rooms) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `# ${room}`;
+    button.dataset.room = room;
+    button.setAttribute("aria-current", String(room === state.room));
+    button.addEventListener("click", () => switchRoom(room));
+    item.append(button);
+    list.append(item);
+  }
+}
+
+function renderOnline() {
+  const list = $("online");
+  list.replaceChildren();
+  const entries = [...state.online.entries()].sort((a, b) => a[1].nick.localeCompare(b[1].nick));
+  for (const [id, entry] of entries) {
+    const item = document.createElement("li");
+    item.textContent = id === state.myId ? `${entry.nick} (you)` : entry.nick;
+    if (id === state.myId) item.className = "self";
+    list.append(item);
+  }
+  $("online-count").textContent = String(entries.length);
+}
+
+function renderMessages() {
+  const list = $("messages");
+  list.replaceChildren();
+  for (const line of state.history.get(state.room) || []) {
+    const item = document.createElement("li");
+    if (line.kind === "system") {
+      item.className = "system";
+      item.textContent = line.text;
+    } else {
+      item.className = line.mine ? "mine" : "";
+      const who = document.createElement("span");
+      who.className = "who";
+      who.textContent = line.nick;
+      const bubble = document.createElement("span");
+      bubble.className = "bubble";
+      bubble.textContent = line.text;
+      item.append(who, bubble);
+    }
+    list.append(item);
+  }
+  list.scrollTop = list.scrollHeight;
+}
+
+function showError(text) {
+  $("chat-error").textContent = text;
+  $("chat-error").hidden = false;
+}
+
+function hideError() {
+  $("chat-error").hidden = true;
+}
+
+// --- user actions ---
+
+function switchRoom(name) {
+  const room = name.trim().toLowerCase();
+  if (!/^[\p{L}\p{N}_-]{1,32}$/u.test(room)) {
+    showError("A room name is 1 to 32 letters, digits, '_' or '-'.");
+    return;
+  }
+  if (!state.rooms.includes(room)) state.rooms.push(room);
+  state.room = room;
+  state.online.clear();
+  renderAll();
+  send({ type: "join", room, nick: state.nick });
+}
+
+function start() {
+  $("nick-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const nick = $("nick").value.trim().replace(/\s+/g, " ");
+    if (!nick || nick.length > 24) {
+      $("nick-error").textContent = "A nickname is 1 to 24 characters.";
+      $("nick-error").hidden = false;
+      return;
+    }
+    state.nick = nick;
+    $("nick-form").hidden = true;
+    $("chat").hidden = false;
+    renderAll();
+    connect();
+    $("text").focus();
+  });
+  $("room-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    switchRoom($("room-name").value);
+    $("room-name").value = "";
+  });
+  $("say-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = $("text").value.trim();
+    if (text && send({ type: "say", text })) $("text").value = "";
+  });
+  setInterval(expirePresence, 5000);
+}
+
+start();

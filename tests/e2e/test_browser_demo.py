@@ -1,0 +1,130 @@
+"""The chat demo in a real browser: Debian's Chromium, headless, driven by Playwright.
+
+``sockjet demo`` runs as a real process; two pages (separate browser contexts, like two people)
+chat in one room, see each other online, see one leave, and one survives a server restart.
+Set ``SOCKJET_DEMO_SCREENSHOT=docs/demo.png`` to refresh the README's screenshot.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MS
+from tests.e2e.servers import Server, free_port, start_process, stop_process
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install chromium"),
+]
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
+expect = playwright_sync.expect
+Page = playwright_sync.Page
+
+WAIT_MS = 10000 * MS * 1000
+"""Playwright timeouts are in milliseconds: 10 s, scaled like every wait of the suite."""
+
+
+def start_demo(port: int) -> Server:
+    argv = [sys.executable, "-m", "sockjet", "demo", "--port", str(port), "--log-level", "warning"]
+    return start_process(argv, port)
+
+
+def stop_demo(server: Server) -> None:
+    stop_process(server.process, signal.SIGINT)
+    assert server.process.stdout is not None
+    server.process.stdout.close()
+
+
+@pytest.fixture
+def browser() -> Iterator[playwright_sync.Browser]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def enter(page: Page, url: str, nick: str) -> None:
+    page.goto(url)
+    page.fill("#nick", nick)
+    page.click("#nick-form button")
+    expect(page.locator("#status")).to_have_attribute("data-state", "online")
+
+
+def join_room(page: Page, room: str) -> None:
+    page.fill("#room-name", room)
+    page.click("#room-form button")
+    expect(page.locator("#room-title")).to_have_text(f"# {room}")
+    expect(page.locator("#status")).to_have_attribute("data-state", "online")
+
+
+def say(page: Page, text: str) -> None:
+    page.fill("#text", text)
+    page.press("#text", "Enter")
+
+
+def test_two_people_chat_then_one_leaves_then_the_server_restarts(
+    browser: playwright_sync.Browser, tmp_path: Path
+) -> None:
+    expect.set_options(timeout=WAIT_MS)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = start_demo(port)
+    try:
+        viewport = {"width": 960, "height": 600}
+        ada = browser.new_context(viewport=viewport).new_page()
+        bob_context = browser.new_context(viewport=viewport)
+        bob = bob_context.new_page()
+        enter(ada, url, "ada")
+        enter(bob, url, "bob")
+        join_room(ada, "sockjet-team")
+        join_room(bob, "sockjet-team")
+
+        # Both are online in the room, each page says so.
+        expect(ada.locator("#online li")).to_have_text(["ada (you)", "bob"])
+        expect(bob.locator("#online li")).to_have_text(["ada", "bob (you)"])
+
+        # A message typed in one page appears in the other, and back.
+        say(ada, "Hi Bob! Rooms go through the hub.")
+        expect(bob.locator("#messages li").last).to_have_text("adaHi Bob! Rooms go through the hub.")
+        say(bob, "Hello Ada, and they span workers with --redis.")
+        expect(ada.locator("#messages li.mine")).to_have_count(1)
+        expect(ada.locator("#messages li").last).to_have_text("bobHello Ada, and they span workers with --redis.")
+        ada.screenshot(path=os.environ.get("SOCKJET_DEMO_SCREENSHOT") or str(tmp_path / "demo.png"))
+
+        # Bob closes his page: Ada's list updates.
+        bob_context.close()
+        expect(ada.locator("#online li")).to_have_text(["ada (you)"])
+        expect(ada.locator("#messages li").last).to_have_text("bob left")
+
+        # The server restarts on the same port: the page shows it, reconnects by itself, rejoins.
+        stop_demo(server)
+        expect(ada.locator("#status")).to_have_attribute("data-state", "reconnecting")
+        expect(ada.locator("#send")).to_be_disabled()
+        server = start_demo(port)
+        expect(ada.locator("#status")).to_have_attribute("data-state", "online")
+        expect(ada.locator("#room-title")).to_have_text("# sockjet-team")
+        expect(ada.locator("#online li")).to_have_text(["ada (you)"])
+        say(ada, "Back after a restart.")
+        expect(ada.locator("#messages li.mine").last).to_have_text("adaBack after a restart.")
+    finally:
+        stop_demo(server)
