@@ -319,3 +319,14 @@ def test_lifespan_state_needs_server_support() -> None:
     with pytest.raises(RuntimeError, match=re.escape('The server does not support "state" in the lifespan scope.')):
         asyncio.run(router({"type": "lifespan"}, receive, send))
     assert sent[0]["type"] == "lifespan.startup.failed"
+
+
+def test_app_error_during_denial_is_raised() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.send({"type": "websocket.http.response.start", "status": 400, "headers": []})
+        await websocket.send({"type": "websocket.http.response.start", "status": 400, "headers": []})
+
+    expected = "Expected ASGI message \"websocket.http.response.body\", but got 'websocket.http.response.start'"
+    with pytest.raises(RuntimeError, match=re.escape(expected)), TestClient(app).websocket_connect("/"):
+        pass

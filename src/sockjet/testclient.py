@@ -199,10 +199,14 @@ class WebSocketTestSession:
             self._close_message = message
         return message
 
-    def _app_ended(self) -> Message:
+    def _raise_app_error(self) -> None:
         error = self._task.exception() if self._task.done() and not self._task.cancelled() else None
         if error is not None and self._raise_server_exceptions:
             raise error
+
+    def _app_ended(self) -> Message:
+        self._raise_app_error()
+        error = self._task.exception() if self._task.done() and not self._task.cancelled() else None
         if self.accepted_subprotocol is None and self.extra_headers is None:
             # Never accepted: a server answers the handshake with 500.
             return {"type": "websocket.http.response.start", "status": 500, "headers": [], "_ended": True}
@@ -218,6 +222,7 @@ class WebSocketTestSession:
             while not message.get("_ended"):
                 message = self.portal.call(self._from_app.get(), _EXIT_GRACE * 5)
                 if message is _APP_DONE:
+                    self._raise_app_error()
                     break
                 if message["type"] != "websocket.http.response.body":
                     raise RuntimeError(f"Expected 'websocket.http.response.body', got {message['type']!r}")
