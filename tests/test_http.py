@@ -135,3 +135,17 @@ def test_public_names_match_all() -> None:
     assert exported <= set(sockjet.__all__)
     for name in sockjet.__all__:
         assert hasattr(sockjet, name), name
+
+
+def test_status_names_cover_starlettes() -> None:
+    import starlette.status
+
+    theirs = {name: getattr(starlette.status, name) for name in dir(starlette.status) if name.isupper()}
+    ours = {name: getattr(status, name) for name in dir(status) if name.isupper()}
+    assert theirs.items() <= ours.items()
+
+
+def test_starlette_name_ports_to_app() -> None:
+    from sockjet.applications import App, Starlette
+
+    assert Starlette is App

@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 
 from sockjet._errors import ExceptionMiddleware, Handlers, ServerErrorMiddleware
 from sockjet.datastructures import State, URLPath
+from sockjet.guard import connection_settings
+from sockjet.limits import RateLimit
 from sockjet.middleware import Middleware
 from sockjet.routing import BaseRoute, Mount, Router
 from sockjet.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
@@ -39,8 +41,27 @@ class App:
         middleware: Sequence[Middleware] | None = None,
         lifespan: Lifespan[Any] | None = None,
         exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        allow_missing_origin: bool = True,
+        max_message_size: int | None = None,
+        max_connections: int | None = None,
+        rate_limit: RateLimit | None = None,
+        idle_timeout: float | None = None,
+        shutdown_timeout: float | None = 5.0,
+        drain_on_signal: bool = True,
     ) -> None:
         self.debug = debug
+        # WebSocket origin policy, limits and graceful shutdown: docs/guarantees.md, sockjet.guard.
+        self.connection_settings = connection_settings(
+            allowed_origins=allowed_origins,
+            allow_missing_origin=allow_missing_origin,
+            max_message_size=max_message_size,
+            max_connections=max_connections,
+            rate_limit=rate_limit,
+            idle_timeout=idle_timeout,
+            shutdown_timeout=shutdown_timeout,
+            drain_on_signal=drain_on_signal,
+        )
         self.state = State()
         self.router = Router(routes, lifespan=lifespan)
         self.exception_handlers: dict[Any, ExceptionHandler] = dict(exception_handlers or {})
@@ -63,6 +84,8 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
+        if scope["type"] == "lifespan" and self.connection_settings.registry is not None:
+            receive = self.connection_settings.registry.lifespan_receive(receive)
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
@@ -103,14 +126,19 @@ class App:
     ) -> None:
         self.router.add_route(path, route, methods=methods, name=name, include_in_schema=include_in_schema)
 
-    def add_websocket_route(self, path: str, route: Callable[..., Any], name: str | None = None) -> None:
-        self.router.add_websocket_route(path, route, name=name)
+    def add_websocket_route(
+        self, path: str, route: Callable[..., Any], name: str | None = None, **options: Any
+    ) -> None:
+        self.router.add_websocket_route(path, route, name=name, **options)
 
-    def websocket(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
-        """``@app.websocket("/ws/{room}")``: the endpoint gets the WebSocket and its path parameters by name."""
+    def websocket(self, path: str, name: str | None = None, **options: Any) -> Callable[[_F], _F]:
+        """``@app.websocket("/ws/{room}")``: the endpoint gets the WebSocket and its path parameters by name.
+
+        ``options`` override the App's origin policy and limits for this route (see ``WebSocketRoute``).
+        """
 
         def decorator(func: _F) -> _F:
-            self.add_websocket_route(path, func, name=name)
+            self.add_websocket_route(path, func, name=name, **options)
             return func
 
         return decorator
@@ -137,4 +165,8 @@ class App:
         return self.route(path, methods=["POST"], name=name)
 
 
-__all__ = ["App"]
+Starlette = App
+"""``Starlette`` is ``App``: code written as ``Starlette(debug=True, routes=[...])`` ports by
+changing ``starlette.applications`` to ``sockjet.applications`` (as FastAPI ports by ``FastAPI()`` → ``App()``)."""
+
+__all__ = ["App", "Starlette"]
