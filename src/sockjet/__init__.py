@@ -7,6 +7,7 @@ routing and a test client, and a ``Hub`` for rooms and broadcast that scale acro
 from sockjet.applications import App
 from sockjet.datastructures import URL, Address, Headers, QueryParams, State
 from sockjet.exceptions import HTTPException, SockjetError, WebSocketException
+from sockjet.hub import Hub
 from sockjet.middleware import Middleware
 from sockjet.requests import HTTPConnection, Request
 from sockjet.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -23,6 +24,7 @@ __all__ = [
     "HTTPConnection",
     "HTTPException",
     "Headers",
+    "Hub",
     "JSONResponse",
     "Middleware",
     "Mount",

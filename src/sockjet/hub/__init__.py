@@ -1,0 +1,16 @@
+"""Rooms and broadcast: ``Hub``, its ``Member`` s, and what bounds them.
+
+    hub = Hub()                        # or Hub("redis://127.0.0.1:6379/0") to span processes
+    app = App(lifespan=hub.lifespan)
+    async with hub.join(room, websocket) as member: ...
+    await hub.publish(room, data)
+
+Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
+"""
+
+from sockjet.hub.envelope import Envelope
+from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
+from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
+from sockjet.hub.outbox import OverflowPolicy
+
+__all__ = ["OVERFLOW_CLOSE_CODE", "SHUTDOWN_CLOSE_CODE", "Envelope", "Hub", "Member", "OverflowPolicy"]

@@ -1,0 +1,326 @@
+"""The Redis backend: PUBLISH to one channel per room, one pub/sub connection per process.
+
+- Subscriptions follow local membership: a room is subscribed while this process has a member
+  in it (``sync_room``), and a join waits for Redis to confirm the subscription, so a publish
+  made anywhere after ``join`` returned reaches the new member.
+- If Redis goes away, ``publish`` raises ``PublishError`` within ``timeout``; the reader
+  reconnects with exponential backoff and re-subscribes every local room by itself. Members
+  stay connected; what was published during the outage is not delivered (at-most-once).
+- Presence: one hash per room, ``{prefix}presence:{room}``, field = this process's id, value =
+  ``"<count>:<expires_at>"``; refreshed every ``presence_ttl / 3`` seconds, so a process that
+  died stops counting after ``presence_ttl``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from sockjet.exceptions import ConfigurationError, HubError, PublishError
+from sockjet.hub.backends.base import Backend, LocalRooms
+from sockjet.hub.envelope import Envelope
+
+try:
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - depends on the installed extras
+    aioredis = None  # type: ignore[assignment]
+
+logger = logging.getLogger("sockjet.hub")
+
+_CONTROL = "__sockjet_control__"
+"""A channel every process subscribes to, so the pub/sub connection always exists."""
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+class RedisBackend(Backend):
+    """Redis pub/sub through redis-py's asyncio client."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        prefix: str = "sockjet:hub:",
+        presence_ttl: float = 30.0,
+        backoff: tuple[float, float] = (0.05, 2.0),
+    ) -> None:
+        if aioredis is None:  # pragma: no cover - depends on the installed extras
+            raise ConfigurationError("Hub(url='redis://...') needs redis-py: pip install 'sockjet[redis]'.")
+        self.url = url
+        self.timeout = timeout
+        self.prefix = prefix
+        self.presence_ttl = presence_ttl
+        self.backoff = backoff
+        self.process_id = uuid.uuid4().hex
+        self._local: LocalRooms | None = None
+        self._client: Any = None
+        self._pubsub: Any = None
+        self._subscribed: set[str] = set()
+        self._acks: dict[bytes, asyncio.Future[None]] = {}
+        self._lock = asyncio.Lock()
+        self._connected = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._presence: asyncio.Task[None] | None = None
+        self._dirty: set[str] = set()
+        self._presence_wakeup = asyncio.Event()
+
+    # -- names ------------------------------------------------------------------------------------
+    def channel(self, room: str) -> bytes:
+        return f"{self.prefix}room:{room}".encode()
+
+    def presence_key(self, room: str) -> str:
+        return f"{self.prefix}presence:{room}"
+
+    def _room_of(self, channel: bytes) -> str:
+        return channel.decode()[len(self.prefix) + len("room:") :]
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    async def start(self, local: LocalRooms) -> None:
+        self._local = local
+        self._client = aioredis.Redis.from_url(
+            self.url,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
+        try:
+            await asyncio.wait_for(self._client.ping(), self.timeout)
+            await self._open_pubsub()
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            await self.stop()
+            raise HubError(
+                f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc)}. "
+                "Check that redis-server runs there, or fix the hub URL."
+            ) from exc
+        self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
+        self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-redis-presence")
+
+    async def stop(self) -> None:
+        for task in (self._reader, self._presence):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._presence = None
+        if self._client is not None and self._local is not None:
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._remove_presence(self._local.local_rooms()), self.timeout)
+        await self._close_pubsub()
+        if self._client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self._client.aclose()
+        self._client = None
+        self._local = None
+
+    # -- publish ------------------------------------------------------------------------------------
+    async def publish(self, envelope: Envelope) -> None:
+        if self._client is None:
+            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+        try:
+            await asyncio.wait_for(self._client.publish(self.channel(envelope.room), envelope.to_wire()), self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise PublishError(
+                f"Could not publish to room {envelope.room!r}: Redis at {redacted(self.url)} did not take it "
+                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
+            ) from exc
+
+    # -- subscriptions ------------------------------------------------------------------------------------
+    async def _open_pubsub(self) -> None:
+        """A fresh pub/sub connection subscribed to the control channel and every local room."""
+        async with self._lock:
+            await self._close_pubsub()
+            pubsub = self._client.pubsub()
+            rooms = self._local.local_rooms() if self._local is not None else []
+            channels = [self.channel(_CONTROL)] + [self.channel(room) for room in rooms]
+            try:
+                await asyncio.wait_for(pubsub.subscribe(*channels), self.timeout)
+            except BaseException:
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await asyncio.wait_for(pubsub.aclose(), self.timeout)
+                raise
+            self._pubsub = pubsub
+            self._subscribed = set(rooms)
+            self._connected.set()
+        self._dirty.update(rooms)
+        self._presence_wakeup.set()
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        self._connected.clear()
+        self._subscribed.clear()
+        for future in self._acks.values():
+            if not future.done():
+                future.cancel()
+        self._acks.clear()
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(pubsub.aclose(), self.timeout)
+
+    async def sync_room(self, room: str) -> None:
+        """Subscribe or unsubscribe to match local membership; waits for Redis to confirm a subscribe.
+
+        During an outage this only records the wish: the reader re-subscribes on reconnect.
+        """
+        local = self._local
+        if local is None:
+            return
+        self._dirty.add(room)
+        self._presence_wakeup.set()
+        ack: asyncio.Future[None] | None = None
+        async with self._lock:
+            pubsub = self._pubsub
+            if pubsub is None:
+                return
+            wanted = local.local_count(room) > 0
+            channel = self.channel(room)
+            try:
+                if wanted and room not in self._subscribed:
+                    ack = self._acks.setdefault(channel, asyncio.get_running_loop().create_future())
+                    await asyncio.wait_for(pubsub.subscribe(channel), self.timeout)
+                    self._subscribed.add(room)
+                elif not wanted and room in self._subscribed:
+                    self._subscribed.discard(room)
+                    await asyncio.wait_for(pubsub.unsubscribe(channel), self.timeout)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                logger.warning("Redis subscription change for room %r failed (%s); the reader will retry.", room, exc)
+                return
+        if ack is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(ack), self.timeout)
+
+    # -- the reader ------------------------------------------------------------------------------------
+    async def _read(self) -> None:
+        delay = self.backoff[0]
+        outage_since: float | None = None
+        while True:
+            try:
+                if self._pubsub is None:
+                    await self._open_pubsub()
+                    if outage_since is not None:
+                        logger.warning(
+                            "Redis at %s is back after %.1fs; re-subscribed.",
+                            redacted(self.url),
+                            time.monotonic() - outage_since,
+                        )
+                    outage_since = None
+                    delay = self.backoff[0]
+                message = await self._pubsub.get_message(timeout=None)
+                if message is not None:
+                    self._handle(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if outage_since is None:
+                    outage_since = time.monotonic()
+                    logger.warning("Lost Redis at %s (%s); reconnecting.", redacted(self.url), _describe(exc))
+                await self._close_pubsub()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff[1])
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        channel: bytes = message["channel"]
+        if kind == "message":
+            room = self._room_of(channel)
+            if self._local is not None and room != _CONTROL:
+                try:
+                    envelope = Envelope.from_wire(room, message["data"])
+                except (ValueError, UnicodeDecodeError) as exc:
+                    logger.warning("Ignored a message on %r: %s", channel, exc)
+                    return
+                self._local.deliver(envelope)
+        elif kind == "subscribe":
+            future = self._acks.pop(channel, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    # -- presence ------------------------------------------------------------------------------------
+    async def _refresh_presence(self) -> None:
+        interval = self.presence_ttl / 3
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._presence_wakeup.wait(), interval)
+            self._presence_wakeup.clear()
+            if self._local is not None and not self._dirty:
+                self._dirty.update(self._local.local_rooms())
+            try:
+                await self._flush_presence()
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                logger.debug("Presence refresh failed: %s", exc)
+                await asyncio.sleep(min(interval, self.backoff[1]))
+
+    async def _flush_presence(self) -> None:
+        if self._local is None or not self._dirty:
+            return
+        rooms, self._dirty = self._dirty, set()
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                expires = time.time() + self.presence_ttl
+                for room in sorted(rooms):
+                    key = self.presence_key(room)
+                    count = self._local.local_count(room)
+                    if count:
+                        pipe.hset(key, self.process_id, f"{count}:{expires:.3f}")
+                        pipe.expire(key, max(1, int(self.presence_ttl) + 1))
+                    else:
+                        pipe.hdel(key, self.process_id)
+                await asyncio.wait_for(pipe.execute(), self.timeout)
+        except BaseException:
+            self._dirty |= rooms
+            raise
+
+    async def _remove_presence(self, rooms: list[str]) -> None:
+        if rooms:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    pipe.hdel(self.presence_key(room), self.process_id)
+                await pipe.execute()
+
+    async def count(self, room: str) -> int:
+        """Members in every live process; ``HubError`` if Redis cannot answer within ``timeout``."""
+        if self._client is None:
+            raise HubError("Cannot count: the hub is not running (use hub.lifespan or `async with hub:`).")
+        try:
+            self._dirty.add(room)
+            await self._flush_presence()
+            entries: dict[bytes, bytes] = await asyncio.wait_for(
+                self._client.hgetall(self.presence_key(room)), self.timeout
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubError(
+                f"Cannot count room {room!r}: Redis at {redacted(self.url)} did not answer ({_describe(exc)})."
+            ) from exc
+        now = time.time()
+        total = 0
+        for value in entries.values():
+            count, _, expires = value.decode().partition(":")
+            if float(expires) > now:
+                total += int(count)
+        return total
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+__all__ = ["RedisBackend", "redacted"]

@@ -1,0 +1,390 @@
+"""``Hub``: rooms and publish, over an in-process or Redis backend.
+
+Flow of one publish: ``publish(room, data)`` encodes ``data`` once into an ``Envelope`` ->
+the backend carries it to every process (memory: this one, at once; Redis: every subscriber) ->
+each process's hub offers the same ASGI message to each local member's outbox (never awaiting)
+-> each member's writer task sends it. Guarantees are listed in docs/hub.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from types import TracebackType
+from typing import Any
+
+from sockjet.exceptions import ConfigurationError, HubError
+from sockjet.hub.backends.base import Backend
+from sockjet.hub.backends.memory import MemoryBackend
+from sockjet.hub.envelope import Envelope
+from sockjet.hub.member import Member
+from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
+from sockjet.hub.rooms import Rooms
+from sockjet.types import Message
+from sockjet.websockets import WebSocket, WebSocketState
+
+logger = logging.getLogger("sockjet.hub")
+
+SHUTDOWN_CLOSE_CODE = 1001
+SHUTDOWN_CLOSE_REASON = "server shutting down"
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _positive(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}.")
+
+
+class Hub:
+    """Rooms of WebSocket members and a ``publish`` that reaches every member of a room.
+
+    ``url``: ``None`` or ``"memory://"`` keeps everything in this process; ``"redis://host:port/db"``
+    spans every process that uses the same Redis. Options are keyword-only:
+
+    - ``max_queue`` / ``max_queue_bytes``: each member's outbox bound (messages / bytes);
+    - ``overflow``: ``"close"`` (default: close the member with 1013) or ``"drop_oldest"``;
+    - ``max_payload``: largest encoded publish in bytes (``PayloadTooLarge`` above it);
+    - ``timeout``: bound on any one backend operation, e.g. a publish while Redis is down;
+    - ``close_timeout``: bound on sending one close frame to a member;
+    - ``drain_timeout``: at shutdown, how long members may flush their outbox before the 1001 close;
+    - ``presence_ttl``: (Redis) a process that stopped refreshing its counts is ignored after this.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        max_queue: int = 256,
+        max_queue_bytes: int = 4 * 1024 * 1024,
+        overflow: OverflowPolicy = "close",
+        max_payload: int = 1024 * 1024,
+        timeout: float = 2.0,
+        close_timeout: float = 1.0,
+        drain_timeout: float = 1.0,
+        presence_ttl: float = 30.0,
+        prefix: str = "sockjet:hub:",
+    ) -> None:
+        if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES):
+            raise ConfigurationError(
+                f"Unsupported hub URL {url!r}: use None or 'memory://' for one process, "
+                "or 'redis://host:port/db' to span processes."
+            )
+        check_limits(max_messages=max_queue, max_bytes=max_queue_bytes, overflow=overflow)
+        if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 1:
+            raise ConfigurationError(f"max_payload must be an int >= 1, got {max_payload!r}.")
+        for name, value in (
+            ("timeout", timeout),
+            ("close_timeout", close_timeout),
+            ("drain_timeout", drain_timeout),
+            ("presence_ttl", presence_ttl),
+        ):
+            _positive(name, value)
+        self.url = url
+        self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self.overflow: OverflowPolicy = overflow
+        self.max_payload = max_payload
+        self.timeout = timeout
+        self.close_timeout = close_timeout
+        self.drain_timeout = drain_timeout
+        self.presence_ttl = presence_ttl
+        self.prefix = prefix
+        self._rooms: Rooms[Member] = Rooms()
+        self._members: dict[int, Member] = {}
+        self._backend: Backend = MemoryBackend()
+        self._running = False
+        self._stopping = False
+        self._start_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"Hub({self.url!r})"
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    def _make_backend(self) -> Backend:
+        if self.url is None or self.url == "memory://":
+            return MemoryBackend()
+        from sockjet.hub.backends.redis import RedisBackend
+
+        return RedisBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    async def start(self) -> None:
+        """Connect the backend (idempotent). ``HubError`` if it cannot, e.g. Redis is unreachable.
+
+        ``join`` and ``publish`` start the hub on first use; starting it in the lifespan makes a
+        bad URL fail at startup instead, and lets shutdown close every member.
+        """
+        async with self._start_lock:
+            if self._running:
+                return
+            backend = self._make_backend()
+            await backend.start(_LocalView(self))
+            self._backend = backend
+            self._running = True
+
+    async def aclose(self) -> None:
+        """Close every member with 1001, end every writer, disconnect the backend. Idempotent.
+
+        Bounded: members get ``drain_timeout`` to flush, then ``close_timeout`` for the close frame.
+        The hub can be started again afterwards.
+        """
+        if not self._running:
+            return
+        self._stopping = True
+        try:
+            loop = asyncio.get_running_loop()
+            members = [m for m in self._members.values() if m._loop is loop]
+            for member in members:
+                member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.drain_timeout)
+            await asyncio.gather(*(member.wait_closed() for member in members))
+            while self._background:
+                await asyncio.gather(*self._background, return_exceptions=True)
+            await self._backend.stop()
+        finally:
+            self._rooms.clear()
+            self._members.clear()
+            self._running = False
+            self._stopping = False
+
+    async def __aenter__(self) -> Hub:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self) -> AsyncIterator[None]:
+        async with self:
+            yield
+
+    def lifespan(self, app: Any = None) -> contextlib.AbstractAsyncContextManager[None]:
+        """``App(lifespan=hub.lifespan)``: start at startup, close every member (1001) at shutdown.
+
+        Compose it in your own lifespan with ``async with hub.lifespan(app):`` or ``async with hub:``.
+        """
+        return self._lifespan()
+
+    # -- membership ------------------------------------------------------------------------------------
+    def join(
+        self,
+        room: str,
+        websocket: WebSocket,
+        *,
+        overflow: OverflowPolicy | None = None,
+        max_queue: int | None = None,
+        max_queue_bytes: int | None = None,
+    ) -> _Join:
+        """``async with hub.join(room, websocket) as member:`` -- a member of ``room`` inside the block.
+
+        The WebSocket must be accepted. It leaves the room when the block exits, however it exits;
+        leaving its last room ends its writer (queued messages are dropped). The options set this
+        connection's outbox on its first join; a later join must not ask for different ones.
+        """
+        _check_room(room)
+        return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes)
+
+    def members(self, room: str) -> tuple[Member, ...]:
+        """The members of ``room`` in this process, in joining order."""
+        return self._rooms.members(room)
+
+    def local_count(self, room: str) -> int:
+        """How many members ``room`` has in this process."""
+        return self._rooms.count(room)
+
+    async def count(self, room: str) -> int:
+        """How many members ``room`` has in every process (Redis), or in this one (memory).
+
+        With Redis, counts of other processes are as fresh as their last refresh (``presence_ttl / 3``
+        at most, usually milliseconds); ``HubError`` if Redis cannot answer within ``timeout``.
+        """
+        _check_room(room)
+        await self.start()
+        return await self._backend.count(room)
+
+    def rooms(self) -> list[str]:
+        """Rooms with at least one member in this process."""
+        return self._rooms.rooms()
+
+    def member(self, websocket: WebSocket) -> Member | None:
+        """This WebSocket's member, if it is in a room of this hub."""
+        return self._members.get(id(websocket))
+
+    # -- publish ------------------------------------------------------------------------------------
+    async def publish(self, room: str, data: Any) -> None:
+        """Send ``data`` to every member of ``room``, in every process; no need to be a member.
+
+        ``str`` -> text frame, ``bytes`` -> binary frame, anything else -> JSON text (encoded once).
+        Raises ``PayloadTooLarge`` over ``max_payload``, ``TypeError`` for what JSON cannot encode,
+        ``PublishError`` when the backend did not take it within ``timeout`` (nobody received it).
+        Returning means the backend took it, not that members received it (at-most-once).
+        """
+        _check_room(room)
+        envelope = Envelope.build(room, data, max_payload=self.max_payload)
+        if not self._running:
+            await self.start()
+        await self._backend.publish(envelope)
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _deliver(self, envelope: Envelope) -> None:
+        members = self._rooms.members(envelope.room)
+        if not members:
+            return
+        message: Message = envelope.message()
+        size = envelope.size
+        loop = asyncio.get_running_loop()
+        for member in members:
+            member.offer_from(loop, message, size)
+
+    def _new_member(self, websocket: WebSocket, outbox: Outbox[Message]) -> Member:
+        member = Member(self, websocket, outbox=outbox, on_gone=self._forget)
+        self._members[id(websocket)] = member
+        return member
+
+    def _forget(self, member: Member) -> None:
+        """The member will get nothing more (closed, or its socket is gone): out of every room now."""
+        if self._members.get(id(member.websocket)) is member:
+            del self._members[id(member.websocket)]
+        rooms = sorted(self._rooms.rooms_of(member))
+        self._rooms.remove_member(member)
+        if rooms and self._running and not self._stopping:
+            self._spawn(self._sync_rooms(rooms))
+
+    async def _sync_rooms(self, rooms: list[str]) -> None:
+        for room in rooms:
+            await self._backend.sync_room(room)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _leave(self, room: str, member: Member) -> None:
+        joins = member._joins
+        remaining = joins.get(room, 0) - 1
+        if remaining > 0:
+            joins[room] = remaining
+            return
+        joins.pop(room, None)
+        self._rooms.discard(room, member)
+        if self._running:
+            with contextlib.suppress(HubError):
+                await self._backend.sync_room(room)
+        if not joins:
+            if self._members.get(id(member.websocket)) is member:
+                del self._members[id(member.websocket)]
+            await member.stop()
+
+
+class _LocalView:
+    """What the backend sees of the hub (``LocalRooms``)."""
+
+    __slots__ = ("_hub",)
+
+    def __init__(self, hub: Hub) -> None:
+        self._hub = hub
+
+    def deliver(self, envelope: Envelope) -> None:
+        self._hub._deliver(envelope)
+
+    def local_count(self, room: str) -> int:
+        return self._hub._rooms.count(room)
+
+    def local_rooms(self) -> list[str]:
+        return self._hub._rooms.rooms()
+
+
+def _check_room(room: Any) -> None:
+    if not isinstance(room, str) or not room:
+        raise TypeError(f"A room is a non-empty str, got {room!r}.")
+
+
+class _Join:
+    """The ``async with hub.join(room, websocket)`` context; yields the ``Member``."""
+
+    __slots__ = ("_hub", "_max_queue", "_max_queue_bytes", "_member", "_overflow", "_room", "_websocket")
+
+    def __init__(
+        self,
+        hub: Hub,
+        room: str,
+        websocket: WebSocket,
+        overflow: OverflowPolicy | None,
+        max_queue: int | None,
+        max_queue_bytes: int | None,
+    ) -> None:
+        self._hub = hub
+        self._room = room
+        self._websocket = websocket
+        self._overflow = overflow
+        self._max_queue = max_queue
+        self._max_queue_bytes = max_queue_bytes
+        self._member: Member | None = None
+
+    def _outbox(self) -> Outbox[Message]:
+        hub = self._hub
+        return Outbox(
+            max_messages=hub.max_queue if self._max_queue is None else self._max_queue,
+            max_bytes=hub.max_queue_bytes if self._max_queue_bytes is None else self._max_queue_bytes,
+            overflow=hub.overflow if self._overflow is None else self._overflow,
+        )
+
+    def _check_same_options(self, member: Member) -> None:
+        outbox = member._outbox
+        asked = (
+            ("overflow", self._overflow, outbox.overflow),
+            ("max_queue", self._max_queue, outbox.max_messages),
+            ("max_queue_bytes", self._max_queue_bytes, outbox.max_bytes),
+        )
+        for name, wanted, actual in asked:
+            if wanted is not None and wanted != actual:
+                raise ConfigurationError(
+                    f"This WebSocket already has an outbox with {name}={actual!r}; it cannot join {self._room!r} "
+                    f"with {name}={wanted!r}. A connection has one outbox per hub: pass the same options, or none."
+                )
+
+    async def __aenter__(self) -> Member:
+        hub, room, websocket = self._hub, self._room, self._websocket
+        if self._member is not None:
+            raise RuntimeError("This hub.join(...) context is already in use; call hub.join again.")
+        if websocket.application_state is not WebSocketState.CONNECTED:
+            raise RuntimeError(
+                f"Cannot join room {room!r}: the WebSocket is not connected. Call 'await websocket.accept()' first."
+            )
+        member = hub._members.get(id(websocket))
+        if member is None:
+            outbox = self._outbox()
+            if not hub._running:
+                await hub.start()
+            member = hub._new_member(websocket, outbox)
+        else:
+            self._check_same_options(member)
+        joins = member._joins
+        joins[room] = joins.get(room, 0) + 1
+        self._member = member
+        if joins[room] == 1:
+            hub._rooms.add(room, member)
+            try:
+                await hub._backend.sync_room(room)
+            except BaseException:
+                await hub._leave(room, member)
+                raise
+        return member
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        member, self._member = self._member, None
+        if member is not None:
+            await self._hub._leave(self._room, member)
+
+
+__all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]

@@ -1,0 +1,199 @@
+"""A connection as the hub sees it: one bounded outbox and one writer task per WebSocket.
+
+Every delivery to a member goes through its outbox and is sent by its single writer, so a slow
+socket only ever delays itself, and hub deliveries never interleave with each other. A member
+is shared by all the rooms its WebSocket joined in one hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from sockjet.hub.envelope import Envelope
+from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
+from sockjet.types import Message
+from sockjet.websockets import WebSocket
+
+if TYPE_CHECKING:
+    from sockjet.hub.hub import Hub
+
+logger = logging.getLogger("sockjet.hub")
+
+OVERFLOW_CLOSE_CODE = 1013
+"""Try Again Later: the member could not keep up; it may reconnect and resynchronise."""
+OVERFLOW_CLOSE_REASON = "outbox full"
+
+
+class Member:
+    """One WebSocket in one hub. Made by ``hub.join``; not built directly.
+
+    ``send`` queues a message for this member only, in order with the hub's deliveries;
+    ``close`` closes its socket through the same writer; ``wait_closed`` waits for either.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_closer",
+        "_idle",
+        "_joins",
+        "_loop",
+        "_on_gone",
+        "_outbox",
+        "_wakeup",
+        "_writer",
+        "close_code",
+        "hub",
+        "websocket",
+    )
+
+    def __init__(
+        self,
+        hub: Hub,
+        websocket: WebSocket,
+        *,
+        outbox: Outbox[Message],
+        on_gone: Callable[[Member], None],
+    ) -> None:
+        self.hub = hub
+        self.websocket = websocket
+        self.close_code: int | None = None
+        """The code the hub closed this member with (1013 overflow, 1001 shutdown, or yours)."""
+        self._outbox = outbox
+        self._on_gone = on_gone
+        self._joins: dict[str, int] = {}
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._closed = asyncio.Event()
+        self._closer: asyncio.Task[None] | None = None
+        self._writer = self._loop.create_task(self._write(), name="sockjet-hub-writer")
+
+    def __repr__(self) -> str:
+        client = self.websocket.scope.get("client")
+        return f"<Member client={client!r} rooms={sorted(self._joins)!r} queued={len(self._outbox)}>"
+
+    # -- what users see -----------------------------------------------------------------------
+    @property
+    def rooms(self) -> frozenset[str]:
+        """The rooms this connection is in (in this hub)."""
+        return frozenset(self._joins)
+
+    @property
+    def overflow(self) -> OverflowPolicy:
+        return self._outbox.overflow
+
+    @property
+    def queued(self) -> int:
+        """Messages waiting in the outbox."""
+        return len(self._outbox)
+
+    @property
+    def dropped(self) -> int:
+        """Messages this member lost to ``"drop_oldest"``."""
+        return self._outbox.dropped
+
+    @property
+    def closed(self) -> bool:
+        """True once the hub stopped delivering: closed by the hub, socket gone, or every room left."""
+        return self._writer.done() or self._closer is not None
+
+    async def send(self, data: Any) -> None:
+        """Queue ``data`` (str, bytes or JSON-able) for this member only, after what is already queued.
+
+        Use it instead of ``websocket.send_*`` when a reply must stay in order with the hub's
+        deliveries. Subject to the overflow policy like any delivery; a no-op once ``closed``.
+        """
+        envelope = Envelope.build("", data, max_payload=self.hub.max_payload)
+        self.offer(envelope.message(), envelope.size)
+
+    def close(self, code: int = 1000, reason: str = "", *, drain: float = 0.0) -> None:
+        """Close this member's WebSocket with ``code`` and stop delivering to it.
+
+        Queued messages are dropped, unless ``drain`` > 0: then the writer gets up to ``drain``
+        seconds to send them first. Returns at once; ``await wait_closed()`` to wait.
+        """
+        if self._closer is not None:
+            return
+        self.close_code = code
+        if not drain:
+            self._outbox.clear()
+        self._on_gone(self)
+        self._closer = self._loop.create_task(self._finish(code, reason, drain), name="sockjet-hub-close")
+
+    async def wait_closed(self) -> None:
+        """Wait until the hub is done with this member (its writer ended, its close frame sent)."""
+        await self._closed.wait()
+
+    # -- the hub's side -------------------------------------------------------------------------
+    def offer(self, message: Message, size: int) -> None:
+        """Queue one message (never awaits); applies the overflow policy."""
+        if self._closer is not None or self._writer.done():
+            return
+        if self._outbox.offer(message, size) is Offer.REFUSED:
+            logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
+            self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
+            return
+        self._wakeup.set()
+
+    def offer_from(self, loop: asyncio.AbstractEventLoop, message: Message, size: int) -> None:
+        """``offer`` from code running on ``loop``, which may not be this member's loop."""
+        if loop is self._loop:
+            self.offer(message, size)
+        else:
+            self._loop.call_soon_threadsafe(self.offer, message, size)
+
+    async def stop(self) -> None:
+        """End the writer without a close frame (the connection left its last room)."""
+        if self._closer is None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._closed.set()
+        else:
+            await asyncio.shield(self._closer)
+
+    async def _write(self) -> None:
+        outbox, wakeup, idle, send = self._outbox, self._wakeup, self._idle, self.websocket.send
+        try:
+            while True:
+                if not outbox:
+                    idle.set()
+                    wakeup.clear()
+                    await wakeup.wait()
+                    continue
+                idle.clear()
+                await send(outbox.pop())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
+            # (RuntimeError from the state machine): nothing more can be delivered.
+            logger.debug("Member %r stopped: %r", self, exc)
+            outbox.clear()
+            if self._closer is None:
+                self._on_gone(self)
+                self._closed.set()
+
+    async def _finish(self, code: int, reason: str, drain: float) -> None:
+        try:
+            if drain and not self._writer.done():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._idle.wait(), drain)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._outbox.clear()
+            try:
+                await asyncio.wait_for(self.websocket.close(code, reason), self.hub.close_timeout)
+            except Exception as exc:  # already closed, gone, or not answering within close_timeout
+                logger.debug("Close of %r with %d did not complete: %r", self, code, exc)
+        finally:
+            self._closed.set()
+
+
+__all__ = ["OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member"]
