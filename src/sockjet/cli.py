@@ -77,11 +77,8 @@ def load_app(spec: str) -> Any:
 
 def _describe(exc: BaseException) -> str:
     """``Type: message (file, line N)``: where in the user's code an import failed, without a traceback."""
-    text = f"{type(exc).__name__}: {exc}"
-    frames = traceback.extract_tb(exc.__traceback__)
-    if frames:
-        text += f" ({frames[-1].filename}, line {frames[-1].lineno})"
-    return text
+    where = traceback.extract_tb(exc.__traceback__)[-1]  # a raised exception has at least one frame
+    return f"{type(exc).__name__}: {exc} ({where.filename}, line {where.lineno})"
 
 
 # --- pre-flight checks --------------------------------------------------------------------------

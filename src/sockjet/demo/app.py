@@ -19,7 +19,7 @@ from typing import Any
 
 from sockjet.applications import App
 from sockjet.demo import protocol
-from sockjet.demo.protocol import Command, Here, InvalidFrame, Join, Say
+from sockjet.demo.protocol import Command, InvalidFrame, Join, Say
 from sockjet.hub import Hub, Member
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
@@ -35,12 +35,12 @@ def load_static() -> dict[str, tuple[bytes, str]]:
     Read once at startup: the page is served from memory and only these names exist, so no
     request path ever reaches the file system.
     """
-    files: dict[str, tuple[bytes, str]] = {}
-    for entry in resources.files("sockjet.demo").joinpath("static").iterdir():
-        if entry.is_file() and not entry.name.startswith("."):
-            kind = mimetypes.guess_type(entry.name)[0] or "application/octet-stream"
-            files[entry.name] = (entry.read_bytes(), kind)
-    return files
+    entries = resources.files("sockjet.demo").joinpath("static").iterdir()
+    return {
+        entry.name: (entry.read_bytes(), mimetypes.guess_type(entry.name)[0] or "application/octet-stream")
+        for entry in entries
+        if entry.is_file() and not entry.name.startswith(".")
+    }
 
 
 class ChatSession:
@@ -116,7 +116,7 @@ class ChatSession:
                     if isinstance(command, Say):
                         message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
                         await self.hub.publish(room, message)
-                    elif isinstance(command, Here):
+                    else:  # Here: answering someone's join
                         await self.publish_presence("here", room, nick)
             finally:
                 self.member = None
