@@ -1,8 +1,8 @@
 """Class-based endpoints: ``WebSocketEndpoint`` with on_connect / on_receive / on_disconnect.
 
 ``encoding`` decides what ``on_receive`` gets: ``"text"`` (str), ``"bytes"`` (bytes), ``"json"``
-(the decoded value) or ``None`` (the raw ASGI message). A frame of the wrong kind closes the
-connection with 1003 and raises ``RuntimeError``, as Starlette does.
+(the decoded value) or ``None`` (the frame's str or bytes, as Starlette 1.x passes it). A frame
+of the wrong kind closes the connection with 1003 and raises ``RuntimeError``, as Starlette does.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ class WebSocketEndpoint:
                 raise RuntimeError("Malformed JSON data received.") from None
         if self.encoding is not None:
             raise AssertionError(f"Unsupported 'encoding' attribute {self.encoding}")
-        return message
+        return message["text"] if message.get("text") is not None else message["bytes"]
 
     async def on_connect(self, websocket: WebSocket) -> None:
         """Override to authenticate or pick a subprotocol; the default accepts."""
