@@ -6,7 +6,8 @@ sockjet's own errors form one tree::
     ├── HubError                 the Hub could not do what was asked
     │   ├── PublishError         a publish did not reach the backend (nothing was sent)
     │   └── PayloadTooLarge      a publish over the hub's max_payload
-    └── ConfigurationError       (also a ValueError) an option that cannot work
+    ├── ConfigurationError       (also a ValueError) an option that cannot work
+    └── ReceiveTimeout           (also a TimeoutError) ``receive_*(timeout=...)`` got no message
 
 ``HTTPException`` and ``WebSocketException`` keep Starlette's signatures so that code
 that raises them ports unchanged.
@@ -57,6 +58,10 @@ class ConfigurationError(SockjetError, ValueError):
     """An option that cannot work, found when the object is built rather than at the first message."""
 
 
+class ReceiveTimeout(SockjetError, TimeoutError):
+    """``receive_text/bytes/json(timeout=...)`` waited that long and no message came; the connection stays open."""
+
+
 class HubError(SockjetError):
     """The Hub could not do what was asked."""
 
@@ -75,6 +80,7 @@ __all__ = [
     "HubError",
     "PayloadTooLarge",
     "PublishError",
+    "ReceiveTimeout",
     "SockjetError",
     "WebSocketException",
 ]

@@ -21,8 +21,11 @@ from sockjet._errors import handle_websocket_exception
 from sockjet.convertors import CONVERTOR_TYPES, Convertor
 from sockjet.datastructures import URLPath
 from sockjet.exceptions import HTTPException, WebSocketException
+from sockjet.guard import ConnectionOptions, GuardSlot
+from sockjet.limits import RateLimit
 from sockjet.requests import HTTPConnection, Request, route_path
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
+from sockjet.shutdown import CONNECTION_KEY
 from sockjet.types import ASGIApp, Lifespan, Receive, Scope, Send
 from sockjet.websockets import WebSocket, WebSocketClose
 
@@ -154,6 +157,9 @@ def websocket_session(func: Callable[..., Awaitable[None]], path_params: Collect
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
+        connection = scope.get(CONNECTION_KEY)
+        if connection is not None:
+            connection.websocket = websocket  # so a shutdown or a limit closes it through its state machine
         try:
             kwargs = signature.arguments(websocket)
         except LookupError as exc:
@@ -298,13 +304,36 @@ class Route(BaseRoute):
 class WebSocketRoute(BaseRoute):
     """A WebSocket route: ``WebSocketRoute("/ws/{room}", endpoint)``; endpoint a function or an ASGI class."""
 
-    def __init__(self, path: str, endpoint: Callable[..., Any], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        *,
+        name: str | None = None,
+        allowed_origins: Sequence[str] | None = None,
+        allow_missing_origin: bool | None = None,
+        max_message_size: int | None = None,
+        max_connections: int | None = None,
+        rate_limit: RateLimit | None = None,
+        idle_timeout: float | None = None,
+    ) -> None:
         if not path.startswith("/"):
             raise ValueError("Routed paths must start with '/'")
         self.path = path
         self.endpoint = endpoint
         self.name = _name_of(endpoint) if name is None else name
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        # Origin policy and limits (sockjet.guard); None: as the App says.
+        self.guard = GuardSlot(
+            ConnectionOptions(
+                allowed_origins=allowed_origins,
+                allow_missing_origin=allow_missing_origin,
+                max_message_size=max_message_size,
+                max_connections=max_connections,
+                rate_limit=rate_limit,
+                idle_timeout=idle_timeout,
+            )
+        )
         self.app: ASGIApp = (
             websocket_session(endpoint, self.param_convertors) if _is_plain_function(endpoint) else endpoint
         )
@@ -328,7 +357,11 @@ class WebSocketRoute(BaseRoute):
         return URLPath(path=path, protocol="websocket")
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        guard = self.guard.resolve(scope.get("app"))
+        if guard is None:
+            await self.app(scope, receive, send)
+        else:
+            await guard.run(self.app, scope, receive, send)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
@@ -507,8 +540,11 @@ class Router:
     ) -> None:
         self.routes.append(Route(path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema))
 
-    def add_websocket_route(self, path: str, endpoint: Callable[..., Any], name: str | None = None) -> None:
-        self.routes.append(WebSocketRoute(path, endpoint, name=name))
+    def add_websocket_route(
+        self, path: str, endpoint: Callable[..., Any], name: str | None = None, **options: Any
+    ) -> None:
+        """``options``: the WebSocketRoute's origin policy and limits (``allowed_origins=...``, ...)."""
+        self.routes.append(WebSocketRoute(path, endpoint, name=name, **options))
 
 
 __all__ = [

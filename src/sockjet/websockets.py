@@ -8,12 +8,13 @@ tests written against Starlette see the same errors.
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
-from sockjet.exceptions import SockjetError
+from sockjet.exceptions import ReceiveTimeout, SockjetError
 from sockjet.requests import HTTPConnection
 from sockjet.types import Message, Receive, Scope, Send
 
@@ -167,21 +168,42 @@ class WebSocket(HTTPConnection):
             raise UnexpectedMessage(f"Expected {wanted} message, but the client sent {sent}.")
         return data
 
-    async def receive_text(self) -> str:
-        """The next text message; raises ``WebSocketDisconnect`` when the client has gone."""
-        return await self._receive_data("text")  # type: ignore[no-any-return]
+    async def _receive_within(self, key: str, timeout: float) -> Any:
+        # Cancelling the server's receive loses no message (uvicorn's and the TestClient's are queues),
+        # and the state machine only changes after a message arrived: the connection stays usable.
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                return await self._receive_data(key)
+        except TimeoutError:
+            if deadline.expired():
+                raise ReceiveTimeout(
+                    f"No message from the client within {timeout:g} seconds; the connection is still open."
+                ) from None
+            raise
 
-    async def receive_bytes(self) -> bytes:
-        """The next binary message; raises ``WebSocketDisconnect`` when the client has gone."""
-        return await self._receive_data("bytes")  # type: ignore[no-any-return]
+    async def receive_text(self, *, timeout: float | None = None) -> str:
+        """The next text message; raises ``WebSocketDisconnect`` when the client has gone.
 
-    async def receive_json(self, mode: str = "text") -> Any:
+        With ``timeout`` (seconds), raises ``sockjet.ReceiveTimeout`` (a ``TimeoutError``) if none came.
+        """
+        if timeout is None:
+            return await self._receive_data("text")  # type: ignore[no-any-return]
+        return await self._receive_within("text", timeout)  # type: ignore[no-any-return]
+
+    async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
+        """The next binary message; raises ``WebSocketDisconnect`` when the client has gone (``timeout``: as above)."""
+        if timeout is None:
+            return await self._receive_data("bytes")  # type: ignore[no-any-return]
+        return await self._receive_within("bytes", timeout)  # type: ignore[no-any-return]
+
+    async def receive_json(self, mode: str = "text", *, timeout: float | None = None) -> Any:
         """The next message decoded as JSON, from a text frame (``mode="text"``) or a binary one."""
         if mode not in ("text", "binary"):
             raise RuntimeError(_MODE_ERROR)
-        if mode == "text":
-            return json.loads(await self._receive_data("text"))
-        return json.loads((await self._receive_data("bytes")).decode("utf-8"))
+        key = "text" if mode == "text" else "bytes"
+        data = await (self._receive_data(key) if timeout is None else self._receive_within(key, timeout))
+        return json.loads(data if mode == "text" else data.decode("utf-8"))
 
     async def iter_text(self) -> AsyncIterator[str]:
         """Text messages until the client disconnects; the disconnect ends the loop quietly."""
