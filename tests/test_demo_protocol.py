@@ -69,12 +69,13 @@ def test_oversized_frame_closes_the_connection() -> None:
 
 
 def test_server_events() -> None:
-    assert protocol.welcome(connection="c1", room="lobby", nick="ada", hub="memory") == {
+    assert protocol.welcome(connection="c1", room="lobby", nick="ada", hub="memory", worker=42) == {
         "type": "welcome",
         "id": "c1",
         "room": "lobby",
         "nick": "ada",
         "hub": "memory",
+        "worker": 42,
         "heartbeat": protocol.HEARTBEAT,
         "ttl": protocol.PRESENCE_TTL,
     }

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, ViewportSize, expect, sync_playwright
 
 from tests.conftest import MS
 from tests.e2e.servers import Server, free_port, start_process, stop_process
@@ -34,10 +35,6 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install chromium"),
 ]
 
-playwright_sync = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright)")
-expect = playwright_sync.expect
-Page = playwright_sync.Page
-
 WAIT_MS = 10000 * MS * 1000
 """Playwright timeouts are in milliseconds: 10 s, scaled like every wait of the suite."""
 
@@ -54,8 +51,8 @@ def stop_demo(server: Server) -> None:
 
 
 @pytest.fixture
-def browser() -> Iterator[playwright_sync.Browser]:
-    with playwright_sync.sync_playwright() as playwright:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             yield browser
@@ -82,15 +79,13 @@ def say(page: Page, text: str) -> None:
     page.press("#text", "Enter")
 
 
-def test_two_people_chat_then_one_leaves_then_the_server_restarts(
-    browser: playwright_sync.Browser, tmp_path: Path
-) -> None:
+def test_two_people_chat_then_one_leaves_then_the_server_restarts(browser: Browser, tmp_path: Path) -> None:
     expect.set_options(timeout=WAIT_MS)
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     server = start_demo(port)
     try:
-        viewport = {"width": 960, "height": 600}
+        viewport: ViewportSize = {"width": 960, "height": 600}
         ada = browser.new_context(viewport=viewport).new_page()
         bob_context = browser.new_context(viewport=viewport)
         bob = bob_context.new_page()

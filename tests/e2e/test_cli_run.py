@@ -12,12 +12,14 @@ import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError
 
 from tests.conftest import MS
+from tests.e2e.redis_server import RedisServer
 from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +59,7 @@ async def test_ws_max_size_is_enforced_by_the_server() -> None:
     with running(sockjet_run(port, "--ws-max-size", "1000"), port) as server:
         async with connect(f"{server.url}/ws/echo", open_timeout=5000 * MS) as websocket:
             await websocket.send("x" * 999)
-            assert (await asyncio.wait_for(websocket.recv(), 5000 * MS)).endswith("x" * 999)
+            assert str(await asyncio.wait_for(websocket.recv(), 5000 * MS)).endswith("x" * 999)
             await websocket.send("x" * 1001)
             with pytest.raises(ConnectionClosedError) as exc_info:
                 await asyncio.wait_for(websocket.recv(), 5000 * MS)
@@ -103,3 +105,65 @@ def test_bad_app_from_the_console_script() -> None:
     )
     assert (result.returncode, result.stdout) == (1, "")
     assert result.stderr == 'sockjet: error: Module "tests.e2e.cli_app" has no attribute "missing"\n'
+
+
+# --- sockjet demo -------------------------------------------------------------------------------
+
+
+async def _join(url: str, room: str, nick: str) -> tuple[ClientConnection, dict[str, Any]]:
+    websocket = await connect(url, open_timeout=5000 * MS)
+    await websocket.send(json.dumps({"type": "join", "room": room, "nick": nick}))
+    # Presence of others already in flight may arrive before our welcome: pub/sub has no history.
+    return websocket, await _next(websocket, "welcome")
+
+
+async def _next(websocket: ClientConnection, kind: str, **fields: Any) -> dict[str, Any]:
+    """The next frame of ``kind`` with these ``fields``, skipping others (at most 50 frames, each within 5 s)."""
+    for _ in range(50):
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))
+        if frame["type"] == kind and all(frame.get(key) == value for key, value in fields.items()):
+            return frame
+    raise AssertionError(f"no {kind!r} frame with {fields} among 50")
+
+
+@pytest.mark.redis
+async def test_demo_with_two_workers_shares_rooms_and_presence_through_redis() -> None:
+    redis_server = RedisServer()
+    redis_server.start()
+    try:
+        await _chat_across_workers(redis_server.url)
+    finally:
+        redis_server.stop()
+
+
+async def _chat_across_workers(redis_url: str) -> None:
+    port = free_port()
+    argv = [*SOCKJET, "demo", "--workers", "2", "--redis", redis_url, "--port", str(port)]
+    with running([*argv, "--log-level", "warning"], port) as server:
+        url = f"{server.url}/ws"
+        # Connections land on whichever worker accepts them: keep opening until two workers are seen.
+        first, welcome = await _join(url, "team", "ada")
+        other: ClientConnection | None = None
+        spare: list[ClientConnection] = []
+        try:
+            for attempt in range(40):
+                candidate, hello = await _join(url, "team", f"bob{attempt}")
+                if hello["worker"] != welcome["worker"]:
+                    other = candidate
+                    break
+                spare.append(candidate)
+            assert other is not None, "40 connections all landed on one worker"
+            for websocket in spare:
+                await websocket.close()
+            spare.clear()
+            # Ada, on worker A, sees Bob's join from worker B; Bob sees Ada's "here" answer.
+            await _next(first, "presence", event="join", id=hello["id"], nick=hello["nick"])
+            await first.send(json.dumps({"type": "here"}))
+            await _next(other, "presence", event="here", id=welcome["id"], nick="ada")
+            await other.send(json.dumps({"type": "say", "text": "across workers"}))
+            message = await _next(first, "message")
+            assert (message["nick"], message["text"]) == (hello["nick"], "across workers")
+        finally:
+            await first.close()
+            for websocket in [*spare, *([other] if other else [])]:
+                await websocket.close()

@@ -105,7 +105,9 @@ class ChatSession:
         room, nick = join.room, join.nick
         async with self.hub.join(room, self.websocket) as member:
             self.member = member
-            await self.reply(protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind))
+            await self.reply(
+                protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid())
+            )
             beat = asyncio.create_task(self.heartbeat(room, nick))
             try:
                 await self.publish_presence("join", room, nick)

@@ -141,14 +141,15 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def welcome(*, connection: str, room: str, nick: str, hub: str) -> dict[str, Any]:
-    """Sent to one connection when it has entered a room."""
+def welcome(*, connection: str, room: str, nick: str, hub: str, worker: int) -> dict[str, Any]:
+    """Sent to one connection when it has entered a room; ``worker`` is the serving process's id."""
     return {
         "type": "welcome",
         "id": connection,
         "room": room,
         "nick": nick,
         "hub": hub,
+        "worker": worker,
         "heartbeat": HEARTBEAT,
         "ttl": PRESENCE_TTL,
     }

@@ -86,7 +86,7 @@ function handle(frame) {
       state.ttlMs = frame.ttl * 1000;
       state.online.clear();
       state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
-      setStatus("online", frame.hub === "redis" ? "Online (Redis hub)" : "Online");
+      setStatus("online", frame.hub === "redis" ? `Online · worker ${frame.worker} · Redis hub` : "Online");
       hideError();
       renderAll();
       break;
