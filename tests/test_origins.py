@@ -154,7 +154,7 @@ async def test_refused_with_close_1008_when_the_server_has_no_denial_extension()
     scope = {
         "type": "websocket",
         "path": "/ws",
-        "headers": [(b"host", b"a.com"), (b"origin", b"https://evil.com")],
+        "headers": [(b"host", b"a.com"), (b"origin", b"https://evil.com"), (b"origin", b"http://a.com")],
         "query_string": b"",
     }
     sent: list[Message] = []
