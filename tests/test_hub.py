@@ -53,7 +53,7 @@ async def test_publish_reaches_every_member_as_text_binary_or_json() -> None:
         await hub.publish("r", {"n": 1, "s": "é"})
         for sock in socks:
             assert await sock.wait_data(3) == ["héllo", b"\x00\x01", '{"n":1,"s":"é"}']
-        for sock, (task, _) in zip(socks, joined):
+        for sock, (task, _) in zip(socks, joined, strict=True):
             await leave(sock, task)
 
 
@@ -98,7 +98,7 @@ async def test_members_and_counts() -> None:
         assert hub.local_count("r") == 2
         assert await hub.count("r") == 2
         assert hub.members("empty") == ()
-        for sock, (task, _) in zip(socks[1:], joined[1:]):
+        for sock, (task, _) in zip(socks[1:], joined[1:], strict=True):
             await leave(sock, task)
         assert await hub.count("r") == 0
 
@@ -232,7 +232,7 @@ async def test_a_member_that_never_drains_is_closed_and_the_others_get_everythin
         assert hub.local_count("r") == 3
         await stalled_member.wait_closed()
         await leave(stalled, stalled_task)
-        for sock, (task, _) in zip(healthy, joined):
+        for sock, (task, _) in zip(healthy, joined, strict=True):
             await leave(sock, task)
 
 
@@ -298,7 +298,7 @@ async def test_one_publisher_one_room_every_member_in_publish_order() -> None:
             await hub.publish("r", text)
         for sock in socks:
             assert await sock.wait_data(300) == expected
-        for sock, (task, _) in zip(socks, joined):
+        for sock, (task, _) in zip(socks, joined, strict=True):
             await leave(sock, task)
 
 
@@ -360,7 +360,7 @@ async def test_shutdown_closes_every_member_with_1001_and_leaves_no_task() -> No
     hub = Hub(drain_timeout=20 * MS, close_timeout=20 * MS)
     socks = [await connected(), await connected(), await connected(stalled=True)]
     async with hub.lifespan(None):
-        joined = [await member_of(hub, room, s) for room, s in zip("abb", socks)]
+        joined = [await member_of(hub, room, s) for room, s in zip("abb", socks, strict=True)]
         await hub.publish("a", "flushed before the close")
         await hub.publish("b", "never sent to the stalled one")
     assert not hub.running
@@ -371,7 +371,7 @@ async def test_shutdown_closes_every_member_with_1001_and_leaves_no_task() -> No
             "code": SHUTDOWN_CLOSE_CODE,
             "reason": "server shutting down",
         }
-    for sock, (task, member) in zip(socks, joined):
+    for sock, (task, member) in zip(socks, joined, strict=True):
         assert member.closed
         await leave(sock, task)
     assert other_tasks() == before

@@ -134,7 +134,10 @@ class TestEnvelope:
 
     def test_max_payload(self) -> None:
         assert Envelope.build("r", "abc", max_payload=3) == Envelope("r", "abc")
-        message = "Cannot publish 4 bytes to room 'r': the hub's max_payload is 3 bytes. Send less, or raise Hub(max_payload=...)."
+        message = (
+            "Cannot publish 4 bytes to room 'r': the hub's max_payload is 3 bytes. "
+            "Send less, or raise Hub(max_payload=...)."
+        )
         with pytest.raises(PayloadTooLarge, match=re.escape(message)):
             Envelope.build("r", "abcd", max_payload=3)
 

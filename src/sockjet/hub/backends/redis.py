@@ -80,6 +80,7 @@ class RedisBackend(Backend):
         self._presence: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()
         self._presence_wakeup = asyncio.Event()
+        self._presence_lock = asyncio.Lock()
 
     # -- names ------------------------------------------------------------------------------------
     def channel(self, room: str) -> bytes:
@@ -175,15 +176,20 @@ class RedisBackend(Backend):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
 
     async def sync_room(self, room: str) -> None:
-        """Subscribe or unsubscribe to match local membership; waits for Redis to confirm a subscribe.
+        """Write this process's count of ``room``, then subscribe or unsubscribe to match it.
 
-        During an outage this only records the wish: the reader re-subscribes on reconnect.
+        Waits for Redis to confirm a subscribe, so a publish made anywhere after this returns
+        reaches the room. During an outage this only records the wish: the reader re-subscribes
+        and the presence task re-writes counts on reconnect.
         """
         local = self._local
         if local is None:
             return
         self._dirty.add(room)
-        self._presence_wakeup.set()
+        try:
+            await self._flush_presence()
+        except (RedisError, OSError, asyncio.TimeoutError):
+            self._presence_wakeup.set()  # the presence task retries
         ack: asyncio.Future[None] | None = None
         async with self._lock:
             pubsub = self._pubsub
@@ -215,6 +221,7 @@ class RedisBackend(Backend):
                 if self._pubsub is None:
                     await self._open_pubsub()
                     if outage_since is not None:
+                        await self._drop_idle_connections()
                         logger.warning(
                             "Redis at %s is back after %.1fs; re-subscribed.",
                             redacted(self.url),
@@ -232,8 +239,14 @@ class RedisBackend(Backend):
                     outage_since = time.monotonic()
                     logger.warning("Lost Redis at %s (%s); reconnecting.", redacted(self.url), _describe(exc))
                 await self._close_pubsub()
+                await self._drop_idle_connections()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
+
+    async def _drop_idle_connections(self) -> None:
+        """Pooled connections opened before an outage point at a dead socket: make the next command reconnect."""
+        with contextlib.suppress(RedisError, OSError):
+            await self._client.connection_pool.disconnect(inuse_connections=False)
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -255,19 +268,27 @@ class RedisBackend(Backend):
     # -- presence ------------------------------------------------------------------------------------
     async def _refresh_presence(self) -> None:
         interval = self.presence_ttl / 3
+        wait = interval
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._presence_wakeup.wait(), interval)
+                await asyncio.wait_for(self._presence_wakeup.wait(), wait)
             self._presence_wakeup.clear()
             if self._local is not None and not self._dirty:
                 self._dirty.update(self._local.local_rooms())
             try:
                 await self._flush_presence()
+                wait = interval
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                # Retried with backoff, or as soon as the reader reconnects.
                 logger.debug("Presence refresh failed: %s", exc)
-                await asyncio.sleep(min(interval, self.backoff[1]))
+                wait = min(interval, self.backoff[1], wait * 2 if wait < interval else self.backoff[0])
 
     async def _flush_presence(self) -> None:
+        """Write this process's count of every dirty room; serialised so a later count is never overwritten."""
+        async with self._presence_lock:
+            await self._flush_presence_locked()
+
+    async def _flush_presence_locked(self) -> None:
         if self._local is None or not self._dirty:
             return
         rooms, self._dirty = self._dirty, set()

@@ -1,0 +1,289 @@
+"""One suite for every hub backend (ids ``memory``, ``redis``), then what only Redis can do:
+span processes, survive an outage, refuse a bad server. Redis is a real ``redis-server`` the
+tests start on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from sockjet import Hub
+from sockjet.exceptions import HubError, PayloadTooLarge, PublishError
+from sockjet.hub.backends.redis import RedisBackend, redacted
+from tests.conftest import MS
+from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from tests.e2e.servers import free_port
+from tests.hub_fakes import FakeSocket, connected
+
+
+@pytest.fixture(scope="module")
+def shared_redis() -> Iterator[RedisServer]:
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def hub_url(request: pytest.FixtureRequest) -> str | None:
+    if request.param == "memory":
+        return None
+    server: RedisServer = request.getfixturevalue("shared_redis")
+    return server.url
+
+
+def make_hub(url: str | None, **options: Any) -> Hub:
+    """A hub whose Redis keys and channels no other test uses."""
+    return Hub(url, prefix=f"test-{uuid.uuid4().hex[:8]}:", **options)
+
+
+@pytest.fixture
+async def hub(hub_url: str | None) -> AsyncIterator[Hub]:
+    async with make_hub(hub_url) as running:
+        yield running
+
+
+async def joined_socket(hub: Hub, room: str, **options: Any) -> tuple[FakeSocket, Any]:
+    sock = await connected(**options)
+    join = hub.join(room, sock.websocket)
+    await join.__aenter__()
+    return sock, join
+
+
+def other_tasks() -> set[asyncio.Task[Any]]:
+    return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+
+
+# -- the shared suite ---------------------------------------------------------------------------------
+async def test_publish_reaches_every_member_in_order(hub: Hub) -> None:
+    socks = [(await joined_socket(hub, "r"))[0] for _ in range(3)]
+    expected: list[str | bytes] = []
+    for i in range(50):
+        await hub.publish("r", f"t{i}")
+        await hub.publish("r", f"b{i}".encode())
+        expected += [f"t{i}", f"b{i}".encode()]
+    await hub.publish("r", {"done": True})
+    for sock in socks:
+        assert await sock.wait_data(101) == [*expected, '{"done":true}']
+
+
+async def test_subscriptions_follow_membership(hub: Hub) -> None:
+    sock, join = await joined_socket(hub, "r")
+    await hub.publish("r", "in")
+    await sock.wait_data(1)
+    await join.__aexit__(None, None, None)
+    await hub.publish("r", "after leaving")
+    sock2, join2 = await joined_socket(hub, "r")
+    await hub.publish("r", "rejoined")
+    assert await sock2.wait_data(1) == ["rejoined"]
+    assert sock.data == ["in"]
+    await join2.__aexit__(None, None, None)
+
+
+async def test_counts(hub: Hub) -> None:
+    joins = [(await joined_socket(hub, "r"))[1] for _ in range(3)]
+    assert (hub.local_count("r"), await hub.count("r")) == (3, 3)
+    await joins[0].__aexit__(None, None, None)
+    assert (hub.local_count("r"), await hub.count("r")) == (2, 2)
+    assert await hub.count("elsewhere") == 0
+
+
+async def test_payload_limit_and_publishing_to_an_empty_room(hub_url: str | None) -> None:
+    async with make_hub(hub_url, max_payload=10) as hub:
+        await hub.publish("nobody", "fine")
+        with pytest.raises(PayloadTooLarge, match=re.escape("Cannot publish 11 bytes to room 'r'")):
+            await hub.publish("r", "x" * 11)
+
+
+async def test_shutdown_ends_every_task_and_the_hub_restarts(hub_url: str | None) -> None:
+    before = other_tasks()
+    hub = make_hub(hub_url, drain_timeout=50 * MS)
+    for round_ in range(2):
+        async with hub:
+            sock, _ = await joined_socket(hub, "r")
+            await hub.publish("r", f"round {round_}")
+            assert await sock.wait_data(1) == [f"round {round_}"]
+        assert (await sock.wait_closed())["code"] == 1001
+        assert other_tasks() == before
+
+
+# -- Redis only: processes, outages, bad servers -------------------------------------------------------
+@pytest.mark.redis
+async def test_two_processes_share_rooms_and_counts(shared_redis: RedisServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with Hub(shared_redis.url, prefix=prefix) as one, Hub(shared_redis.url, prefix=prefix) as two:
+        a, _ = await joined_socket(one, "r")
+        b, _ = await joined_socket(two, "r")
+        c, _ = await joined_socket(two, "r")
+        await one.publish("r", "from one")
+        await two.publish("r", "from two")
+        for sock in (a, b, c):
+            assert await sock.wait_data(2) == ["from one", "from two"]
+        assert (await one.count("r"), await two.count("r"), one.local_count("r")) == (3, 3, 1)
+
+
+@pytest.mark.redis
+async def test_one_pubsub_connection_per_process_with_counted_subscriptions(shared_redis: RedisServer) -> None:
+    import redis.asyncio as aioredis
+
+    async with Hub(shared_redis.url, prefix=f"test-{uuid.uuid4().hex[:8]}:") as hub:
+        backend = hub._backend
+        assert isinstance(backend, RedisBackend)
+        joins = [(await joined_socket(hub, room))[1] for room in ("a", "b", "b", "c")]
+        probe = aioredis.Redis.from_url(shared_redis.url)
+        try:
+
+            async def subscriber_counts() -> list[int]:
+                clients = await probe.client_list()
+                return [int(c["sub"]) for c in clients if int(c["sub"]) > 0]
+
+            assert await subscriber_counts() == [4]  # control channel + a, b, c
+            await joins[1].__aexit__(None, None, None)  # b still has a member
+            assert await subscriber_counts() == [4]
+            await joins[2].__aexit__(None, None, None)
+            deadline = time.monotonic() + 2000 * MS
+            while await subscriber_counts() != [3] and time.monotonic() < deadline:
+                await asyncio.sleep(MS)
+            assert await subscriber_counts() == [3]
+        finally:
+            await probe.aclose()
+
+
+@pytest.mark.redis
+async def test_foreign_messages_on_a_room_channel_are_ignored(shared_redis: RedisServer) -> None:
+    import redis.asyncio as aioredis
+
+    async with Hub(shared_redis.url, prefix=f"test-{uuid.uuid4().hex[:8]}:") as hub:
+        sock, _ = await joined_socket(hub, "r")
+        backend = hub._backend
+        assert isinstance(backend, RedisBackend)
+        probe = aioredis.Redis.from_url(shared_redis.url)
+        try:
+            await probe.publish(backend.channel("r"), b"?not from a hub")
+        finally:
+            await probe.aclose()
+        await hub.publish("r", "next")
+        assert await sock.wait_data(1) == ["next"]
+
+
+@pytest.mark.redis
+async def test_a_dead_process_stops_counting_after_presence_ttl(shared_redis: RedisServer) -> None:
+    import redis.asyncio as aioredis
+
+    async with Hub(shared_redis.url, prefix=f"test-{uuid.uuid4().hex[:8]}:") as hub:
+        await joined_socket(hub, "r")
+        backend = hub._backend
+        assert isinstance(backend, RedisBackend)
+        probe = aioredis.Redis.from_url(shared_redis.url)
+        try:
+            key = backend.presence_key("r")
+            await probe.hset(key, "dead-process", f"5:{time.time() - 1:.3f}")
+            await probe.hset(key, "live-process", f"2:{time.time() + 60:.3f}")
+        finally:
+            await probe.aclose()
+        assert await hub.count("r") == 3
+
+
+async def wait_for_delivery(hub: Hub, room: str, sock: FakeSocket, marker: str) -> None:
+    """Publish ``marker-N`` until one arrives: the subscriber has re-subscribed (bounded)."""
+    deadline = time.monotonic() + 10000 * MS
+    for attempt in range(10000):
+        assert time.monotonic() < deadline, "the hub did not recover after Redis came back"
+        try:
+            await hub.publish(room, f"{marker}-{attempt}")
+            await sock.wait_until(lambda s: any(str(d).startswith(marker) for d in s.data), 50 * MS)
+            return
+        except (PublishError, asyncio.TimeoutError):
+            continue
+
+
+@pytest.mark.redis
+async def test_redis_outage_publish_fails_fast_members_stay_and_messages_flow_again(
+    redis_server: RedisServer,  # noqa: F811 - the fixture
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    timeout = 300 * MS
+    async with (
+        Hub(redis_server.url, prefix=prefix, timeout=timeout) as one,
+        Hub(redis_server.url, prefix=prefix) as two,
+    ):
+        a, _ = await joined_socket(one, "r")
+        b, _ = await joined_socket(two, "r")
+        await one.publish("r", "before")
+        await b.wait_data(1)
+
+        redis_server.stop()
+        started = time.monotonic()
+        message = f"Could not publish to room 'r': Redis at {redis_server.url} did not take it within {timeout:g}s"
+        with pytest.raises(PublishError, match=re.escape(message)) as caught:
+            await one.publish("r", "during the outage")
+        assert time.monotonic() - started < timeout + 1000 * MS
+        assert "Nobody received it; retry when Redis is back." in str(caught.value)
+        with pytest.raises(HubError, match=re.escape("Cannot count room 'r': Redis at")):
+            await one.count("r")
+        assert not one.member(a.websocket).closed  # type: ignore[union-attr]
+        assert one.local_count("r") == 1
+
+        redis_server.start()
+        await wait_for_delivery(one, "r", b, "one-to-two")
+        await wait_for_delivery(two, "r", a, "two-to-one")
+        await one.publish("r", "after")
+        assert (await a.wait_data(len(a.data) + 1))[-1] == "after"
+        assert "during the outage" not in a.data + b.data
+        deadline = time.monotonic() + 2000 * MS  # counts are re-written by each process on reconnect
+        while await one.count("r") != 2 and time.monotonic() < deadline:
+            await asyncio.sleep(MS)
+        assert await one.count("r") == 2
+
+
+@pytest.mark.redis
+async def test_unreachable_redis_is_a_clear_error_at_start() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    hub = Hub(url, timeout=500 * MS)
+    with pytest.raises(HubError, match=re.escape(f"Cannot connect to Redis at {url}: ")) as caught:
+        await hub.start()
+    assert "Check that redis-server runs there, or fix the hub URL." in str(caught.value)
+    assert not hub.running
+    with pytest.raises(HubError, match=re.escape(f"Cannot connect to Redis at {url}")):
+        await hub.publish("r", "x")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("reply", [b"HTTP/1.1 400 Bad Request\r\n\r\n", b""], ids=["http", "silent"])
+async def test_a_port_that_is_not_redis_is_a_clear_error(reply: bytes) -> None:
+    done = asyncio.Event()
+    writers: list[asyncio.StreamWriter] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        await reader.read(100)
+        if reply:
+            writer.write(reply)
+        await done.wait()  # silent: never answers; the hub's timeout must end it
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        with pytest.raises(HubError, match=re.escape(f"Cannot connect to Redis at {url}: ")):
+            await Hub(url, timeout=300 * MS).start()
+    finally:
+        done.set()
+        for writer in writers:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def test_passwords_are_not_shown_in_errors() -> None:
+    assert redacted("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0"
+    assert redacted("redis://:secret@host") == "redis://:***@host"
+    assert redacted("redis://host") == "redis://host"
