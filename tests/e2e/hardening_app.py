@@ -1,0 +1,39 @@
+"""The app the hardening e2e tests serve: limits, an Origin allow-list, a failing route, stats over HTTP."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from sockjet import App, WebSocket, WebSocketDisconnect
+from sockjet.limits import RateLimit
+
+app = App(
+    allowed_origins=["http://allowed.test", "https://*.allowed.test"],
+    shutdown_timeout=float(os.environ.get("HARDENING_SHUTDOWN_TIMEOUT", "3")),
+)
+ended: list[Any] = []
+"""How each endpoint ended: the close code its WebSocketDisconnect carried."""
+
+
+@app.websocket("/echo", max_message_size=1024, rate_limit=RateLimit(messages=1000, per=1.0))
+async def echo(websocket: WebSocket) -> None:
+    await websocket.accept()
+    try:
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+    except WebSocketDisconnect as exc:
+        ended.append(exc.code)
+
+
+@app.websocket("/boom")
+async def boom(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.receive_text()
+    raise RuntimeError("the endpoint broke")
+
+
+@app.get("/stats")
+async def stats() -> dict[str, Any]:
+    registry = app.connection_settings.registry
+    return {"open": len(registry) if registry is not None else -1, "ended": ended}

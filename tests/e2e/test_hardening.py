@@ -1,0 +1,183 @@
+"""Hardening on a real uvicorn with real ``websockets`` clients: limits, Origin, lost peers, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.conftest import MS
+from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process, uvicorn_server
+
+pytestmark = pytest.mark.e2e
+
+APP = "tests.e2e.hardening_app:app"
+TIMEOUT = 10000 * MS
+PING_INTERVAL = 200 * MS
+PING_TIMEOUT = 200 * MS
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    extra = ("--ws-ping-interval", str(PING_INTERVAL), "--ws-ping-timeout", str(PING_TIMEOUT))
+    with uvicorn_server(APP, extra=extra) as running:
+        yield running
+    assert running.process.stdout is not None
+    output = running.process.stdout.read().decode(errors="replace")
+    running.process.stdout.close()
+    # Tracebacks expected: the /boom endpoint's, logged by sockjet with the route and the client, and
+    # uvicorn's own when it rejects invalid UTF-8 (it logs the decode error, then closes with 1007).
+    assert "Exception in WebSocket /boom from 127.0.0.1:" in output
+    expected = output.count("RuntimeError: the endpoint broke") + output.count("UnicodeDecodeError: 'utf-8' codec")
+    assert output.count("Traceback") == expected, output
+
+
+def stats(server: Server) -> dict[str, Any]:
+    with urllib.request.urlopen(server.http_url + "/stats", timeout=TIMEOUT) as response:
+        return json.loads(response.read())  # type: ignore[no-any-return]
+
+
+async def wait_for_stats(server: Server, predicate: Any, timeout: float) -> tuple[dict[str, Any], float]:
+    """Poll /stats until ``predicate`` holds; returns the stats and the seconds it took."""
+    start = time.monotonic()
+    while True:
+        current = await asyncio.to_thread(stats, server)
+        if predicate(current):
+            return current, time.monotonic() - start
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"stats never matched within {timeout:.1f}s: {current}")
+        await asyncio.sleep(20 * MS)
+
+
+async def test_an_oversized_message_is_closed_with_1009(server: Server) -> None:
+    async with asyncio.timeout(TIMEOUT), connect(server.url + "/echo", ping_interval=None) as ws:
+        await ws.send("x" * 1024)
+        assert await ws.recv() == "x" * 1024
+        await ws.send("y" * 1025)
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None
+    assert (info.value.rcvd.code, info.value.rcvd.reason) == (1009, "message too big: 1025 bytes, the limit is 1024")
+
+
+async def test_invalid_utf8_in_a_text_frame_is_closed_with_1007(server: Server) -> None:
+    async with asyncio.timeout(TIMEOUT), connect(server.url + "/echo", ping_interval=None) as ws:
+        await ws.send(b"\xff\xfe not utf-8", text=True)
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1007
+
+
+async def test_a_foreign_origin_gets_403_and_allowed_ones_connect(server: Server) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(server.url + "/echo", origin="http://evil.test", ping_interval=None):  # type: ignore[arg-type]
+                pass  # pragma: no cover - refused
+        assert info.value.response.status_code == 403
+        assert info.value.response.body == b"Origin not allowed"
+        for origin in ("http://allowed.test", "https://chat.allowed.test", None):
+            async with connect(server.url + "/echo", origin=origin, ping_interval=None) as ws:  # type: ignore[arg-type]
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+
+
+async def test_an_endpoint_error_closes_only_that_connection_with_1011(server: Server) -> None:
+    async with asyncio.timeout(TIMEOUT):
+        async with connect(server.url + "/echo", ping_interval=None) as bystander:
+            async with connect(server.url + "/boom", ping_interval=None) as victim:
+                await victim.send("go")
+                with pytest.raises(ConnectionClosed) as info:
+                    await victim.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 1011
+            await bystander.send("still fine")
+            assert await bystander.recv() == "still fine"
+
+
+CLIENT = """
+import asyncio, sys
+from websockets.asyncio.client import connect
+async def main():
+    async with connect(sys.argv[1], ping_interval=None) as ws:
+        await ws.send("hello")
+        await ws.recv()
+        print("connected", flush=True)
+        await asyncio.sleep(3600)
+asyncio.run(main())
+"""
+
+
+def _client_process(url: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-c", CLIENT, url], stdout=subprocess.PIPE, cwd=ROOT)
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"connected\n"
+    return process
+
+
+@pytest.mark.parametrize("how", ["killed", "frozen"])
+async def test_a_lost_client_is_reaped_within_the_heartbeat_bound(server: Server, how: str) -> None:
+    """A killed client's kernel closes its socket; a frozen one (SIGSTOP) answers no ping and is reaped."""
+    before, _ = await wait_for_stats(server, lambda s: s["open"] == 0, TIMEOUT)
+    process = await asyncio.to_thread(_client_process, server.url + "/echo")
+    try:
+        await wait_for_stats(server, lambda s: s["open"] == 1, TIMEOUT)
+        process.send_signal(signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+        bound = PING_INTERVAL + PING_TIMEOUT
+        after, took = await wait_for_stats(server, lambda s: s["open"] == 0, TIMEOUT)
+        assert took < bound + 500 * MS, f"reaped after {took:.2f}s, the bound is {bound:.2f}s"
+        assert len(after["ended"]) == len(before["ended"]) + 1
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+async def _hold(url: str, codes: list[int], ready: asyncio.Event, count: int) -> None:
+    async with connect(url, ping_interval=None) as ws:
+        await ws.send("hi")
+        await ws.recv()
+        codes.append(0)
+        if len(codes) == count:
+            ready.set()
+        with pytest.raises(ConnectionClosed) as info:
+            await ws.recv()
+        assert info.value.rcvd is not None
+        codes.append(info.value.rcvd.code)
+
+
+async def test_sigterm_with_200_open_connections_closes_all_with_1001_and_exits() -> None:
+    count, drain = 200, 3.0
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    running = start_process(argv, port, env={"HARDENING_SHUTDOWN_TIMEOUT": str(drain)})
+    try:
+        codes: list[int] = []
+        ready = asyncio.Event()
+        async with asyncio.timeout(TIMEOUT * 3):
+            clients = [asyncio.create_task(_hold(running.url + "/echo", codes, ready, count)) for _ in range(count)]
+            await ready.wait()
+            start = time.monotonic()
+            running.process.send_signal(signal.SIGTERM)
+            await asyncio.gather(*clients)
+            closed = time.monotonic() - start
+            await asyncio.to_thread(running.process.wait, drain + 5)
+            exited = time.monotonic() - start
+        assert codes.count(1001) == count, sorted(set(codes))
+        assert closed < drain and exited < drain + 2, (closed, exited)
+    finally:
+        stop_process(running.process, signal.SIGKILL)
+        assert running.process.stdout is not None
+        output = running.process.stdout.read().decode(errors="replace")
+        running.process.stdout.close()
+    assert "Traceback" not in output, output
