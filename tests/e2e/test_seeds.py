@@ -149,12 +149,13 @@ async def test_broadcast_to_two_clients(chat_server: Server) -> None:
     url = f"{chat_server.url}/ws/chat"
     async with bounded(), connect(url) as first:
         async with connect(url) as second:
-            await first.send("Hello everyone!")
-            assert await first.recv() == "Client says: Hello everyone!"
-            assert await second.recv() == "Client says: Hello everyone!"
+            # The newest client speaks first: its own echo proves it is in the list when `first` speaks.
             await second.send("Hi from the second")
             assert await first.recv() == "Client says: Hi from the second"
             assert await second.recv() == "Client says: Hi from the second"
+            await first.send("Hello everyone!")
+            assert await first.recv() == "Client says: Hello everyone!"
+            assert await second.recv() == "Client says: Hello everyone!"
         assert await first.recv() == "A client has disconnected."
 
 
