@@ -36,7 +36,7 @@ def _chat_app(hub: Hub, ended: list[Any]) -> App:
 def test_an_endpoint_error_closes_1011_logs_route_and_client_and_releases_the_hub(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    hub, ended = Hub(), []
+    hub, ended = Hub(), list[Any]()
     with (
         TestClient(_chat_app(hub, ended)) as client,
         client.websocket_connect("/chat/lobby") as bystander,
@@ -58,7 +58,7 @@ def test_an_endpoint_error_closes_1011_logs_route_and_client_and_releases_the_hu
 
 async def test_a_client_that_vanishes_ends_its_endpoint_and_leaves_the_room() -> None:
     """A TCP reset reaches the app as ``websocket.disconnect`` (1006); the endpoint ends, the room forgets it."""
-    hub, ended = Hub(), []
+    hub, ended = Hub(), list[Any]()
     app = _chat_app(hub, ended)
     inbox: asyncio.Queue[Message] = asyncio.Queue()
     outbox: asyncio.Queue[Message] = asyncio.Queue()
