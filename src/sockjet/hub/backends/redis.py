@@ -176,26 +176,29 @@ class RedisBackend(Backend):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
 
     async def sync_room(self, room: str) -> None:
-        """Write this process's count of ``room``, then subscribe or unsubscribe to match it.
+        """Subscribe or unsubscribe ``room`` to match local membership, then write this process's count.
 
         Waits for Redis to confirm a subscribe, so a publish made anywhere after this returns
-        reaches the room. During an outage this only records the wish: the reader re-subscribes
-        and the presence task re-writes counts on reconnect.
+        reaches the room (and a count that includes the member implies it is subscribed).
+        During an outage this only records the wish: the reader re-subscribes and the presence
+        task re-writes counts on reconnect.
         """
         local = self._local
         if local is None:
             return
+        await self._sync_subscription(room, local.local_count(room) > 0)
         self._dirty.add(room)
         try:
             await self._flush_presence()
         except (RedisError, OSError, asyncio.TimeoutError):
             self._presence_wakeup.set()  # the presence task retries
+
+    async def _sync_subscription(self, room: str, wanted: bool) -> None:
         ack: asyncio.Future[None] | None = None
         async with self._lock:
             pubsub = self._pubsub
             if pubsub is None:
                 return
-            wanted = local.local_count(room) > 0
             channel = self.channel(room)
             try:
                 if wanted and room not in self._subscribed:
