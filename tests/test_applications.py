@@ -512,3 +512,16 @@ def test_application_state_is_separate_from_connection_state() -> None:
 
     with TestClient(app).websocket_connect("/ws") as ws:
         assert ws.receive_text() == "1"
+
+
+def test_first_parameter_with_a_foreign_annotation_gets_the_connection() -> None:
+    app = App()
+
+    @app.websocket("/ws/{room}")
+    async def chat(websocket: Any, room: str) -> None:
+        await websocket.accept()
+        await websocket.send_text(room)
+        await websocket.close()
+
+    with TestClient(app).websocket_connect("/ws/r1") as ws:
+        assert ws.receive_text() == "r1"

@@ -135,3 +135,23 @@ def test_exception_in_on_receive_runs_on_disconnect_with_1011(caplog: pytest.Log
     assert info.value.code == 1011
     assert closed == [1011]
     assert re.search(r"ValueError: handler bug", caplog.text)
+
+
+def test_failing_on_connect_skips_on_disconnect_and_closes_1011() -> None:
+    calls: list[int] = []
+
+    class Refusing(WebSocketEndpoint):
+        async def on_connect(self, websocket: WebSocket) -> None:
+            await websocket.accept()
+            raise ValueError("no")
+
+        async def on_disconnect(self, websocket: WebSocket, close_code: int) -> None:  # pragma: no cover
+            calls.append(close_code)
+
+    with (
+        TestClient(App(routes=[WebSocketRoute("/", Refusing)])).websocket_connect("/") as ws,
+        pytest.raises(WebSocketDisconnect) as info,
+    ):
+        ws.receive_text()
+    assert info.value.code == 1011
+    assert calls == []

@@ -30,9 +30,14 @@ class WebSocketEndpoint:
 
     async def dispatch(self) -> None:
         websocket = WebSocket(self.scope, receive=self.receive, send=self.send)
-        close_code = 1000
         try:
             await self.on_connect(websocket)
+        except Exception as exc:
+            # As in Starlette, on_disconnect runs only for connections that got through on_connect.
+            await handle_websocket_exception(websocket, exc)
+            return
+        close_code = 1000
+        try:
             while True:
                 message = await websocket.receive()
                 if message["type"] == "websocket.receive":

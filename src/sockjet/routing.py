@@ -90,6 +90,9 @@ def _name_of(endpoint: Callable[..., Any]) -> str:
     return getattr(endpoint, "__name__", type(endpoint).__name__)
 
 
+_SCALARS = (str, int, float, bool)
+
+
 class _Signature:
     """How to call an endpoint: which parameter gets the connection, which come from the path or query."""
 
@@ -110,7 +113,7 @@ class _Signature:
         if self.connection_param is None and parameters:
             # Starlette style: `async def endpoint(websocket)`, the connection first and unannotated.
             first = parameters[0]
-            if first.name not in path_params and first.name not in hints:
+            if first.name not in path_params and hints.get(first.name) not in _SCALARS:
                 self.connection_param = first.name
         self.others = [p.name for p in parameters if p.name != self.connection_param]
         self.defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
