@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
 from sockjet.demo import app as demo_app
 from sockjet.demo import protocol
+from sockjet.exceptions import HubError, PublishError
 from sockjet.hub import Hub
 from sockjet.testclient import TestClient, WebSocketTestSession
-from sockjet.websockets import WebSocketDisconnect
+from sockjet.websockets import WebSocket, WebSocketDisconnect
 from tests.conftest import MS
 
 WAIT = 2000 * MS
@@ -175,3 +177,46 @@ def test_a_failed_leave_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -
             ada_id = join(ws, "lobby", "ada")
         assert client.get("/healthz").status_code == 200
     assert f"could not publish leave of {ada_id} in lobby" in caplog.text
+
+
+class DownHub(Hub):
+    """A hub whose backend is unreachable: joins and publishes fail as ``HubError`` says."""
+
+    def __init__(self, *, fail_join: bool) -> None:
+        super().__init__()
+        self.fail_join = fail_join
+
+    def join(self, room: str, websocket: WebSocket, **options: Any) -> Any:
+        if not self.fail_join:
+            return super().join(room, websocket, **options)
+
+        @contextlib.asynccontextmanager
+        async def refused() -> AsyncIterator[None]:
+            raise HubError("Redis at redis://127.0.0.1:1/0 is unreachable")
+            yield  # pragma: no cover - never reached
+
+        return refused()
+
+    async def publish(self, room: str, data: Any) -> None:
+        if isinstance(data, dict) and data.get("type") == "message":
+            raise PublishError("publish timed out after 2.0s")
+        await super().publish(room, data)
+
+
+def test_a_failed_publish_is_an_error_frame_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(demo_app.create_app(hub=DownHub(fail_join=False))) as client, client.websocket_connect("/ws") as ws:
+        join(ws, "lobby", "ada")
+        ws.send_json({"type": "say", "text": "lost?"})
+        assert receive(ws) == {"type": "error", "error": "message not sent, try again: publish timed out after 2.0s"}
+        ws.send_json({"type": "here"})
+        assert receive(ws)["event"] == "here"
+    assert "publish to lobby failed: publish timed out after 2.0s" in caplog.text
+
+
+def test_a_failed_join_closes_with_1013_so_the_page_retries(caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(demo_app.create_app(hub=DownHub(fail_join=True))) as client, client.websocket_connect("/ws") as ws:
+        ws.send_json({"type": "join", "room": "lobby", "nick": "ada"})
+        with pytest.raises(WebSocketDisconnect) as exc_info:
+            receive(ws)
+    assert (exc_info.value.code, exc_info.value.reason) == (1013, "chat backend unavailable, try again later")
+    assert "join of lobby failed: Redis at redis://127.0.0.1:1/0 is unreachable" in caplog.text

@@ -20,6 +20,7 @@ from typing import Any
 from sockjet.applications import App
 from sockjet.demo import protocol
 from sockjet.demo.protocol import Command, InvalidFrame, Join, Say
+from sockjet.exceptions import HubError
 from sockjet.hub import Hub, Member
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
@@ -92,8 +93,18 @@ class ChatSession:
                     return None
                 await self.reply(protocol.error(str(exc)))
 
+    async def publish(self, room: str, data: dict[str, Any]) -> str | None:
+        """Publish to ``room``; on a hub failure (e.g. Redis down) log it and return why, never raise."""
+        try:
+            await self.hub.publish(room, data)
+        except HubError as exc:
+            logger.warning("publish to %s failed: %s", room, exc)
+            return str(exc) or type(exc).__name__
+        return None
+
     async def publish_presence(self, event: str, room: str, nick: str) -> None:
-        await self.hub.publish(room, protocol.presence(event, connection=self.id, room=room, nick=nick))
+        # A lost presence event heals itself: the next heartbeat or join answer carries the same news.
+        await self.publish(room, protocol.presence(event, connection=self.id, room=room, nick=nick))
 
     async def heartbeat(self, room: str, nick: str) -> None:
         while True:
@@ -103,8 +114,14 @@ class ChatSession:
     async def in_room(self, join: Join) -> Command | None:
         """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room."""
         room, nick = join.room, join.nick
-        async with self.hub.join(room, self.websocket) as member:
-            self.member = member
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                self.member = await stack.enter_async_context(self.hub.join(room, self.websocket))
+            except HubError as exc:
+                # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
+                logger.warning("join of %s failed: %s", room, exc)
+                await self.websocket.close(code=1013, reason="chat backend unavailable, try again later")
+                return None
             await self.reply(
                 protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid())
             )
@@ -117,7 +134,9 @@ class ChatSession:
                         return command
                     if isinstance(command, Say):
                         message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
-                        await self.hub.publish(room, message)
+                        failure = await self.publish(room, message)
+                        if failure is not None:
+                            await self.reply(protocol.error(f"message not sent, try again: {failure}"))
                     else:  # Here: answering someone's join
                         await self.publish_presence("here", room, nick)
             finally:
@@ -126,7 +145,7 @@ class ChatSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await beat
                 try:
-                    await self.publish_presence("leave", room, nick)
+                    await self.hub.publish(room, protocol.presence("leave", connection=self.id, room=room, nick=nick))
                 except Exception:  # the hub may be shutting down; pages then expire the entry
                     logger.debug("could not publish leave of %s in %s", self.id, room, exc_info=True)
 
