@@ -167,7 +167,11 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
         "--port", type=_bounded_int("--port", 0, 65535), default=8000, help="TCP port (default: %(default)s)"
     )
     parser.add_argument(
-        "--workers", type=_bounded_int("--workers", 1), default=1, help="worker processes (default: %(default)s)"
+        "--workers",
+        metavar="N",
+        type=_bounded_int("--workers", 1),
+        default=1,
+        help="worker processes (default: %(default)s)",
     )
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="server log level (default: %(default)s)"
@@ -200,18 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--ws-max-size",
+        metavar="BYTES",
         type=_bounded_int("--ws-max-size", 1),
         default=16 * 1024 * 1024,
         help="largest incoming WebSocket message, in bytes (default: %(default)s)",
     )
     run.add_argument(
         "--ws-ping-interval",
+        metavar="SECONDS",
         type=_seconds("--ws-ping-interval"),
         default=20.0,
         help="seconds between keepalive pings; 0 turns them off (default: %(default)s)",
     )
     run.add_argument(
         "--ws-ping-timeout",
+        metavar="SECONDS",
         type=_seconds("--ws-ping-timeout"),
         default=20.0,
         help="seconds to wait for a pong before closing; 0 turns it off (default: %(default)s)",
