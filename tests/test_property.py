@@ -9,6 +9,7 @@ generated messages in order, then a disconnect, as a real server does when the p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -156,16 +157,13 @@ def test_the_state_machine_never_hangs_nor_breaks_the_protocol(
 ) -> None:
     async def run() -> None:
         server = Server(script)
-        scope = {"type": "websocket", "path": "/", "headers": [], "extensions": {}}
-        if denial:
-            scope["extensions"]["websocket.http.response"] = {}
+        extensions: dict[str, Any] = {"websocket.http.response": {}} if denial else {}
+        scope = {"type": "websocket", "path": "/", "headers": [], "extensions": extensions}
         websocket = WebSocket(scope, server.receive, server.send)
         async with asyncio.timeout(STEP_BOUND):
             for action in plan:
-                try:
+                with contextlib.suppress(*EXPECTED_ERRORS):
                     await _act(websocket, action)
-                except EXPECTED_ERRORS:
-                    pass
         check_asgi_sequence(server.sent)
 
     asyncio.run(run())
