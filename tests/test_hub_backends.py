@@ -128,6 +128,8 @@ async def test_two_processes_share_rooms_and_counts(shared_redis: RedisServer) -
         for sock in (a, b, c):
             assert await sock.wait_data(2) == ["from one", "from two"]
         assert (await one.count("r"), await two.count("r"), one.local_count("r")) == (3, 3, 1)
+        await one.aclose()  # its member is closed with 1001 and stops counting at once
+        assert await two.count("r") == 2
 
 
 @pytest.mark.redis

@@ -242,7 +242,10 @@ class Hub:
         size = envelope.size
         loop = asyncio.get_running_loop()
         for member in members:
-            member.offer_from(loop, message, size)
+            if member._loop is loop:
+                member.offer(message, size)
+            else:  # a member served by another event loop (thread)
+                member._loop.call_soon_threadsafe(member.offer, message, size)
 
     def _new_member(self, websocket: WebSocket, outbox: Outbox[Message]) -> Member:
         member = Member(self, websocket, outbox=outbox, on_gone=self._forget)

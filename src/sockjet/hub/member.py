@@ -39,12 +39,12 @@ class Member:
         "__weakref__",
         "_closed",
         "_closer",
-        "_idle",
+        "_drained",
         "_joins",
         "_loop",
         "_on_gone",
         "_outbox",
-        "_wakeup",
+        "_waiter",
         "_writer",
         "close_code",
         "hub",
@@ -67,8 +67,10 @@ class Member:
         self._on_gone = on_gone
         self._joins: dict[str, int] = {}
         self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
+        """Set while the writer waits for work; resolved by the next offer."""
+        self._drained: asyncio.Future[None] | None = None
+        """Set while a close waits for the outbox to empty."""
         self._closed = asyncio.Event()
         self._closer: asyncio.Task[None] | None = None
         self._writer = self._loop.create_task(self._write(), name="sockjet-hub-writer")
@@ -138,14 +140,11 @@ class Member:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
             return
-        self._wakeup.set()
-
-    def offer_from(self, loop: asyncio.AbstractEventLoop, message: Message, size: int) -> None:
-        """``offer`` from code running on ``loop``, which may not be this member's loop."""
-        if loop is self._loop:
-            self.offer(message, size)
-        else:
-            self._loop.call_soon_threadsafe(self.offer, message, size)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     async def stop(self) -> None:
         """End the writer without a close frame (the connection left its last room)."""
@@ -158,16 +157,16 @@ class Member:
             await asyncio.shield(self._closer)
 
     async def _write(self) -> None:
-        outbox, wakeup, idle, send = self._outbox, self._wakeup, self._idle, self.websocket.send
+        outbox, send, loop = self._outbox, self.websocket.send, self._loop
         try:
             while True:
-                if not outbox:
-                    idle.set()
-                    wakeup.clear()
-                    await wakeup.wait()
-                    continue
-                idle.clear()
-                await send(outbox.pop())
+                while outbox:
+                    await send(outbox.pop())
+                drained = self._drained
+                if drained is not None and not drained.done():
+                    drained.set_result(None)
+                self._waiter = waiter = loop.create_future()
+                await waiter
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -181,9 +180,10 @@ class Member:
 
     async def _finish(self, code: int, reason: str, drain: float) -> None:
         try:
-            if drain and not self._writer.done():
+            if drain and (self._outbox or self._waiter is None) and not self._writer.done():
+                self._drained = self._loop.create_future()
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._idle.wait(), drain)
+                    await asyncio.wait_for(self._drained, drain)
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer

@@ -81,6 +81,8 @@ class RedisBackend(Backend):
         self._dirty: set[str] = set()
         self._presence_wakeup = asyncio.Event()
         self._presence_lock = asyncio.Lock()
+        self._present: set[str] = set()
+        """Rooms where this process's presence field may be set; removed at ``stop``."""
 
     # -- names ------------------------------------------------------------------------------------
     def channel(self, room: str) -> bytes:
@@ -123,7 +125,7 @@ class RedisBackend(Backend):
         self._reader = self._presence = None
         if self._client is not None and self._local is not None:
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(self._remove_presence(self._local.local_rooms()), self.timeout)
+                await asyncio.wait_for(self._remove_presence(sorted(self._present)), self.timeout)
         await self._close_pubsub()
         if self._client is not None:
             with contextlib.suppress(RedisError, OSError):
@@ -302,6 +304,7 @@ class RedisBackend(Backend):
                     key = self.presence_key(room)
                     count = self._local.local_count(room)
                     if count:
+                        self._present.add(room)
                         pipe.hset(key, self.process_id, f"{count}:{expires:.3f}")
                         pipe.expire(key, max(1, int(self.presence_ttl) + 1))
                     else:
@@ -312,11 +315,13 @@ class RedisBackend(Backend):
             raise
 
     async def _remove_presence(self, rooms: list[str]) -> None:
-        if rooms:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for room in rooms:
-                    pipe.hdel(self.presence_key(room), self.process_id)
-                await pipe.execute()
+        async with self._presence_lock:
+            if rooms:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for room in rooms:
+                        pipe.hdel(self.presence_key(room), self.process_id)
+                    await pipe.execute()
+            self._present.clear()
 
     async def count(self, room: str) -> int:
         """Members in every live process; ``HubError`` if Redis cannot answer within ``timeout``."""
