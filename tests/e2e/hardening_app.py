@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from sockjet import App, WebSocket, WebSocketDisconnect
+from sockjet import App, Hub, WebSocket, WebSocketDisconnect
 from sockjet.limits import RateLimit
 
+hub = Hub(max_queue=8, overflow="close")
 app = App(
+    lifespan=hub.lifespan,
     allowed_origins=["http://allowed.test", "https://*.allowed.test"],
     shutdown_timeout=float(os.environ.get("HARDENING_SHUTDOWN_TIMEOUT", "3")),
 )
@@ -33,7 +35,25 @@ async def boom(websocket: WebSocket) -> None:
     raise RuntimeError("the endpoint broke")
 
 
+@app.websocket("/room")
+async def room(websocket: WebSocket, queue: int = 8) -> None:
+    await websocket.accept()
+    try:
+        async with hub.join("flood", websocket, max_queue=queue, max_queue_bytes=queue * 128 * 1024):
+            await websocket.send_text("joined")
+            await websocket.receive_text()
+    except WebSocketDisconnect as exc:
+        ended.append(exc.code)
+
+
+@app.post("/publish")
+async def publish(n: int, size: int) -> dict[str, int]:
+    for i in range(n):
+        await hub.publish("flood", f"{i:08d}".ljust(size, "."))
+    return {"published": n}
+
+
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     registry = app.connection_settings.registry
-    return {"open": len(registry) if registry is not None else -1, "ended": ended}
+    return {"open": len(registry) if registry is not None else -1, "ended": ended, "room": hub.local_count("flood")}

@@ -109,7 +109,8 @@ import asyncio, sys
 from websockets.asyncio.client import connect
 async def main():
     async with connect(sys.argv[1], ping_interval=None) as ws:
-        await ws.send("hello")
+        if len(sys.argv) < 3:
+            await ws.send("hello")
         await ws.recv()
         print("connected", flush=True)
         await asyncio.sleep(3600)
@@ -117,8 +118,8 @@ asyncio.run(main())
 """
 
 
-def _client_process(url: str) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-c", CLIENT, url], stdout=subprocess.PIPE, cwd=ROOT)
+def _client_process(url: str, *extra: str) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen([sys.executable, "-c", CLIENT, url, *extra], stdout=subprocess.PIPE, cwd=ROOT)
     assert process.stdout is not None
     assert process.stdout.readline() == b"connected\n"
     return process
@@ -136,6 +137,37 @@ async def test_a_lost_client_is_reaped_within_the_heartbeat_bound(server: Server
         after, took = await wait_for_stats(server, lambda s: s["open"] == 0, TIMEOUT)
         assert took < bound + 500 * MS, f"reaped after {took:.2f}s, the bound is {bound:.2f}s"
         assert len(after["ended"]) == len(before["ended"]) + 1
+    finally:
+        process.kill()
+        process.wait()
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+async def test_a_client_that_stops_reading_overflows_only_its_own_outbox(server: Server) -> None:
+    """A frozen member's socket buffers fill, its hub outbox (8) overflows: closed 1013; the other gets all.
+
+    32 MiB are published: more than the kernel's socket buffers can hold for the frozen client.
+    """
+    count, size = 500, 64 * 1024
+    process = await asyncio.to_thread(_client_process, server.url + "/room", "joined")
+    try:
+        async with (
+            asyncio.timeout(TIMEOUT * 2),
+            connect(server.url + f"/room?queue={count}", ping_interval=None, max_size=None) as ws,
+        ):
+            assert await ws.recv() == "joined"
+            await wait_for_stats(server, lambda s: s["room"] == 2, TIMEOUT)
+            before = len((await asyncio.to_thread(stats, server))["ended"])
+            process.send_signal(signal.SIGSTOP)
+            url = f"{server.http_url}/publish?n={count}&size={size}"
+            request = urllib.request.Request(url, method="POST")
+            publishing = asyncio.create_task(asyncio.to_thread(urllib.request.urlopen, request, timeout=TIMEOUT))
+            received = [await ws.recv() for _ in range(count)]
+            (await publishing).close()
+            assert [int(str(text)[:8]) for text in received] == list(range(count))
+            after, _ = await wait_for_stats(server, lambda s: s["room"] == 1 and len(s["ended"]) > before, TIMEOUT)
+            assert after["ended"][before:] == [1013]
     finally:
         process.kill()
         process.wait()
