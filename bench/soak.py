@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import sys
 import time
 import urllib.request
@@ -58,6 +59,7 @@ async def stats() -> dict[str, Any]:
         "tasks": len(asyncio.all_tasks()),
         "fds": len(os.listdir("/proc/self/fd")),
         "open": len(registry) if registry is not None else -1,
+        "cpu_s": time.process_time(),
     }
 
 
@@ -131,8 +133,11 @@ async def soak(port: int, connections: int, duration: float) -> dict[str, Any]:
             await asyncio.sleep(0.1)
         ramp = time.monotonic() - ramp_start
         peak = await asyncio.to_thread(_get_stats, port)
+        steady_start, client_cpu = time.monotonic(), time.process_time()
         all_connected.set()
         await asyncio.gather(*clients)
+        steady = time.monotonic() - steady_start
+        client_cpu = time.process_time() - client_cpu
         after = await _wait_open(port, 0, 30)
     latencies = sorted(tally.latencies) or [0.0]
     growth = peak["rss"] - baseline["rss"]
@@ -150,6 +155,8 @@ async def soak(port: int, connections: int, duration: float) -> dict[str, Any]:
         "peak": peak,
         "after": after,
         "rss_per_connection_bytes": round(growth / max(1, peak["open"])),
+        "server_cpu_percent": round(100 * (after["cpu_s"] - peak["cpu_s"]) / steady, 1),
+        "client_cpu_percent": round(100 * client_cpu / steady, 1),
     }
 
 
@@ -162,6 +169,10 @@ def markdown(result: dict[str, Any]) -> str:
         ("errors", f"{result['errors']} {result['error_kinds'] or ''}".strip()),
         ("echo latency p50 / p99", f"{result['latency_ms_p50']} ms / {result['latency_ms_p99']} ms"),
         ("ramp-up (all connected)", f"{result['ramp_s']} s"),
+        (
+            "CPU while sending: server / load generator",
+            f"{result['server_cpu_percent']} % / {result['client_cpu_percent']} % of one core",
+        ),
         (
             "server RSS before / peak / after",
             f"{base['rss'] / mib:.1f} / {peak['rss'] / mib:.1f} / {after['rss'] / mib:.1f} MiB",
@@ -182,16 +193,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
-    from bench._system import raise_open_files
+    from bench._system import pin_to_cpu, raise_open_files
     from tests.e2e.servers import free_port, start_process, stop_process
 
     raise_open_files(4 * args.connections + 1024)
     port = args.port or free_port()
-    argv_server = [sys.executable, "-m", "uvicorn", "bench.soak:app", "--host", "127.0.0.1", "--port", str(port)]
-    argv_server += ["--ws", "websockets-sansio", "--log-level", "warning", "--backlog", "4096"]
+    # The server on core 0, the load generator on core 1 (where the machine has two and taskset).
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and len(os.sched_getaffinity(0)) > 1 else []
+    argv_server = [*pin, sys.executable, "-m", "uvicorn", "bench.soak:app", "--host", "127.0.0.1", "--port", str(port)]
+    argv_server += ["--ws", "websockets-sansio", "--loop", "uvloop", "--http", "httptools"]
+    argv_server += ["--log-level", "warning", "--backlog", "4096"]
     server = start_process(argv_server, port)
+    if pin:
+        pin_to_cpu(1)
     try:
-        result = asyncio.run(soak(port, args.connections, args.duration))
+        import uvloop
+
+        result = uvloop.run(soak(port, args.connections, args.duration))
     finally:
         stop_process(server.process)
         if server.process.stdout is not None:
