@@ -6,8 +6,9 @@ routing and a test client, and a ``Hub`` for rooms and broadcast that scale acro
 
 from sockjet.applications import App
 from sockjet.datastructures import URL, Address, Headers, QueryParams, State
-from sockjet.exceptions import HTTPException, SockjetError, WebSocketException
+from sockjet.exceptions import HTTPException, ReceiveTimeout, SockjetError, WebSocketException
 from sockjet.hub import Hub
+from sockjet.limits import RateLimit
 from sockjet.middleware import Middleware
 from sockjet.requests import HTTPConnection, Request
 from sockjet.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -30,6 +31,8 @@ __all__ = [
     "Mount",
     "PlainTextResponse",
     "QueryParams",
+    "RateLimit",
+    "ReceiveTimeout",
     "Request",
     "Response",
     "Route",
