@@ -162,7 +162,7 @@ class RedisBackend(Backend):
             self._pubsub = pubsub
             self._subscribed = set(rooms)
             self._connected.set()
-        self._dirty.update(rooms)
+        self._dirty.update(rooms, self._present)  # rooms emptied during an outage get their field removed
         self._presence_wakeup.set()
 
     async def _close_pubsub(self) -> None:
@@ -279,7 +279,7 @@ class RedisBackend(Backend):
                 await asyncio.wait_for(self._presence_wakeup.wait(), wait)
             self._presence_wakeup.clear()
             if self._local is not None and not self._dirty:
-                self._dirty.update(self._local.local_rooms())
+                self._dirty.update(self._local.local_rooms(), self._present)
             try:
                 await self._flush_presence()
                 wait = interval
@@ -308,6 +308,7 @@ class RedisBackend(Backend):
                         pipe.hset(key, self.process_id, f"{count}:{expires:.3f}")
                         pipe.expire(key, max(1, int(self.presence_ttl) + 1))
                     else:
+                        self._present.discard(room)
                         pipe.hdel(key, self.process_id)
                 await asyncio.wait_for(pipe.execute(), self.timeout)
         except BaseException:
