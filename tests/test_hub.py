@@ -14,7 +14,8 @@ import pytest
 
 from sockjet import App, Hub, WebSocket
 from sockjet.exceptions import ConfigurationError, PayloadTooLarge
-from sockjet.hub import OVERFLOW_CLOSE_CODE, SHUTDOWN_CLOSE_CODE, Member
+from sockjet.hub import OVERFLOW_CLOSE_CODE, SHUTDOWN_CLOSE_CODE, Envelope, Member
+from sockjet.hub.backends import MemoryBackend
 from sockjet.testclient import TestClient
 from tests.conftest import MS
 from tests.hub_fakes import FakeSocket, connected
@@ -285,6 +286,8 @@ async def test_an_endpoint_that_closes_its_socket_inside_the_join_is_forgotten()
             await hub.publish("r", "after close")
             await member.wait_closed()
             assert hub.local_count("r") == 0
+            member.close(4001)  # its close frame cannot be sent any more: nothing raises
+            await member.wait_closed()
         assert sock.data == []
 
 
@@ -414,3 +417,26 @@ def test_sessions_on_separate_loops_share_a_memory_hub() -> None:
         a.send_text("across loops")
         assert b.receive_text(timeout=2000 * MS) == "across loops"
         assert a.receive_text(timeout=2000 * MS) == "across loops"
+
+
+async def test_a_join_whose_backend_fails_leaves_nothing_behind() -> None:
+    class FailingBackend(MemoryBackend):
+        async def sync_room(self, room: str) -> None:
+            raise RuntimeError("backend refused")
+
+    hub = Hub()
+    hub._make_backend = FailingBackend  # type: ignore[method-assign]
+    async with hub:
+        sock = await connected()
+        before = other_tasks()
+        with pytest.raises(RuntimeError, match=re.escape("backend refused")):
+            async with hub.join("r", sock.websocket):
+                pass  # pragma: no cover - not reached
+        assert (hub.local_count("r"), hub.member(sock.websocket)) == (0, None)
+        assert other_tasks() == before
+
+
+async def test_a_stopped_memory_backend_delivers_nothing() -> None:
+    backend = MemoryBackend()
+    await backend.publish(Envelope("r", "x"))
+    assert await backend.count("r") == 0

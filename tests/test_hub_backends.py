@@ -15,6 +15,7 @@ import pytest
 
 from sockjet import Hub
 from sockjet.exceptions import HubError, PayloadTooLarge, PublishError
+from sockjet.hub import Envelope
 from sockjet.hub.backends.redis import RedisBackend, redacted
 from tests.conftest import MS
 from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
@@ -233,6 +234,12 @@ async def test_redis_outage_publish_fails_fast_members_stay_and_messages_flow_ag
             await one.count("r")
         assert not one.member(a.websocket).closed  # type: ignore[union-attr]
         assert one.local_count("r") == 1
+        backend = one._backend
+        assert isinstance(backend, RedisBackend)
+        deadline = time.monotonic() + 2000 * MS
+        while backend.failed_reads < 2:  # lost Redis, then at least one reconnect attempt failed
+            assert time.monotonic() < deadline
+            await asyncio.sleep(5 * MS)
 
         redis_server.start()
         await wait_for_delivery(one, "r", b, "one-to-two")
@@ -297,3 +304,13 @@ def test_passwords_are_not_shown_in_errors() -> None:
     assert redacted("redis://user:secret@host:6379/0") == "redis://user:***@host:6379/0"
     assert redacted("redis://:secret@host") == "redis://:***@host"
     assert redacted("redis://host") == "redis://host"
+
+
+async def test_a_redis_backend_that_is_not_started() -> None:
+    backend = RedisBackend("redis://127.0.0.1:1/0")
+    with pytest.raises(PublishError, match=re.escape("Cannot publish: the hub is not running (use hub.lifespan")):
+        await backend.publish(Envelope("r", "x"))
+    with pytest.raises(HubError, match=re.escape("Cannot count: the hub is not running (use hub.lifespan")):
+        await backend.count("r")
+    await backend.sync_room("r")  # nothing to do
+    await backend.stop()

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any
 
-from sockjet.exceptions import ConfigurationError, HubError
+from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends.base import Backend
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.envelope import Envelope
@@ -279,8 +279,10 @@ class Hub:
         joins.pop(room, None)
         self._rooms.discard(room, member)
         if self._running:
-            with contextlib.suppress(HubError):
+            try:
                 await self._backend.sync_room(room)
+            except Exception as exc:  # leaving must complete; the backend catches up on reconnect
+                logger.warning("Could not tell the backend that a member left room %r: %r", room, exc)
         if not joins:
             if self._members.get(id(member.websocket)) is member:
                 del self._members[id(member.websocket)]

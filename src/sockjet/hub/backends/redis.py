@@ -69,6 +69,8 @@ class RedisBackend(Backend):
         self.presence_ttl = presence_ttl
         self.backoff = backoff
         self.process_id = uuid.uuid4().hex
+        self.failed_reads = 0
+        """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
         self._local: LocalRooms | None = None
         self._client: Any = None
         self._pubsub: Any = None
@@ -214,8 +216,14 @@ class RedisBackend(Backend):
                 logger.warning("Redis subscription change for room %r failed (%s); the reader will retry.", room, exc)
                 return
         if ack is not None:
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            try:
                 await asyncio.wait_for(asyncio.shield(ack), self.timeout)
+            except asyncio.TimeoutError:
+                logger.warning("Redis did not confirm the subscription to room %r within %gs.", room, self.timeout)
+            except asyncio.CancelledError:
+                if not ack.cancelled():
+                    raise  # this task is being cancelled, not the wait for the confirmation
+                # The connection dropped before the confirmation: the reader re-subscribes.
 
     # -- the reader ------------------------------------------------------------------------------------
     async def _read(self) -> None:
@@ -240,6 +248,7 @@ class RedisBackend(Backend):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.failed_reads += 1
                 if outage_since is None:
                     outage_since = time.monotonic()
                     logger.warning("Lost Redis at %s (%s); reconnecting.", redacted(self.url), _describe(exc))
