@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -51,6 +52,11 @@ def _rss_bytes() -> int:
     return -1  # pragma: no cover - not Linux
 
 
+def _live_objects() -> int:
+    gc.collect()  # count what is still referenced, not garbage waiting for the collector
+    return len(gc.get_objects())
+
+
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     registry = app.connection_settings.registry
@@ -60,6 +66,7 @@ async def stats() -> dict[str, Any]:
         "fds": len(os.listdir("/proc/self/fd")),
         "open": len(registry) if registry is not None else -1,
         "cpu_s": time.process_time(),
+        "objects": _live_objects(),
     }
 
 
@@ -180,6 +187,7 @@ def markdown(result: dict[str, Any]) -> str:
         ("RSS per connection (peak - before) / open", f"{result['rss_per_connection_bytes'] / 1024:.1f} KiB"),
         ("asyncio tasks before / peak / after", f"{base['tasks']} / {peak['tasks']} / {after['tasks']}"),
         ("open fds before / peak / after", f"{base['fds']} / {peak['fds']} / {after['fds']}"),
+        ("Python objects before / peak / after", f"{base['objects']:,} / {peak['objects']:,} / {after['objects']:,}"),
         ("tracked connections after", str(after["open"])),
     ]
     lines = ["| measure | value |", "|---|---|"] + [f"| {name} | {value} |" for name, value in rows]
@@ -191,6 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=5000)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each connection sends for")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--rounds", type=int, default=2, help="soak rounds on the same server (a leak grows with each)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from bench._system import pin_to_cpu, raise_open_files
@@ -209,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import uvloop
 
-        result = uvloop.run(soak(port, args.connections, args.duration))
+        results = [uvloop.run(soak(port, args.connections, args.duration)) for _ in range(args.rounds)]
     finally:
         stop_process(server.process)
         if server.process.stdout is not None:
@@ -217,10 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             server.process.stdout.close()
             if output.strip():
                 print("server output:\n" + output[-4000:], file=sys.stderr)
-    print(json.dumps(result, indent=2))
-    print()
-    print(markdown(result))
-    return 0 if result["errors"] == 0 and result["after"]["open"] == 0 else 1
+    print(json.dumps(results, indent=2))
+    ok = True
+    for number, result in enumerate(results, 1):
+        print(f"\nRound {number}\n")
+        print(markdown(result))
+        ok = ok and result["errors"] == 0 and result["after"]["open"] == 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
