@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Iterator
 from types import FrameType
@@ -223,3 +224,39 @@ async def test_drain_on_signal_false_leaves_signals_alone(server_handler: list[i
     await server.start()
     assert getattr(signal.getsignal(signal.SIGTERM), "__name__", None) == "handler"
     await server.stop()
+
+
+async def test_shutdown_with_hub_members_closes_each_once_and_empties_the_rooms(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from sockjet import Hub
+
+    hub = Hub()
+    app = App(lifespan=hub.lifespan)
+
+    @app.websocket("/ws")
+    async def chat(websocket: WebSocket) -> None:
+        await websocket.accept()
+        async with hub.join("room", websocket):
+            async for text in websocket.iter_text():
+                await hub.publish("room", text)  # pragma: no cover - nobody talks here
+
+    server = FakeServer(app)
+    await server.start()
+    outboxes = [await server.connect() for _ in range(3)]
+    for outbox in outboxes:
+        assert (await outbox.get())["type"] == "websocket.accept"
+    async with asyncio.timeout(5000 * MS):
+        while hub.local_count("room") < 3:
+            await asyncio.sleep(MS)
+        await hub.publish("room", "before shutdown")
+        for outbox in outboxes:
+            assert await outbox.get() == {"type": "websocket.send", "text": "before shutdown"}
+        with caplog.at_level(logging.WARNING):
+            await server.stop()
+            await asyncio.gather(*server.tasks)
+    for outbox in outboxes:
+        assert await outbox.get() == {"type": "websocket.close", "code": 1001, "reason": "server shutting down"}
+        assert outbox.empty()
+    assert hub.local_count("room") == 0
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
