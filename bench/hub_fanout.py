@@ -215,18 +215,17 @@ def machine() -> str:
     return f"Python {platform.python_version()} ({loop} loop), {system}"
 
 
-START = "<!-- bench/hub_fanout.py results: start -->"
-END = "<!-- bench/hub_fanout.py results: end -->"
-
-
-def write_section(path: Path, text: str) -> None:
+def write_section(path: Path, text: str, variant: str = "") -> None:
+    """Replace the text between this variant's markers (or append them)."""
+    start_marker = f"<!-- bench/hub_fanout.py{variant} results: start -->"
+    end_marker = f"<!-- bench/hub_fanout.py{variant} results: end -->"
     doc = path.read_text()
-    if START in doc and END in doc:
-        before, rest = doc.split(START, 1)
-        _, after = rest.split(END, 1)
-        doc = f"{before}{START}\n{text}\n{END}{after}"
+    if start_marker in doc and end_marker in doc:
+        before, rest = doc.split(start_marker, 1)
+        _, after = rest.split(end_marker, 1)
+        doc = f"{before}{start_marker}\n{text}\n{end_marker}{after}"
     else:
-        doc = f"{doc.rstrip()}\n\n{START}\n{text}\n{END}\n"
+        doc = f"{doc.rstrip()}\n\n{start_marker}\n{text}\n{end_marker}\n"
     path.write_text(doc)
 
 
@@ -271,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, text, " --send-yields" if args.send_yields else "")
     return 0
 
 

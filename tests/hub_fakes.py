@@ -73,11 +73,12 @@ class FakeSocket:
     @property
     def data(self) -> list[str | bytes]:
         """Payloads of the data frames sent, in order."""
-        return [
-            m.get("text") if m.get("text") is not None else m["bytes"]
-            for m in self.sent
-            if m["type"] == "websocket.send"
-        ]
+        data: list[str | bytes] = []
+        for message in self.sent:
+            if message["type"] == "websocket.send":
+                text = message.get("text")
+                data.append(text if text is not None else message["bytes"])
+        return data
 
     @property
     def close_message(self) -> Message | None:

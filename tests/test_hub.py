@@ -440,3 +440,16 @@ async def test_a_stopped_memory_backend_delivers_nothing() -> None:
     backend = MemoryBackend()
     await backend.publish(Envelope("r", "x"))
     assert await backend.count("r") == 0
+
+
+async def test_a_starlette_websocket_can_join() -> None:
+    """FastAPI/Starlette apps can use the hub with their own WebSocket objects."""
+    from starlette.websockets import WebSocket as StarletteWebSocket
+
+    sock = FakeSocket()
+    websocket = StarletteWebSocket(sock.websocket.scope, sock.incoming.get, sock._send)
+    sock.incoming.put_nowait({"type": "websocket.connect"})
+    await websocket.accept()
+    async with Hub() as hub, hub.join("r", websocket):  # type: ignore[arg-type]
+        await hub.publish("r", {"from": "hub"})
+        assert await sock.wait_data(1) == ['{"from":"hub"}']

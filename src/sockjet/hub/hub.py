@@ -23,7 +23,7 @@ from sockjet.hub.member import Member
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
 from sockjet.hub.rooms import Rooms
 from sockjet.types import Message
-from sockjet.websockets import WebSocket, WebSocketState
+from sockjet.websockets import WebSocket
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -360,7 +360,8 @@ class _Join:
         hub, room, websocket = self._hub, self._room, self._websocket
         if self._member is not None:
             raise RuntimeError("This hub.join(...) context is already in use; call hub.join again.")
-        if websocket.application_state is not WebSocketState.CONNECTED:
+        # By name, so that a Starlette/FastAPI WebSocket (its own WebSocketState) can join too.
+        if getattr(websocket.application_state, "name", None) != "CONNECTED":
             raise RuntimeError(
                 f"Cannot join room {room!r}: the WebSocket is not connected. Call 'await websocket.accept()' first."
             )

@@ -1,8 +1,14 @@
 """A connection as the hub sees it: one bounded outbox and one writer task per WebSocket.
 
-Every delivery to a member goes through its outbox and is sent by its single writer, so a slow
-socket only ever delays itself, and hub deliveries never interleave with each other. A member
-is shared by all the rooms its WebSocket joined in one hub.
+Deliveries to a member are sent one at a time, in order, so a slow socket only ever delays
+itself and hub deliveries never interleave with each other. A member is shared by all the
+rooms its WebSocket joined in one hub.
+
+Fast path: when the writer is idle and nothing is queued, ``offer`` starts the ``send`` at
+once, in the caller. Most sends complete without suspending (uvicorn's, while the socket is
+writable), so a healthy member costs about what one ``await websocket.send_text`` costs. A
+send that does suspend is handed, still in progress, to the member's writer task, which
+finishes it before anything else; the caller never waits for it.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from sockjet.hub.envelope import Envelope
@@ -39,7 +45,9 @@ class Member:
         "__weakref__",
         "_closed",
         "_closer",
+        "_done",
         "_drained",
+        "_in_flight",
         "_joins",
         "_loop",
         "_on_gone",
@@ -71,6 +79,10 @@ class Member:
         """Set while the writer waits for work; resolved by the next offer."""
         self._drained: asyncio.Future[None] | None = None
         """Set while a close waits for the outbox to empty."""
+        self._in_flight: tuple[Coroutine[Any, Any, None], Any] | None = None
+        """A send started by ``offer`` that suspended, and what it yielded: the writer finishes it."""
+        self._done = False
+        """No more deliveries: closed, socket gone, or stopped."""
         self._closed = asyncio.Event()
         self._closer: asyncio.Task[None] | None = None
         self._writer = self._loop.create_task(self._write(), name="sockjet-hub-writer")
@@ -102,7 +114,7 @@ class Member:
     @property
     def closed(self) -> bool:
         """True once the hub stopped delivering: closed by the hub, socket gone, or every room left."""
-        return self._writer.done() or self._closer is not None
+        return self._done
 
     async def send(self, data: Any) -> None:
         """Queue ``data`` (str, bytes or JSON-able) for this member only, after what is already queued.
@@ -121,6 +133,7 @@ class Member:
         """
         if self._closer is not None:
             return
+        self._done = True
         self.close_code = code
         if not drain:
             self._outbox.clear()
@@ -133,22 +146,57 @@ class Member:
 
     # -- the hub's side -------------------------------------------------------------------------
     def offer(self, message: Message, size: int) -> None:
-        """Queue one message (never awaits); applies the overflow policy."""
-        if self._closer is not None or self._writer.done():
+        """Deliver one message without awaiting: send it now if the writer is idle, else queue it.
+
+        Applies the overflow policy when the outbox is full.
+        """
+        if self._done:
+            return
+        waiter = self._waiter
+        if waiter is not None and not self._outbox:
+            self._send_now(message, waiter)
             return
         if self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
             return
-        waiter = self._waiter
         if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+            self._wake(waiter)
+
+    def _wake(self, waiter: asyncio.Future[None]) -> None:
+        self._waiter = None
+        if not waiter.done():
+            waiter.set_result(None)
+
+    def _send_now(self, message: Message, waiter: asyncio.Future[None]) -> None:
+        """Run ``websocket.send(message)`` up to its first suspension; the writer finishes the rest."""
+        coro = self.websocket.send(message)
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
+        except Exception as exc:
+            self._gone(exc)
+            return
+        self._in_flight = (coro, yielded)
+        self._wake(waiter)
+
+    def _gone(self, exc: BaseException) -> None:
+        # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
+        # (RuntimeError from the state machine): nothing more can be delivered.
+        logger.debug("Member %r stopped: %r", self, exc)
+        self._outbox.clear()
+        if not self._done:
+            self._done = True
+            self._on_gone(self)
+            if asyncio.current_task() is not self._writer:
+                self._writer.cancel()
+            self._closed.set()
 
     async def stop(self) -> None:
         """End the writer without a close frame (the connection left its last room)."""
         if self._closer is None:
+            self._done = True
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
@@ -160,6 +208,8 @@ class Member:
         outbox, send, loop = self._outbox, self.websocket.send, self._loop
         try:
             while True:
+                if self._in_flight is not None:
+                    await self._finish_in_flight()
                 while outbox:
                     await send(outbox.pop())
                 drained = self._drained
@@ -170,13 +220,31 @@ class Member:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
-            # (RuntimeError from the state machine): nothing more can be delivered.
-            logger.debug("Member %r stopped: %r", self, exc)
-            outbox.clear()
-            if self._closer is None:
-                self._on_gone(self)
-                self._closed.set()
+            self._gone(exc)
+        finally:
+            if self._in_flight is not None:  # cancelled in the middle of a started send
+                with contextlib.suppress(RuntimeError):
+                    self._in_flight[0].close()
+                self._in_flight = None
+
+    async def _finish_in_flight(self) -> None:
+        """Drive the send that ``offer`` started until it completes, as a Task would have."""
+        assert self._in_flight is not None
+        coro, yielded = self._in_flight
+        while True:
+            if yielded is None:  # a bare yield: give the loop one turn
+                await asyncio.sleep(0)
+            else:  # a future: wait for it without consuming its outcome, the send reads it
+                await asyncio.wait((yielded,))
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                self._in_flight = None
+                return
+            except BaseException:
+                self._in_flight = None
+                raise
+            self._in_flight = (coro, yielded)
 
     async def _finish(self, code: int, reason: str, drain: float) -> None:
         try:
