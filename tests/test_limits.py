@@ -168,6 +168,7 @@ def test_limits_apply_to_class_endpoints_too() -> None:
         ({"max_message_size": True}, "max_message_size must be a positive integer or None, not True"),
         ({"max_connections": "10"}, "max_connections must be a positive integer or None, not '10'"),
         ({"idle_timeout": 0}, "idle_timeout must be a positive number of seconds or None, not 0"),
+        ({"idle_timeout": "5"}, "idle_timeout must be a positive number of seconds or None, not '5'"),
         ({"rate_limit": 10}, "rate_limit must be a sockjet.RateLimit(messages=..., per=...), not 10"),
         ({"shutdown_timeout": -1}, "shutdown_timeout must be a number of seconds >= 0 or None, not -1"),
         (

@@ -48,7 +48,8 @@ class ConnectionOptions:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
                 raise ConfigurationError(f"{name} must be a positive integer or None, not {value!r}")
-        if self.idle_timeout is not None and not self.idle_timeout > 0:
+        idle = self.idle_timeout
+        if idle is not None and (not isinstance(idle, int | float) or isinstance(idle, bool) or not idle > 0):
             raise ConfigurationError(
                 f"idle_timeout must be a positive number of seconds or None, not {self.idle_timeout!r}"
             )
