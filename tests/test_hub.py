@@ -17,6 +17,7 @@ from sockjet.exceptions import ConfigurationError, PayloadTooLarge
 from sockjet.hub import OVERFLOW_CLOSE_CODE, SHUTDOWN_CLOSE_CODE, Envelope, Member
 from sockjet.hub.backends import MemoryBackend
 from sockjet.testclient import TestClient
+from sockjet.types import Message
 from tests.conftest import MS
 from tests.hub_fakes import FakeSocket, connected
 
@@ -453,3 +454,45 @@ async def test_a_starlette_websocket_can_join() -> None:
     async with Hub() as hub, hub.join("r", websocket):  # type: ignore[arg-type]
         await hub.publish("r", {"from": "hub"})
         assert await sock.wait_data(1) == ['{"from":"hub"}']
+
+
+async def test_a_socket_that_breaks_in_the_middle_of_sends_is_forgotten() -> None:
+    """The first send suspends and then fails; the writer that finishes it stops the member."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            await asyncio.sleep(0)
+            await asyncio.sleep(0)  # suspends twice, as a send waiting for a writable socket can
+            if len(sent) >= 2:
+                raise OSError("connection reset by peer")
+        sent.append(message)
+
+    sock = FakeSocket()
+    websocket = WebSocket(sock.websocket.scope, sock.incoming.get, send)
+    sock.incoming.put_nowait({"type": "websocket.connect"})
+    await websocket.accept()
+    async with Hub() as hub, hub.join("r", websocket) as member:
+        await hub.publish("r", "1")  # starts at once, suspends, finished by the writer
+        await hub.publish("r", "2")  # queued behind it, then fails in the writer
+        await hub.publish("r", "3")
+        await member.wait_closed()
+        assert member.closed and hub.local_count("r") == 0
+        assert [m.get("text") for m in sent] == [None, "1"]
+        await hub.publish("r", "4")  # nobody to deliver to
+
+
+async def test_an_in_flight_send_that_fails_when_resumed_stops_the_member() -> None:
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            await asyncio.sleep(0)
+            raise OSError("connection reset by peer")
+
+    sock = FakeSocket()
+    websocket = WebSocket(sock.websocket.scope, sock.incoming.get, send)
+    sock.incoming.put_nowait({"type": "websocket.connect"})
+    await websocket.accept()
+    async with Hub() as hub, hub.join("r", websocket) as member:
+        await hub.publish("r", "lost")
+        await member.wait_closed()
+        assert member.closed and hub.local_count("r") == 0

@@ -153,15 +153,13 @@ class Member:
         if self._done:
             return
         waiter = self._waiter
-        if waiter is not None and not self._outbox:
+        if waiter is not None:
+            # The writer waits only once its outbox is empty: nothing can be ahead of this message.
             self._send_now(message, waiter)
             return
         if self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
-            return
-        if waiter is not None:
-            self._wake(waiter)
 
     def _wake(self, waiter: asyncio.Future[None]) -> None:
         self._waiter = None
