@@ -473,6 +473,7 @@ async def test_a_socket_that_breaks_in_the_middle_of_sends_is_forgotten() -> Non
     sock.incoming.put_nowait({"type": "websocket.connect"})
     await websocket.accept()
     async with Hub() as hub, hub.join("r", websocket) as member:
+        await asyncio.sleep(0)  # the new member's writer starts and waits for work
         await hub.publish("r", "1")  # starts at once, suspends, finished by the writer
         await hub.publish("r", "2")  # queued behind it, then fails in the writer
         await hub.publish("r", "3")
@@ -493,6 +494,7 @@ async def test_an_in_flight_send_that_fails_when_resumed_stops_the_member() -> N
     sock.incoming.put_nowait({"type": "websocket.connect"})
     await websocket.accept()
     async with Hub() as hub, hub.join("r", websocket) as member:
+        await asyncio.sleep(0)  # the new member's writer starts and waits for work
         await hub.publish("r", "lost")
         await member.wait_closed()
         assert member.closed and hub.local_count("r") == 0
