@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -126,6 +127,17 @@ async def _next(websocket: ClientConnection, kind: str, **fields: Any) -> dict[s
     raise AssertionError(f"no {kind!r} frame with {fields} among 50")
 
 
+async def _both_workers_ready(http_url: str) -> None:
+    """The supervisor listens before its workers do: wait until /healthz has answered from two processes."""
+    pids: set[int] = set()
+    deadline = time.monotonic() + 15000 * MS
+    while len(pids) < 2:
+        assert time.monotonic() < deadline, f"only workers {pids} answered /healthz within 15 s"
+        with urllib.request.urlopen(f"{http_url}/healthz", timeout=5000 * MS) as response:
+            pids.add(json.load(response)["pid"])
+        await asyncio.sleep(20 * MS)
+
+
 @pytest.mark.redis
 async def test_demo_with_two_workers_shares_rooms_and_presence_through_redis() -> None:
     redis_server = RedisServer()
@@ -141,6 +153,7 @@ async def _chat_across_workers(redis_url: str) -> None:
     argv = [*SOCKJET, "demo", "--workers", "2", "--redis", redis_url, "--port", str(port)]
     with running([*argv, "--log-level", "warning"], port) as server:
         url = f"{server.url}/ws"
+        await _both_workers_ready(server.http_url)
         # Connections land on whichever worker accepts them: keep opening until two workers are seen.
         first, welcome = await _join(url, "team", "ada")
         other: ClientConnection | None = None
