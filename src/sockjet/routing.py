@@ -510,25 +510,33 @@ class Router:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if "router" not in scope:
             scope["router"] = self
-        scope_type = scope["type"]
-        if scope_type == "lifespan":
+        if scope["type"] == "lifespan":
             await self.lifespan(scope, receive, send)
             return
+        route = self._route_for(scope)
+        if route is None:
+            await self.default(scope, receive, send)
+        else:
+            await route.handle(scope, receive, send)
+
+    def _route_for(self, scope: Scope) -> BaseRoute | None:
+        """The first full match, else the first partial one, with its child scope merged into ``scope``.
+
+        Not inlined in ``__call__``: a WebSocket's frame stays suspended for the whole connection,
+        so it should not keep the loop's iterator and child scopes alive.
+        """
         partial: BaseRoute | None = None
         partial_scope: Scope = {}
         for route in self.routes:
             match, child_scope = route.matches(scope)
             if match is Match.FULL:
                 scope.update(child_scope)
-                await route.handle(scope, receive, send)
-                return
+                return route
             if match is Match.PARTIAL and partial is None:
                 partial, partial_scope = route, child_scope
         if partial is not None:
             scope.update(partial_scope)
-            await partial.handle(scope, receive, send)
-            return
-        await self.default(scope, receive, send)
+        return partial
 
     def mount(self, path: str, app: ASGIApp, name: str | None = None) -> None:
         self.routes.append(Mount(path, app=app, name=name))
