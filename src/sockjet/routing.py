@@ -170,7 +170,9 @@ def websocket_session(func: Callable[..., Awaitable[None]], path_params: Collect
             await handle_websocket_exception(websocket, WebSocketException(1008, str(exc.args[0])))
             return
         try:
-            await func(**kwargs)
+            endpoint = func(**kwargs)
+            del kwargs  # bound into the endpoint's frame; an idle connection need not keep the dict too
+            await endpoint
         except Exception as exc:
             await handle_websocket_exception(websocket, exc)
 
