@@ -6,8 +6,8 @@ load them by name: ``bench.apps:raw``, ``bench.apps:sockjet``, ``bench.apps:star
 ``bench.apps:fastapi``.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: FastAPI and sockjet read the endpoints' annotations,
+# and the WebSocket classes are imported inside the factories, out of reach of string annotations.
 from typing import Any
 
 from sockjet.types import Receive, Scope, Send
