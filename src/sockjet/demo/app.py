@@ -112,42 +112,56 @@ class ChatSession:
             await self.publish_presence("here", room, nick)
 
     async def in_room(self, join: Join) -> Command | None:
-        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room."""
+        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room.
+
+        ``leave`` is published once out of the room, so a connection never receives its own leave.
+        """
         room, nick = join.room, join.nick
-        async with contextlib.AsyncExitStack() as stack:
-            try:
-                self.member = await stack.enter_async_context(self.hub.join(room, self.websocket))
-            except HubError as exc:
-                # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
-                logger.warning("join of %s failed: %s", room, exc)
-                await self.websocket.close(code=1013, reason="chat backend unavailable, try again later")
-                return None
-            await self.reply(
-                protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid())
-            )
-            beat = asyncio.create_task(self.heartbeat(room, nick))
-            try:
-                await self.publish_presence("join", room, nick)
-                while True:
-                    command = await self.next_command()
-                    if command is None or isinstance(command, Join):
-                        return command
-                    if isinstance(command, Say):
-                        message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
-                        failure = await self.publish(room, message)
-                        if failure is not None:
-                            await self.reply(protocol.error(f"message not sent, try again: {failure}"))
-                    else:  # Here: answering someone's join
-                        await self.publish_presence("here", room, nick)
-            finally:
-                self.member = None
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
-                try:
-                    await self.hub.publish(room, protocol.presence("leave", connection=self.id, room=room, nick=nick))
-                except Exception:  # the hub may be shutting down; pages then expire the entry
-                    logger.debug("could not publish leave of %s in %s", self.id, room, exc_info=True)
+        membership = contextlib.AsyncExitStack()
+        try:
+            self.member = await membership.enter_async_context(self.hub.join(room, self.websocket))
+        except HubError as exc:
+            # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
+            logger.warning("join of %s failed: %s", room, exc)
+            await self.websocket.close(code=1013, reason="chat backend unavailable, try again later")
+            return None
+        try:
+            async with membership:
+                command = await self.converse(room, nick)
+        finally:
+            self.member = None
+            await self.publish_leave(room, nick)
+        return command
+
+    async def converse(self, room: str, nick: str) -> Command | None:
+        """Welcome, announce, then relay this member's commands until it leaves or switches rooms."""
+        await self.reply(
+            protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid())
+        )
+        beat = asyncio.create_task(self.heartbeat(room, nick))
+        try:
+            await self.publish_presence("join", room, nick)
+            while True:
+                command = await self.next_command()
+                if command is None or isinstance(command, Join):
+                    return command
+                if isinstance(command, Say):
+                    message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
+                    failure = await self.publish(room, message)
+                    if failure is not None:
+                        await self.reply(protocol.error(f"message not sent, try again: {failure}"))
+                else:  # Here: answering someone's join
+                    await self.publish_presence("here", room, nick)
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def publish_leave(self, room: str, nick: str) -> None:
+        try:
+            await self.hub.publish(room, protocol.presence("leave", connection=self.id, room=room, nick=nick))
+        except Exception:  # the hub may be shutting down; pages then expire the entry
+            logger.debug("could not publish leave of %s in %s", self.id, room, exc_info=True)
 
 
 def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
