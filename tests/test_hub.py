@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sockjet import App, Hub, WebSocket
+from sockjet import App, Hub, WebSocket, WebSocketDisconnect
 from sockjet.exceptions import ConfigurationError, PayloadTooLarge
 from sockjet.hub import OVERFLOW_CLOSE_CODE, SHUTDOWN_CLOSE_CODE, Envelope, Member
 from sockjet.hub.backends import MemoryBackend
@@ -457,7 +457,7 @@ async def test_a_starlette_websocket_can_join() -> None:
 
 
 async def test_a_socket_that_breaks_in_the_middle_of_sends_is_forgotten() -> None:
-    """The first send suspends and then fails; the writer that finishes it stops the member."""
+    """A send that suspends and then fails, with more queued behind it: the writer stops the member."""
     sent: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -474,8 +474,8 @@ async def test_a_socket_that_breaks_in_the_middle_of_sends_is_forgotten() -> Non
     await websocket.accept()
     async with Hub() as hub, hub.join("r", websocket) as member:
         await asyncio.sleep(0)  # the new member's writer starts and waits for work
-        await hub.publish("r", "1")  # starts at once, suspends, finished by the writer
-        await hub.publish("r", "2")  # queued behind it, then fails in the writer
+        await hub.publish("r", "1")  # sent, after suspending twice
+        await hub.publish("r", "2")  # fails
         await hub.publish("r", "3")
         await member.wait_closed()
         assert member.closed and hub.local_count("r") == 0
@@ -483,7 +483,7 @@ async def test_a_socket_that_breaks_in_the_middle_of_sends_is_forgotten() -> Non
         await hub.publish("r", "4")  # nobody to deliver to
 
 
-async def test_an_in_flight_send_that_fails_when_resumed_stops_the_member() -> None:
+async def test_a_send_that_fails_after_suspending_stops_the_member() -> None:
     async def send(message: Message) -> None:
         if message["type"] == "websocket.send":
             await asyncio.sleep(0)
@@ -494,7 +494,50 @@ async def test_an_in_flight_send_that_fails_when_resumed_stops_the_member() -> N
     sock.incoming.put_nowait({"type": "websocket.connect"})
     await websocket.accept()
     async with Hub() as hub, hub.join("r", websocket) as member:
-        await asyncio.sleep(0)  # the new member's writer starts and waits for work
         await hub.publish("r", "lost")
         await member.wait_closed()
         assert member.closed and hub.local_count("r") == 0
+
+
+async def test_a_member_whose_close_cannot_be_sent_has_its_join_block_ended() -> None:
+    """The socket takes nothing, not even the close frame: the endpoint still ends, with 1013."""
+    never = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"] != "websocket.accept":
+            await never.wait()
+
+    sock = FakeSocket()
+    websocket = WebSocket(sock.websocket.scope, sock.incoming.get, send)
+    sock.incoming.put_nowait({"type": "websocket.connect"})
+    await websocket.accept()
+    async with Hub(max_queue=2, close_timeout=20 * MS) as hub:
+        joined = asyncio.Event()
+
+        async def endpoint() -> int:
+            try:
+                async with hub.join("r", websocket):
+                    joined.set()
+                    await websocket.receive_text()  # nothing ever comes
+            except WebSocketDisconnect as exc:
+                return exc.code
+            raise AssertionError("not reached")  # pragma: no cover
+
+        task = asyncio.create_task(endpoint())
+        await joined.wait()
+        for i in range(5):
+            await hub.publish("r", str(i))
+        assert await asyncio.wait_for(task, 2000 * MS) == 1013
+        assert hub.local_count("r") == 0
+        never.set()
+
+
+async def test_the_join_block_of_a_member_closed_normally_is_not_interrupted() -> None:
+    async with Hub() as hub:
+        sock = await connected()
+        async with hub.join("r", sock.websocket) as member:
+            member.close(4000)
+            await member.wait_closed()
+            await asyncio.sleep(0)
+            assert sock.close_message is not None
+        assert not member._interrupted

@@ -23,7 +23,7 @@ from sockjet.hub.member import Member
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
 from sockjet.hub.rooms import Rooms
 from sockjet.types import Message
-from sockjet.websockets import WebSocket
+from sockjet.websockets import WebSocket, WebSocketDisconnect
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -315,7 +315,7 @@ def _check_room(room: Any) -> None:
 class _Join:
     """The ``async with hub.join(room, websocket)`` context; yields the ``Member``."""
 
-    __slots__ = ("_hub", "_max_queue", "_max_queue_bytes", "_member", "_overflow", "_room", "_websocket")
+    __slots__ = ("_hub", "_max_queue", "_max_queue_bytes", "_member", "_overflow", "_room", "_task", "_websocket")
 
     def __init__(
         self,
@@ -333,6 +333,7 @@ class _Join:
         self._max_queue = max_queue
         self._max_queue_bytes = max_queue_bytes
         self._member: Member | None = None
+        self._task: asyncio.Task[Any] | None = None
 
     def _outbox(self) -> Outbox[Message]:
         hub = self._hub
@@ -381,16 +382,23 @@ class _Join:
             try:
                 await hub._backend.sync_room(room)
             except BaseException:
+                self._member = None
                 await hub._leave(room, member)
                 raise
+        self._task = asyncio.current_task()
+        member.entered(self._task)
         return member
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         member, self._member = self._member, None
-        if member is not None:
-            await self._hub._leave(self._room, member)
+        if member is None:
+            return
+        interrupted = member.exited(self._task, exc)
+        await self._hub._leave(self._room, member)
+        if interrupted:
+            raise WebSocketDisconnect(member.close_code or 1006, "closed by the hub") from None
 
 
 __all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]

@@ -1,14 +1,8 @@
 """A connection as the hub sees it: one bounded outbox and one writer task per WebSocket.
 
-Deliveries to a member are sent one at a time, in order, so a slow socket only ever delays
-itself and hub deliveries never interleave with each other. A member is shared by all the
-rooms its WebSocket joined in one hub.
-
-Fast path: when the writer is idle and nothing is queued, ``offer`` starts the ``send`` at
-once, in the caller. Most sends complete without suspending (uvicorn's, while the socket is
-writable), so a healthy member costs about what one ``await websocket.send_text`` costs. A
-send that does suspend is handed, still in progress, to the member's writer task, which
-finishes it before anything else; the caller never waits for it.
+Every delivery to a member goes through its outbox and is sent by its single writer, so a slow
+socket only ever delays itself, and hub deliveries never interleave with each other. A member
+is shared by all the rooms its WebSocket joined in one hub.
 """
 
 from __future__ import annotations
@@ -16,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sockjet.hub.envelope import Envelope
@@ -32,6 +26,7 @@ logger = logging.getLogger("sockjet.hub")
 OVERFLOW_CLOSE_CODE = 1013
 """Try Again Later: the member could not keep up; it may reconnect and resynchronise."""
 OVERFLOW_CLOSE_REASON = "outbox full"
+INTERRUPT_MESSAGE = "sockjet.hub: the member was closed but its socket takes nothing"
 
 
 class Member:
@@ -43,11 +38,12 @@ class Member:
 
     __slots__ = (
         "__weakref__",
+        "_bodies",
         "_closed",
         "_closer",
         "_done",
         "_drained",
-        "_in_flight",
+        "_interrupted",
         "_joins",
         "_loop",
         "_on_gone",
@@ -79,10 +75,11 @@ class Member:
         """Set while the writer waits for work; resolved by the next offer."""
         self._drained: asyncio.Future[None] | None = None
         """Set while a close waits for the outbox to empty."""
-        self._in_flight: tuple[Coroutine[Any, Any, None], Any] | None = None
-        """A send started by ``offer`` that suspended, and what it yielded: the writer finishes it."""
         self._done = False
         """No more deliveries: closed, socket gone, or stopped."""
+        self._bodies: dict[asyncio.Task[Any], int] = {}
+        """Tasks inside a ``hub.join`` block of this member, and how many blocks each is in."""
+        self._interrupted: set[asyncio.Task[Any]] = set()
         self._closed = asyncio.Event()
         self._closer: asyncio.Task[None] | None = None
         self._writer = self._loop.create_task(self._write(), name="sockjet-hub-writer")
@@ -146,38 +143,18 @@ class Member:
 
     # -- the hub's side -------------------------------------------------------------------------
     def offer(self, message: Message, size: int) -> None:
-        """Deliver one message without awaiting: send it now if the writer is idle, else queue it.
-
-        Applies the overflow policy when the outbox is full.
-        """
+        """Queue one message (never awaits); applies the overflow policy when the outbox is full."""
         if self._done:
-            return
-        waiter = self._waiter
-        if waiter is not None:
-            # The writer waits only once its outbox is empty: nothing can be ahead of this message.
-            self._send_now(message, waiter)
             return
         if self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
-
-    def _wake(self, waiter: asyncio.Future[None]) -> None:
-        self._waiter = None
-        if not waiter.done():
-            waiter.set_result(None)
-
-    def _send_now(self, message: Message, waiter: asyncio.Future[None]) -> None:
-        """Run ``websocket.send(message)`` up to its first suspension; the writer finishes the rest."""
-        coro = self.websocket.send(message)
-        try:
-            yielded = coro.send(None)
-        except StopIteration:
             return
-        except Exception as exc:
-            self._gone(exc)
-            return
-        self._in_flight = (coro, yielded)
-        self._wake(waiter)
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _gone(self, exc: BaseException) -> None:
         # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
@@ -206,8 +183,6 @@ class Member:
         outbox, send, loop = self._outbox, self.websocket.send, self._loop
         try:
             while True:
-                if self._in_flight is not None:
-                    await self._finish_in_flight()
                 while outbox:
                     await send(outbox.pop())
                 drained = self._drained
@@ -219,30 +194,6 @@ class Member:
             raise
         except Exception as exc:
             self._gone(exc)
-        finally:
-            if self._in_flight is not None:  # cancelled in the middle of a started send
-                with contextlib.suppress(RuntimeError):
-                    self._in_flight[0].close()
-                self._in_flight = None
-
-    async def _finish_in_flight(self) -> None:
-        """Drive the send that ``offer`` started until it completes, as a Task would have."""
-        assert self._in_flight is not None
-        coro, yielded = self._in_flight
-        while True:
-            if yielded is None:  # a bare yield: give the loop one turn
-                await asyncio.sleep(0)
-            else:  # a future: wait for it without consuming its outcome, the send reads it
-                await asyncio.wait((yielded,))
-            try:
-                yielded = coro.send(None)
-            except StopIteration:
-                self._in_flight = None
-                return
-            except BaseException:
-                self._in_flight = None
-                raise
-            self._in_flight = (coro, yielded)
 
     async def _finish(self, code: int, reason: str, drain: float) -> None:
         try:
@@ -256,10 +207,45 @@ class Member:
             self._outbox.clear()
             try:
                 await asyncio.wait_for(self.websocket.close(code, reason), self.hub.close_timeout)
-            except Exception as exc:  # already closed, gone, or not answering within close_timeout
+            except asyncio.TimeoutError:
+                # The socket takes nothing (a client that stopped reading): the server will never
+                # tell the endpoint, so end its join blocks with WebSocketDisconnect(code) now.
+                logger.info(
+                    "Close of %r with %d not sent within %gs; ending its join blocks.",
+                    self,
+                    code,
+                    self.hub.close_timeout,
+                )
+                self._interrupt()
+            except Exception as exc:  # already closed, or gone
                 logger.debug("Close of %r with %d did not complete: %r", self, code, exc)
         finally:
             self._closed.set()
 
+    # -- join blocks ----------------------------------------------------------------------------------
+    def entered(self, task: asyncio.Task[Any] | None) -> None:
+        if task is not None:
+            self._bodies[task] = self._bodies.get(task, 0) + 1
 
-__all__ = ["OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member"]
+    def exited(self, task: asyncio.Task[Any] | None, exc: BaseException | None) -> bool:
+        """Leave one block of ``task``; True if it ends because the hub interrupted it (see ``_interrupt``)."""
+        if task is None:
+            return False
+        count = self._bodies.pop(task, 0) - 1
+        if count > 0:
+            self._bodies[task] = count
+        if task not in self._interrupted or not isinstance(exc, asyncio.CancelledError):
+            return False
+        self._interrupted.discard(task)
+        # Python >= 3.11 counts cancellations: ours is consumed here; one from elsewhere still stands.
+        uncancel = getattr(task, "uncancel", None)
+        return uncancel is None or uncancel() == 0
+
+    def _interrupt(self) -> None:
+        for task in self._bodies:
+            if task not in self._interrupted and not task.done():
+                self._interrupted.add(task)
+                task.cancel(INTERRUPT_MESSAGE)
+
+
+__all__ = ["INTERRUPT_MESSAGE", "OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member"]
