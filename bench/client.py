@@ -5,7 +5,8 @@ again) for ``warmup`` seconds, then are counted for ``duration`` seconds; every 
 the counted window is a latency sample. ``idle``: open connections that each echo one message,
 then sit idle while the caller measures the server (the ``memory`` protocol below).
 
-Run as ``python -m bench.client echo --url ws://127.0.0.1:8001/ ...``; it prints one JSON line.
+Run as ``python -m bench.client echo --url ws://127.0.0.1:8001/ ...``: it prints ``start`` and ``stop``
+around the counted window, then one JSON line.
 """
 
 from __future__ import annotations
@@ -126,8 +127,10 @@ async def echo(url: str, *, connections: int, payload_size: int, duration: float
     await asyncio.sleep(warmup)
     run.recording = True
     started = time.perf_counter()
+    print("start", flush=True)  # the harness reads the server's CPU time at both marks
     await asyncio.sleep(duration)
     run.recording = False
+    print("stop", flush=True)
     seconds = time.perf_counter() - started
     run.running = False
     try:

@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,6 +96,12 @@ class Server:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/"
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far, from /proc."""
+        with open(f"/proc/{self.process.pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_kib(self) -> int:
         """The server's resident set size, from /proc."""
         with open(f"/proc/{self.process.pid}/status") as status:
@@ -131,18 +138,47 @@ def _client_argv(mode: str, url: str, **options: object) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class EchoMeasurement:
+    """What the load generator saw, and the server's CPU time over the same counted window."""
+
+    echo: EchoResult
+    server_cpu_s: float
+
+    @property
+    def cpu_us_per_msg(self) -> float:
+        """Server CPU per echoed message: unlike msg/s, barely moved by other processes on the machine."""
+        return self.server_cpu_s * 1e6 / self.echo.messages if self.echo.messages else 0.0
+
+
 def measure_echo(
     target: Server, *, payload: int, connections: int = 50, duration: float = 5.0, warmup: float = 1.0
-) -> EchoResult:
+) -> EchoMeasurement:
     """Run the echo load generator against ``target`` in its own process, pinned to the client core."""
     argv = _client_argv("echo", target.url, connections=connections, payload=payload, duration=duration, warmup=warmup)
-    done = subprocess.run(argv, cwd=ROOT, env=_env(), capture_output=True, timeout=warmup + duration + 60, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed against {target.config.key}:\n{done.stderr.decode()}")
-    result = EchoResult(**json.loads(done.stdout.decode().strip().splitlines()[-1]))
+    with subprocess.Popen(
+        argv, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as client:
+        watchdog = threading.Timer(warmup + duration + 60, client.kill)
+        watchdog.start()
+        try:
+            assert client.stdout is not None and client.stderr is not None
+            marks: list[float] = []
+            last = ""
+            for line in client.stdout:
+                last = line.strip()
+                if last in ("start", "stop"):
+                    marks.append(target.cpu_seconds())
+            returncode = client.wait()
+            err = client.stderr.read()
+        finally:
+            watchdog.cancel()
+    if returncode != 0 or len(marks) != 2:
+        raise RuntimeError(f"load generator failed against {target.config.key}:\n{err}")
+    result = EchoResult(**json.loads(last))
     if result.errors:
         raise RuntimeError(f"{target.config.key}: {result.errors} echoes were wrong or missing")
-    return result
+    return EchoMeasurement(result, marks[1] - marks[0])
 
 
 def _expect(process: subprocess.Popen[str], word: str) -> None:

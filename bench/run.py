@@ -7,6 +7,7 @@ falls on all of them alike; every ratio is taken within one round, then summaris
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -66,6 +67,7 @@ def run(
     configs: Sequence[Config],
     *,
     rounds: int,
+    memory_rounds: int,
     payloads: Sequence[int],
     connections: int,
     duration: float,
@@ -73,32 +75,46 @@ def run(
     idle_connections: int,
     log: Any = print,
 ) -> list[dict[str, Any]]:
-    """Every measurement, as flat records; each round runs every configuration once, in order."""
+    """Every measurement, as flat records.
+
+    Echo: every server starts once and stays up; each round visits every configuration and payload
+    in turn, so a burst of load from elsewhere hits one short window, not one configuration.
+    Memory: a fresh server per configuration and round, so the baseline is the same for all.
+    """
     records: list[dict[str, Any]] = []
-    for round_no in range(rounds):
-        for config in configs:
-            with server(config) as target:
+    with contextlib.ExitStack() as running:
+        targets = [running.enter_context(server(config)) for config in configs]
+        for round_no in range(rounds):
+            for target in targets:
                 for payload in payloads:
                     result = measure_echo(
                         target, payload=payload, connections=connections, duration=duration, warmup=warmup
                     )
-                    records.append({"kind": "echo", "round": round_no, "key": config.key, "payload": payload})
-                    records[-1].update(asdict(result))
-                    log(f"round {round_no + 1}/{rounds} {config.key:28} {payload:>6} B {result.msg_per_s:>9,.0f} msg/s")
-        if idle_connections:
-            for config in configs:
-                with server(config) as target:
-                    memory = measure_memory(target, connections=idle_connections)
-                records.append({"kind": "memory", "round": round_no, "key": config.key, **asdict(memory)})
-                records[-1]["kib_per_connection"] = memory.kib_per_connection
-                log(f"round {round_no + 1}/{rounds} {config.key:28} {memory.kib_per_connection:6.1f} KiB/connection")
+                    record = {"kind": "echo", "round": round_no, "key": target.config.key, "payload": payload}
+                    record.update(asdict(result.echo))
+                    record.update(server_cpu_s=result.server_cpu_s, cpu_us_per_msg=result.cpu_us_per_msg)
+                    records.append(record)
+                    log(
+                        f"round {round_no + 1}/{rounds} {target.config.key:28} {payload:>6} B "
+                        f"{result.echo.msg_per_s:>9,.0f} msg/s {result.cpu_us_per_msg:7.1f} server CPU µs/msg"
+                    )
+    for round_no in range(memory_rounds if idle_connections else 0):
+        for config in configs:
+            with server(config) as target:
+                memory = measure_memory(target, connections=idle_connections)
+            records.append({"kind": "memory", "round": round_no, "key": config.key, **asdict(memory)})
+            records[-1]["kib_per_connection"] = memory.kib_per_connection
+            log(
+                f"memory {round_no + 1}/{memory_rounds} {config.key:28} {memory.kib_per_connection:6.1f} KiB/connection"
+            )
     return records
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run: raw and sockjet, 1 round of 1 s")
-    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None, help="echo rounds (default 7; --quick 1)")
+    parser.add_argument("--memory-rounds", type=int, default=None, help="memory rounds (default 3; --quick 1)")
     parser.add_argument("--duration", type=float, default=None, help="counted seconds per run")
     parser.add_argument("--warmup", type=float, default=None, help="uncounted seconds before each run")
     parser.add_argument("--connections", type=int, default=50)
@@ -115,8 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown config {', '.join(unknown)}; choose from {', '.join(known)}")
         configs = [known[key] for key in args.only]
-    rounds = args.rounds or (1 if quick else 3)
-    duration = args.duration or (1.0 if quick else 5.0)
+    rounds = args.rounds or (1 if quick else 7)
+    memory_rounds = args.memory_rounds or (1 if quick else 3)
+    duration = args.duration or (1.0 if quick else 3.0)
     warmup = args.warmup if args.warmup is not None else (0.3 if quick else 1.0)
     idle = args.idle_connections if args.idle_connections is not None else (200 if quick else 2000)
     output = args.output or (
@@ -130,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = run(
         configs,
         rounds=rounds,
+        memory_rounds=memory_rounds,
         payloads=PAYLOADS,
         connections=args.connections,
         duration=duration,
@@ -143,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         "settings": {
             "rounds": rounds,
+            "memory_rounds": memory_rounds,
             "duration": duration,
             "warmup": warmup,
             "connections": args.connections,
@@ -154,7 +173,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     from bench.report import write_report
 
-    raw_json = output.with_suffix(".json") if quick else ROOT / "bench/results/latest.json"
+    default_output = ROOT / "docs/benchmarks.md"
+    raw_json = ROOT / "bench/results/latest.json" if output == default_output else output.with_suffix(".json")
     raw_json.parent.mkdir(parents=True, exist_ok=True)
     raw_json.write_text(json.dumps(results, indent=1) + "\n")
     write_report(results, output)

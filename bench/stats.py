@@ -37,14 +37,22 @@ def echo_samples(records: Sequence[dict[str, Any]], key: str, payload: int, fiel
     return [r[field] for r in records if r["kind"] == "echo" and r["key"] == key and r["payload"] == payload]
 
 
-def echo_ratios(records: Sequence[dict[str, Any]], key: str, payload: int) -> list[float]:
-    """msg/s of ``key`` over its baseline's, one ratio per round in which both ran."""
+def echo_ratios(records: Sequence[dict[str, Any]], key: str, payload: int, field: str = "msg_per_s") -> list[float]:
+    """``key`` against its baseline, one ratio per round in which both ran; higher is better.
+
+    ``msg_per_s``: key's rate over the baseline's. ``cpu_us_per_msg``: the baseline's server CPU
+    per message over key's, i.e. the rate each would reach with the server core to itself.
+    """
     base = baseline_key(key)
     by_round: dict[int, dict[str, float]] = {}
     for r in records:
-        if r["kind"] == "echo" and r["payload"] == payload and r["key"] in (key, base):
-            by_round.setdefault(r["round"], {})[r["key"]] = r["msg_per_s"]
-    return [pair[key] / pair[base] for pair in by_round.values() if key in pair and base in pair and pair[base]]
+        if r["kind"] == "echo" and r["payload"] == payload and r["key"] in (key, base) and field in r:
+            by_round.setdefault(r["round"], {})[r["key"]] = r[field]
+    ratios = []
+    for pair in by_round.values():
+        if key in pair and base in pair and pair[base] and pair[key]:
+            ratios.append(pair[base] / pair[key] if field == "cpu_us_per_msg" else pair[key] / pair[base])
+    return ratios
 
 
 def memory_samples(records: Sequence[dict[str, Any]], key: str) -> list[float]:

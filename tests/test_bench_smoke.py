@@ -15,15 +15,17 @@ def test_one_config_measures_a_positive_rate_and_renders(tmp_path: Path) -> None
     assert callable(apps.raw) and serve.STACKS and client.EchoResult
     config = harness.Config("sockjet", "websockets-sansio")
     with harness.server(config) as target:
-        echo = harness.measure_echo(target, payload=32, connections=2, duration=0.8, warmup=0.2)
+        measured = harness.measure_echo(target, payload=32, connections=2, duration=0.8, warmup=0.2)
         memory = harness.measure_memory(target, connections=10, settle=0.05)
+    echo = measured.echo
     assert echo.msg_per_s > 0
+    assert measured.server_cpu_s >= 0
     assert echo.errors == 0
     assert 0 < echo.p50_us <= echo.p99_us
     assert memory.connections == 10 and memory.rss_before_kib > 0
 
     records = [
-        {"kind": "echo", "round": 0, "key": config.key, "payload": 32, **echo.__dict__},
+        {"kind": "echo", "round": 0, "key": config.key, "payload": 32, **echo.__dict__, "cpu_us_per_msg": 1.0},
         {"kind": "memory", "round": 0, "key": config.key, "kib_per_connection": memory.kib_per_connection},
     ]
     results = {
