@@ -37,7 +37,6 @@ class Member:
     """
 
     __slots__ = (
-        "__weakref__",
         "_bodies",
         "_closed",
         "_closer",
