@@ -67,3 +67,20 @@ def memory_deltas(records: Sequence[dict[str, Any]], key: str) -> list[float]:
         if r["kind"] == "memory" and r["key"] in (key, base):
             by_round.setdefault(r["round"], {})[r["key"]] = r["kib_per_connection"]
     return [pair[key] - pair[base] for pair in by_round.values() if key in pair and base in pair]
+
+
+def echo_ratio(records: Sequence[dict[str, Any]], key: str, payload: int, field: str = "msg_per_s") -> Spread | None:
+    """The headline ratio against the baseline, with the per-round ratios as its range.
+
+    The headline is the ratio of the two medians over the same run's interleaved rounds: on a shared
+    machine a round's pair can be hit by load independently, so one pair's ratio is noisier than
+    the medians are.
+    """
+    ratios = echo_ratios(records, key, payload, field)
+    mine = echo_samples(records, key, payload, field)
+    base = echo_samples(records, baseline_key(key), payload, field)
+    if not ratios or not mine or not base:
+        return None
+    mine_median, base_median = Spread.of(mine).median, Spread.of(base).median
+    headline = base_median / mine_median if field == "cpu_us_per_msg" else mine_median / base_median
+    return Spread(headline, min(ratios), max(ratios))
