@@ -56,4 +56,8 @@ async def publish(n: int, size: int) -> dict[str, int]:
 @app.get("/stats")
 async def stats() -> dict[str, Any]:
     registry = app.connection_settings.registry
-    return {"open": len(registry) if registry is not None else -1, "ended": ended, "room": hub.local_count("flood")}
+    return {
+        "open": len(registry) if registry is not None else -1,
+        "ended": ended,
+        "room": hub.local_count("flood"),
+    }

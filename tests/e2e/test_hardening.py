@@ -105,10 +105,15 @@ async def test_an_endpoint_error_closes_only_that_connection_with_1011(server: S
 
 
 CLIENT = """
-import asyncio, sys
+import asyncio, socket, sys
+from urllib.parse import urlsplit
 from websockets.asyncio.client import connect
 async def main():
-    async with connect(sys.argv[1], ping_interval=None) as ws:
+    # A small receive buffer (set before connecting, so TCP honours it) bounds what the kernel absorbs.
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+    sock.connect((urlsplit(sys.argv[1]).hostname, urlsplit(sys.argv[1]).port))
+    async with connect(sys.argv[1], sock=sock, ping_interval=None) as ws:
         if len(sys.argv) < 3:
             await ws.send("hello")
         await ws.recv()
@@ -144,11 +149,23 @@ async def test_a_lost_client_is_reaped_within_the_heartbeat_bound(server: Server
         process.stdout.close()
 
 
-async def test_a_client_that_stops_reading_overflows_only_its_own_outbox(server: Server) -> None:
+async def test_a_client_that_stops_reading_overflows_only_its_own_outbox() -> None:
     """A frozen member's socket buffers fill, its hub outbox (8) overflows: closed 1013; the other gets all.
 
-    32 MiB are published: more than the kernel's socket buffers can hold for the frozen client.
+    The frozen client's receive buffer is 64 KiB and the server's send buffer at most 4 MiB
+    (net.ipv4.tcp_wmem), so 500 x 64 KiB cannot all be absorbed. The server keeps uvicorn's default
+    20 s heartbeat, so the overflow, not a ping timeout, ends the member.
     """
+    with uvicorn_server(APP) as server:
+        await _overflow_one_member(server)
+        assert server.process.stdout is not None
+    stop_process(server.process)
+    output = server.process.stdout.read().decode(errors="replace")
+    server.process.stdout.close()
+    assert "Traceback" not in output, output
+
+
+async def _overflow_one_member(server: Server) -> None:
     count, size = 500, 64 * 1024
     process = await asyncio.to_thread(_client_process, server.url + "/room", "joined")
     try:
