@@ -20,6 +20,10 @@ What it measures (one process, one event loop, nothing leaves the process):
 Latency = from just before ``publish`` (or the loop) starts until the last healthy client's
 ``send`` completed; publishes are sequential (the next starts after the previous arrived
 everywhere). p50/p99 over ``--repeat`` publishes after ``--warmup``.
+
+``--real`` measures the healthy case on a real server instead: ``uvicorn bench.hub_fanout:app``
+(this module; ``HUB_FANOUT_MODE`` picks hub or naive) in its own process pinned to CPU 0, and N
+raw-socket WebSocket clients in this process, pinned to the other CPU, that only count frames.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
+import os
 import platform
+import shutil
 import statistics
 import sys
 import time
@@ -38,7 +45,7 @@ from typing import Any
 
 from websockets.frames import Frame, Opcode
 
-from sockjet import Hub
+from sockjet import App, Hub
 from sockjet.types import Message
 from sockjet.websockets import WebSocket
 
@@ -184,6 +191,181 @@ async def bench_naive(clients: int, stalled_share: float, **run: Any) -> Result:
     return Result("naive", clients, clients - bench.healthy, samples, timeouts, reached)
 
 
+# -- --real: a uvicorn process serving the room, N raw-socket clients in this process --------------
+# The server (this module, as `uvicorn bench.hub_fanout:app`) stamps each message with the
+# monotonic clock just before publishing; clients note the same clock (CLOCK_MONOTONIC is
+# system-wide) when the frame arrives. The clients are minimal asyncio protocols that count
+# fixed-size frames, so their cost per message is small, but it is part of what is measured.
+
+SERVER_MODE = os.environ.get("HUB_FANOUT_MODE", "hub")
+real_hub = Hub(max_queue=1024)
+app = App(lifespan=real_hub.lifespan)
+naive_conns: list[WebSocket] = []
+
+
+@app.websocket("/ws")
+async def fanout_endpoint(websocket: WebSocket) -> None:
+    await websocket.accept()
+    if SERVER_MODE == "hub":
+        async with real_hub.join(ROOM, websocket):
+            await websocket.receive()  # the client never sends: this returns at disconnect
+        return
+    naive_conns.append(websocket)
+    try:
+        await websocket.receive()
+    finally:
+        naive_conns.remove(websocket)
+
+
+@app.get("/count")
+async def fanout_count() -> dict[str, int]:
+    return {"n": real_hub.local_count(ROOM) if SERVER_MODE == "hub" else len(naive_conns)}
+
+
+@app.post("/publish")
+async def fanout_publish(seq: int) -> dict[str, bool]:
+    text = f"{seq:08d}{time.monotonic_ns():020d}".ljust(PAYLOAD, "x")
+    if SERVER_MODE == "hub":
+        await real_hub.publish(ROOM, text)
+    else:
+        for c in list(naive_conns):
+            await c.send_text(text)
+    return {"ok": True}
+
+
+class RealTally:
+    def __init__(self, clients: int) -> None:
+        self.clients = clients
+        self.counts: dict[int, int] = {}
+        self.last: dict[int, int] = {}
+        self.sent_at: dict[int, int] = {}
+        self.done: dict[int, asyncio.Future[None]] = {}
+
+    def expect(self, seq: int) -> asyncio.Future[None]:
+        future = self.done[seq] = asyncio.get_running_loop().create_future()
+        return future
+
+    def arrived(self, seq: int, sent_at: int) -> None:
+        now = time.monotonic_ns()
+        count = self.counts[seq] = self.counts.get(seq, 0) + 1
+        self.last[seq] = now
+        self.sent_at[seq] = sent_at
+        future = self.done.get(seq)
+        if count == self.clients and future is not None and not future.done():
+            future.set_result(None)
+
+
+class RawClient(asyncio.Protocol):
+    """A WebSocket client that only reads: handshake, then frames of under 126 bytes."""
+
+    def __init__(self, tally: RealTally, port: int) -> None:
+        self.tally = tally
+        self.port = port
+        self.buffer = bytearray()
+        self.open = False
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
+        transport.write(  # type: ignore[attr-defined]
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.open:
+            end = buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            if not buffer.startswith(b"HTTP/1.1 101"):
+                self.ready.set_exception(RuntimeError(bytes(buffer[:80]).decode(errors="replace")))
+                return
+            del buffer[: end + 4]
+            self.open = True
+            self.ready.set_result(None)
+        while len(buffer) >= 2:
+            size = buffer[1] & 0x7F
+            if len(buffer) < 2 + size:
+                return
+            opcode = buffer[0] & 0x0F
+            payload = bytes(buffer[2 : 2 + size])
+            del buffer[: 2 + size]
+            if opcode == 0x1:
+                self.tally.arrived(int(payload[:8]), int(payload[8:28]))
+            elif opcode == 0x9 and self.transport is not None:  # ping: a masked pong (zero mask)
+                self.transport.write(bytes([0x8A, 0x80 | size, 0, 0, 0, 0]) + payload)
+
+
+async def http(port: int, method: str, path: str) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
+    body = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    return body
+
+
+async def bench_real(mode: str, clients: int, *, repeat: int, warmup: int, timeout: float) -> Result:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.e2e.servers
+    from tests.e2e.servers import free_port, start_process, stop_process
+
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.hub_fanout:app", "--port", str(port), "--host", "127.0.0.1"]
+    argv += ["--ws", "websockets-sansio", "--log-level", "warning", "--backlog", "8192"]
+    if shutil.which("taskset"):
+        argv = ["taskset", "-c", "0", *argv]
+    server = start_process(argv, port, env={"HUB_FANOUT_MODE": mode})
+    loop = asyncio.get_running_loop()
+    tally = RealTally(clients)
+    transports: list[asyncio.BaseTransport] = []
+    try:
+        for start in range(0, clients, 250):
+            batch = [
+                await loop.create_connection(lambda: RawClient(tally, port), "127.0.0.1", port)
+                for _ in range(min(250, clients - start))
+            ]
+            transports += [t for t, _ in batch]
+            await asyncio.wait_for(asyncio.gather(*(c.ready for _, c in batch)), 30)
+        deadline = time.monotonic() + 30
+        while json.loads((await http(port, "GET", "/count")).split(b"\r\n\r\n", 1)[1])["n"] != clients:
+            assert time.monotonic() < deadline, "the server never saw every client"
+            await asyncio.sleep(0.05)
+        samples: list[float] = []
+        timeouts = 0
+        for seq in range(warmup + repeat):
+            done = tally.expect(seq)
+            await http(port, "POST", f"/publish?seq={seq}")
+            try:
+                await asyncio.wait_for(done, timeout)
+            except asyncio.TimeoutError:
+                timeouts += 1
+                continue
+            if seq >= warmup:
+                samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
+        return Result(f"{mode} (uvicorn)", clients, 0, samples, timeouts)
+    finally:
+        for transport in transports:
+            transport.close()
+        stop_process(server.process)
+        if server.process.stdout is not None:
+            server.process.stdout.close()
+
+
+async def main_real(args: argparse.Namespace) -> list[Result]:
+    os.sched_setaffinity(0, {(os.cpu_count() or 1) - 1})  # the server has CPU 0
+    results = []
+    run = {"repeat": args.repeat, "warmup": args.warmup, "timeout": args.timeout}
+    for clients in args.clients:
+        for mode in ("hub", "naive"):
+            result = await bench_real(mode, clients, **run)
+            print(f"{result.mode} N={clients} p50={ms(result.p(0.5))}ms p99={ms(result.p(0.99))}ms", file=sys.stderr)
+            results.append(result)
+    return results
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f}"
 
@@ -193,10 +375,10 @@ def table(results: list[Result], timeout: float) -> str:
         "| clients | stalled | fan-out | p50 ms | p99 ms | publishes | healthy clients reached | naive p50 / hub p50 |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
-    by_key = {(r.mode, r.clients, r.stalled > 0): r for r in results}
+    by_key = {(r.mode.split()[0], r.clients, r.stalled > 0): r for r in results}
     for r in results:
         hub = by_key.get(("hub", r.clients, r.stalled > 0))
-        ratio = f"{r.p(0.5) / hub.p(0.5):.2f}" if hub is not None and r.mode == "naive" else ""
+        ratio = f"{r.p(0.5) / hub.p(0.5):.2f}" if hub is not None and r.mode.startswith("naive") else ""
         p50 = ms(r.p(0.5)) if not r.timeouts else f"≥ {ms(timeout)} (timeout)"
         p99 = ms(r.p(0.99)) if not r.timeouts else f"≥ {ms(timeout)} (timeout)"
         if r.timeouts and hub is not None:
@@ -253,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=1.0, help="bound on one publish, seconds")
     parser.add_argument("--send-yields", action="store_true", help="every send yields to the event loop once")
+    parser.add_argument("--real", action="store_true", help="a uvicorn process and raw-socket clients instead")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     parser.add_argument("--write", type=Path, help="replace the results section of this Markdown file")
     args = parser.parse_args(argv)
@@ -262,15 +445,15 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     Bench.send_yields = args.send_yields
     started = time.perf_counter()
-    results = asyncio.run(main_async(args))
+    results = asyncio.run(main_real(args) if args.real else main_async(args))
+    variant = " --real" if args.real else " --send-yields" if args.send_yields else ""
     text = (
-        f"Measured with `python bench/hub_fanout.py --repeat {args.repeat} --timeout {args.timeout:g}"
-        f"{' --send-yields' if args.send_yields else ''}` "
+        f"Measured with `python bench/hub_fanout.py --repeat {args.repeat} --timeout {args.timeout:g}{variant}` "
         f"({machine()}; {time.perf_counter() - started:.0f} s in all).\n\n{table(results, args.timeout)}"
     )
     print(text)
     if args.write:
-        write_section(args.write, text, " --send-yields" if args.send_yields else "")
+        write_section(args.write, text, variant)
     return 0
 
 
