@@ -119,3 +119,57 @@ def test_route_idle_timeout_overrides_the_app() -> None:
 
     with TestClient(app) as client, client.websocket_connect("/fast") as ws:
         assert ws.receive(timeout=5000 * MS)["code"] == 1001
+
+
+def test_the_idle_clock_runs_only_while_the_endpoint_waits_for_a_message() -> None:
+    idle = 40 * MS
+    app = App(idle_timeout=idle)
+    got: list[str] = []
+
+    @app.websocket("/ws")
+    async def busy(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await asyncio.sleep(2.5 * idle)  # busy, not waiting: the watch re-arms instead of closing
+        got.append(await websocket.receive_text())
+        with pytest.raises(WebSocketDisconnect):
+            await websocket.receive_text()
+
+    with TestClient(app) as client, client.websocket_connect("/ws") as ws:
+        ws.send_text("queued while busy")
+        assert ws.receive(timeout=5000 * MS)["code"] == 1001
+    assert got == ["queued while busy"]
+
+
+async def _never() -> Message:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def test_a_cancellation_that_is_not_the_idle_timeout_propagates() -> None:
+    from sockjet.limits import Limiter
+    from sockjet.shutdown import TrackedConnection
+
+    async def send(message: Message) -> None:  # pragma: no cover - nothing is closed here
+        raise AssertionError(message)
+
+    watches: list[Any] = []
+
+    async def endpoint() -> None:
+        limiter = Limiter(TrackedConnection({}, send), _never, idle_timeout=3600)
+        watches.append(limiter._watch)
+        try:
+            await limiter.receive()
+        finally:
+            limiter.stop()
+
+    for both in (False, True):
+        task = asyncio.create_task(endpoint())
+        while not watches or not watches[-1].waiting:
+            await asyncio.sleep(0)
+        if both:  # the idle timer fires and someone else cancels in the same turn
+            watches[-1].deadline = 0.0
+            watches[-1]._check()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert watches[-1].handle is None

@@ -131,15 +131,17 @@ class Guard:
             return
         connection = TrackedConnection(scope, send)
         scope[CONNECTION_KEY] = connection
+        limiter = None
         if self.limited:
             options = self.options
-            receive = Limiter(
+            limiter = Limiter(
                 connection,
                 receive,
                 max_message_size=options.max_message_size,
                 rate_limit=options.rate_limit,
                 idle_timeout=options.idle_timeout,
-            ).receive
+            )
+            receive = limiter.receive
         self.count += 1
         if registry is not None:
             registry.add(connection)
@@ -149,6 +151,8 @@ class Guard:
             self.count -= 1
             if registry is not None:
                 registry.discard(connection)
+            if limiter is not None:
+                limiter.stop()
 
 
 class GuardSlot:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from sockjet.exceptions import ConfigurationError
 from sockjet.types import Message, Receive
@@ -60,10 +60,47 @@ def message_size(message: Message) -> int:
     return len(text.encode("utf-8")) if isinstance(text, str) else 0
 
 
+class IdleWatch:
+    """One timer per connection, re-armed lazily: a receive costs a clock read, not a timer of its own.
+
+    While the endpoint waits in ``receive`` past its deadline, the watch cancels the connection's
+    task; ``Limiter.receive`` turns that cancellation into the idle close.
+    """
+
+    __slots__ = ("deadline", "expired", "handle", "idle", "loop", "task", "waiting")
+
+    def __init__(self, idle: float) -> None:
+        self.loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - the Guard builds it inside the connection's task
+            raise RuntimeError("IdleWatch must be created inside the connection's task")
+        self.task: asyncio.Task[Any] = task
+        self.idle = idle
+        self.deadline = 0.0
+        self.waiting = False
+        self.expired = False
+        self.handle: asyncio.TimerHandle | None = self.loop.call_at(self.loop.time() + idle, self._check)
+
+    def _check(self) -> None:
+        now = self.loop.time()
+        if self.waiting and now >= self.deadline:
+            self.handle = None
+            self.expired = True
+            self.task.cancel("sockjet: idle timeout")
+            return
+        when = self.deadline if self.waiting else now + self.idle
+        self.handle = self.loop.call_at(when, self._check)
+
+    def stop(self) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+            self.handle = None
+
+
 class Limiter:
     """Wraps the server's ``receive`` for one connection; ``receive`` is what the endpoint gets."""
 
-    __slots__ = ("_connection", "_idle", "_inner", "_last", "_max_size", "_rate", "_refill", "_tokens", "dropped")
+    __slots__ = ("_connection", "_inner", "_last", "_max_size", "_rate", "_refill", "_tokens", "_watch", "dropped")
 
     def __init__(
         self,
@@ -77,27 +114,39 @@ class Limiter:
         self._connection = connection
         self._inner = receive
         self._max_size = max_message_size
-        self._idle = idle_timeout
+        self._watch = IdleWatch(idle_timeout) if idle_timeout is not None else None
         self._rate = rate_limit
         self._tokens = float(rate_limit.messages) if rate_limit is not None else 0.0
         self._refill = rate_limit.messages / rate_limit.per if rate_limit is not None else 0.0
         self._last = time.monotonic()
         self.dropped = 0
 
+    def stop(self) -> None:
+        """The connection is over: release the idle timer."""
+        if self._watch is not None:
+            self._watch.stop()
+
     async def _close(self, code: int, reason: str) -> Message:
+        self.stop()
         await self._connection.close(code, reason)
         return {"type": "websocket.disconnect", "code": code, "reason": reason}
 
     async def receive(self) -> Message:
         while True:
-            if self._idle is None:
+            watch = self._watch
+            if watch is None:
                 message = await self._inner()
             else:
+                watch.deadline = watch.loop.time() + watch.idle
+                watch.waiting = True
                 try:
-                    async with asyncio.timeout(self._idle):
-                        message = await self._inner()
-                except TimeoutError:
-                    return await self._close(1001, f"idle timeout: no message for {self._idle:g} s")
+                    message = await self._inner()
+                except asyncio.CancelledError:
+                    if not watch.expired or watch.task.uncancel() > 0:
+                        raise  # not ours, or cancelled by someone else as well
+                    return await self._close(1001, f"idle timeout: no message for {watch.idle:g} s")
+                finally:
+                    watch.waiting = False
             if message["type"] != "websocket.receive":
                 return message
             limit = self._max_size
@@ -124,4 +173,4 @@ class Limiter:
             return message
 
 
-__all__ = ["Limiter", "RateLimit", "message_size"]
+__all__ = ["IdleWatch", "Limiter", "RateLimit", "message_size"]
