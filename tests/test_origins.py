@@ -20,7 +20,9 @@ def test_same_origin_by_default() -> None:
     assert policy.allows("https://Example.COM", "example.com:443")
     assert policy.allows("http://example.com:8000", "example.com:8000")
     assert policy.allows("http://[::1]:8000", "[::1]:8000")
-    assert policy.allows("https://[::1]", "[::1]")
+    assert policy.allows("https://[::1]", "[::1]:443")
+    assert policy.allows("HTTP://[::1]", "[::1]")
+    assert not policy.allows("http://[::1]:8000", "[::1]:9000")
     assert not policy.allows("http://example.com:8000", "example.com:9000")
     assert not policy.allows("http://evil.com", "example.com")
     assert not policy.allows("http://example.com", None)
@@ -61,7 +63,17 @@ def test_any_and_null() -> None:
 
 
 @pytest.mark.parametrize(
-    "origin", ["", "example.com", "http://", "http://a.com/path", "http://a.com:x", "http://u@a.com", "http://[::1"]
+    "origin",
+    [
+        "",
+        "example.com",
+        "http://",
+        "http://a.com/path",
+        "http://a.com:x",
+        "http://u@a.com",
+        "http://[::1",
+        "http://[::1]x",
+    ],
 )
 def test_malformed_origin_headers_are_refused(origin: str) -> None:
     assert not OriginPolicy().allows(origin, "a.com")

@@ -59,7 +59,7 @@ class OriginPolicy:
     Patterns are validated when the policy is built; a malformed one raises ``ConfigurationError``.
     """
 
-    __slots__ = ("allow_any", "allow_missing", "exact", "same_origin", "wildcards")
+    __slots__ = ("allow_any", "allow_missing", "exact", "listed", "same_origin", "wildcards")
 
     def __init__(self, allowed_origins: Iterable[str] | None = None, *, allow_missing_origin: bool = True) -> None:
         if isinstance(allowed_origins, str):
@@ -71,11 +71,14 @@ class OriginPolicy:
         self.same_origin = allowed_origins is None
         self.allow_any = False
         self.exact: set[str] = set()
+        self.listed: set[str] = set()  # the patterns as written: a browser usually sends exactly that
         self.wildcards: list[tuple[str, str, str]] = []  # (scheme, ".example.com", port)
         for pattern in allowed_origins or ():
             self._add(pattern)
 
     def _add(self, pattern: str) -> None:
+        if "*" not in pattern:
+            self.listed.add(pattern)
         if pattern == "*":
             self.allow_any = True
             return
@@ -99,6 +102,13 @@ class OriginPolicy:
         if origin is None:
             return self.allow_missing
         if self.allow_any:
+            return True
+        # Fast paths for what browsers send: the exact text of a listed origin, or "scheme://" + Host.
+        if self.same_origin:
+            sep = origin.find("://")
+            if sep > 0 and host is not None and origin[sep + 3 :] == host and "/" not in host and "@" not in host:
+                return True
+        elif origin in self.listed:
             return True
         if origin.strip().lower() == "null":
             return "null" in self.exact
