@@ -43,7 +43,7 @@ def _serve(ws: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """uvicorn with its default WebSocket implementation (websockets-sansio): it sends keepalive pings."""
+    """uvicorn with its default WebSocket implementation, websockets-sansio."""
     yield from _serve("websockets-sansio")
 
 
@@ -59,7 +59,7 @@ def ws_impl(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def any_server(ws_impl: str, request: pytest.FixtureRequest) -> Server:
-    """Both of uvicorn's WebSocket implementations, for what does not depend on pings."""
+    """Each of uvicorn's WebSocket implementations."""
     return request.getfixturevalue("server" if ws_impl == "websockets-sansio" else "wsproto_server")  # type: ignore[no-any-return]
 
 
@@ -160,7 +160,8 @@ def _client_process(url: str, *extra: str) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.parametrize("how", ["killed", "frozen"])
-async def test_a_lost_client_is_reaped_within_the_heartbeat_bound(server: Server, how: str) -> None:
+async def test_a_lost_client_is_reaped_within_the_heartbeat_bound(any_server: Server, how: str) -> None:
+    server = any_server
     """A killed client's kernel closes its socket; a frozen one (SIGSTOP) answers no ping and is reaped."""
     before, _ = await wait_for_stats(server, lambda s: s["open"] == 0, TIMEOUT)
     process = await asyncio.to_thread(_client_process, server.url + "/echo")
