@@ -260,3 +260,13 @@ async def test_shutdown_with_hub_members_closes_each_once_and_empties_the_rooms(
         assert outbox.empty()
     assert hub.local_count("room") == 0
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_other_lifespan_messages_pass_through_untouched() -> None:
+    registry = ConnectionRegistry()
+
+    async def receive() -> Message:
+        return {"type": "lifespan.something-new"}
+
+    assert await registry.lifespan_receive(receive)() == {"type": "lifespan.something-new"}
+    assert not registry.closing
