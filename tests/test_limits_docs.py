@@ -25,7 +25,10 @@ def test_the_guarantees_example_runs() -> None:
     assert guard.options.rate_limit == RateLimit(messages=20, per=1.0)
     assert (guard.options.idle_timeout, guard.options.max_message_size) == (300, 64 * 1024)
     assert guard.app_max_connections == 10_000
-    with TestClient(app) as client, pytest.raises(WebSocketDenialResponse) as denial:
-        with client.websocket_connect("/ws/chat", headers={"origin": "https://evil.example"}):
-            pass  # pragma: no cover - refused
+    with (
+        TestClient(app) as client,
+        pytest.raises(WebSocketDenialResponse) as denial,
+        client.websocket_connect("/ws/chat", headers={"origin": "https://evil.example"}),
+    ):
+        pass  # pragma: no cover - refused
     assert denial.value.status_code == 403
