@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
+from sockjet._deadline import Deadline
 from sockjet.exceptions import ReceiveTimeout, SockjetError
 from sockjet.requests import HTTPConnection
 from sockjet.types import Message, Receive, Scope, Send
@@ -82,6 +83,15 @@ class WebSocket(HTTPConnection):
 
     __slots__ = ("_receive", "_send", "application_state", "client_state")
 
+    # While connected, receive_text/receive_bytes and send_text/send_bytes apply receive()'s and
+    # send()'s checks inline: one coroutine less per message. A subclass that overrides receive or
+    # send keeps seeing every message go through its override, as in Starlette.
+    _direct = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._direct = cls.receive is WebSocket.receive and cls.send is WebSocket.send
+
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
         assert scope["type"] == "websocket"
@@ -100,18 +110,26 @@ class WebSocket(HTTPConnection):
             self.client_state = _CONNECTED
             return message
         elif self.client_state is _CONNECTED:
-            message = await self._receive()
-            message_type = message["type"]
-            if message_type == "websocket.receive":
-                return message
-            if message_type != "websocket.disconnect":
-                raise RuntimeError(
-                    f'Expected ASGI message "websocket.receive" or "websocket.disconnect", but got {message_type!r}'
-                )
-            self.client_state = _DISCONNECTED
-            return message
+            return self._received(await self._receive())
         else:
             raise WebSocketDisconnected('Cannot call "receive" once a disconnect message has been received.')
+
+    def _received(self, message: Message) -> Message:
+        """receive()'s rules for a message that arrived while the client is connected."""
+        message_type = message["type"]
+        if message_type == "websocket.receive":
+            return message
+        if message_type != "websocket.disconnect":
+            raise RuntimeError(
+                f'Expected ASGI message "websocket.receive" or "websocket.disconnect", but got {message_type!r}'
+            )
+        self.client_state = _DISCONNECTED
+        return message
+
+    def _peer_gone(self) -> WebSocketDisconnect:
+        """What a send that failed with ``OSError`` raises: the peer is gone, no close can follow."""
+        self.application_state = _DISCONNECTED
+        return WebSocketDisconnect(code=1006)
 
     async def send(self, message: Message) -> None:
         """Send one ASGI message, checking it is valid for the application's state.
@@ -131,8 +149,7 @@ class WebSocket(HTTPConnection):
             try:
                 await self._send(message)
             except OSError:
-                self.application_state = _DISCONNECTED
-                raise WebSocketDisconnect(code=1006) from None
+                raise self._peer_gone() from None
         elif state is _CONNECTING:
             message_type = message["type"]
             if message_type == "websocket.accept":
@@ -175,16 +192,17 @@ class WebSocket(HTTPConnection):
     async def _receive_within(self, key: str, timeout: float) -> Any:
         # Cancelling the server's receive loses no message (uvicorn's and the TestClient's are queues),
         # and the state machine only changes after a message arrived: the connection stays usable.
-        deadline = asyncio.timeout(timeout)
+        deadline = Deadline(timeout)
         try:
-            async with deadline:
-                return await self._receive_data(key)
-        except TimeoutError:
-            if deadline.expired():
+            return await self._receive_data(key)
+        except asyncio.CancelledError:
+            if deadline.caught():
                 raise ReceiveTimeout(
                     f"No message from the client within {timeout:g} seconds; the connection is still open."
                 ) from None
             raise
+        finally:
+            deadline.cancel()
 
     async def receive_text(self, *, timeout: float | None = None) -> str:
         """The next text message; raises ``WebSocketDisconnect`` when the client has gone.
@@ -196,6 +214,8 @@ class WebSocket(HTTPConnection):
         # _receive_data, inlined: one coroutine less per message on the hot path.
         if self.application_state is not _CONNECTED:
             raise WebSocketDisconnected(_NOT_CONNECTED)
+        if self._direct and self.client_state is _CONNECTED:
+            return _payload(self._received(await self._receive()), "text")  # type: ignore[no-any-return]
         return _payload(await self.receive(), "text")  # type: ignore[no-any-return]
 
     async def receive_bytes(self, *, timeout: float | None = None) -> bytes:
@@ -204,6 +224,8 @@ class WebSocket(HTTPConnection):
             return await self._receive_within("bytes", timeout)  # type: ignore[no-any-return]
         if self.application_state is not _CONNECTED:
             raise WebSocketDisconnected(_NOT_CONNECTED)
+        if self._direct and self.client_state is _CONNECTED:
+            return _payload(self._received(await self._receive()), "bytes")  # type: ignore[no-any-return]
         return _payload(await self.receive(), "bytes")  # type: ignore[no-any-return]
 
     async def receive_json(self, mode: str = "text", *, timeout: float | None = None) -> Any:
@@ -239,10 +261,22 @@ class WebSocket(HTTPConnection):
             pass
 
     async def send_text(self, data: str) -> None:
-        await self.send({"type": "websocket.send", "text": data})
+        if self._direct and self.application_state is _CONNECTED:
+            try:
+                await self._send({"type": "websocket.send", "text": data})
+            except OSError:
+                raise self._peer_gone() from None
+        else:
+            await self.send({"type": "websocket.send", "text": data})
 
     async def send_bytes(self, data: bytes) -> None:
-        await self.send({"type": "websocket.send", "bytes": data})
+        if self._direct and self.application_state is _CONNECTED:
+            try:
+                await self._send({"type": "websocket.send", "bytes": data})
+            except OSError:
+                raise self._peer_gone() from None
+        else:
+            await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` as compact JSON (no spaces, non-ASCII kept) in a text or binary frame."""
