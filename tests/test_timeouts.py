@@ -173,3 +173,19 @@ async def test_a_cancellation_that_is_not_the_idle_timeout_propagates() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert watches[-1].handle is None
+
+
+async def test_other_cancellations_of_a_timed_receive_propagate() -> None:
+    """Cancelled by someone else, alone or in the same turn as the deadline: never a ReceiveTimeout."""
+
+    async def send(message: Message) -> None:  # pragma: no cover - nothing is sent
+        raise AssertionError(message)
+
+    for timeout in (3600.0, 0.0):
+        websocket = WebSocket({"type": "websocket", "path": "/", "headers": []}, _never, send)
+        websocket.client_state = websocket.application_state = type(websocket.client_state).CONNECTED
+        task = asyncio.create_task(websocket.receive_text(timeout=timeout))
+        await asyncio.sleep(0)  # the receive is now waiting; a 0 s deadline fires on the next turn
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from sockjet._deadline import uncancelled
 from sockjet.exceptions import ConfigurationError
 from sockjet.types import Message, Receive
 
@@ -142,7 +143,7 @@ class Limiter:
                 try:
                     message = await self._inner()
                 except asyncio.CancelledError:
-                    if not watch.expired or watch.task.uncancel() > 0:
+                    if not watch.expired or not uncancelled(watch.task):
                         raise  # not ours, or cancelled by someone else as well
                     return await self._close(1001, f"idle timeout: no message for {watch.idle:g} s")
                 finally:

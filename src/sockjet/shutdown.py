@@ -98,12 +98,14 @@ class ConnectionRegistry:
         self._empty = asyncio.Event()
         connections = list(self.open)
         logger.info("Closing %d WebSocket connection(s) with %d", len(connections), code)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.shutdown_timeout
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout_at(deadline):
-                await asyncio.gather(*(c.close(code, reason) for c in connections))
-                await self._empty.wait()
+        empty = self._empty
+
+        async def close_all_and_wait() -> None:
+            await asyncio.gather(*(c.close(code, reason) for c in connections))
+            await empty.wait()
+
+        with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError: they differ on Python 3.10
+            await asyncio.wait_for(close_all_and_wait(), self.shutdown_timeout)
         if self.open:
             stuck = [c.task for c in self.open if c.task is not None and not c.task.done()]
             logger.warning("%d WebSocket endpoint(s) still running after the drain; cancelling them", len(stuck))
