@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import linecache
 import tracemalloc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bench import apps
@@ -58,11 +60,20 @@ async def _park(app: Any, count: int) -> tuple[list[asyncio.Task[None]], list[as
     return tasks, queues
 
 
-async def measure(stack: str, connections: int, top: int) -> float:
+@dataclass(frozen=True)
+class Allocation:
+    """Bytes per idle connection still held from one source line (for ``await f(...)``: f's coroutine)."""
+
+    where: str
+    code: str
+    bytes_per_connection: float
+
+
+async def _measure(stack: str, connections: int) -> tuple[float, list[Allocation]]:
     app = getattr(apps, stack)
     warm, warm_queues = await _park(app, 10)  # first-use caches are not per connection
     gc.collect()
-    tracemalloc.start(25)
+    tracemalloc.start(1)
     before = tracemalloc.take_snapshot()
     tasks, queues = await _park(app, connections)
     gc.collect()
@@ -70,17 +81,21 @@ async def measure(stack: str, connections: int, top: int) -> float:
     tracemalloc.stop()
     stats = after.compare_to(before, "lineno")
     total = sum(stat.size_diff for stat in stats) / connections
-    print(f"{stack}: {total:.0f} bytes per idle connection (tracemalloc, app-side only)")
-    for stat in stats[:top]:
+    lines = []
+    for stat in stats:
         frame = stat.traceback[0]
-        print(
-            f"  {stat.size_diff / connections:8.1f} B  {stat.count_diff / connections:5.2f} blocks  "
-            f"{frame.filename.split('site-packages/')[-1]}:{frame.lineno}"
-        )
+        where = f"{frame.filename.split('site-packages/')[-1].split('/src/')[-1]}:{frame.lineno}"
+        code = linecache.getline(frame.filename, frame.lineno).strip()
+        lines.append(Allocation(where, code, stat.size_diff / connections))
     for inbox in [*queues, *warm_queues]:
         inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
     await asyncio.gather(*tasks, *warm)
-    return total
+    return total, lines
+
+
+def measure(stack: str, connections: int = 2000) -> tuple[float, list[Allocation]]:
+    """Bytes per idle connection the app holds (everything the fake server holds included), by line."""
+    return asyncio.run(_measure(stack, connections))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -89,8 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=2000)
     parser.add_argument("--top", type=int, default=12)
     args = parser.parse_args(argv)
+    base = None
     for stack in args.stack:
-        asyncio.run(measure(stack, args.connections, args.top))
+        total, lines = measure(stack, args.connections)
+        base = total if base is None else base
+        print(f"{stack}: {total:.0f} B per idle connection ({total - base:+.0f} B vs {args.stack[0]}), largest:")
+        for line in lines[: args.top]:
+            print(f"  {line.bytes_per_connection:8.1f} B  {line.where:40} {line.code}")
     return 0
 
 

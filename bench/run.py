@@ -110,6 +110,27 @@ def run(
     return records
 
 
+def measure_in_process(stacks: Sequence[str], *, quick: bool) -> dict[str, Any]:
+    """The framework's own cost without a server: ns per echoed message and bytes per idle connection.
+
+    Deterministic enough to explain the ratios above: what each framework adds to the raw ASGI app.
+    """
+    from bench import profile_cpu, profile_memory
+
+    ordered = list(dict.fromkeys(["raw", *stacks]))
+    ns = profile_cpu.per_message_ns(ordered, 20_000 if quick else 100_000, repeat=3 if quick else 7)
+    memory: dict[str, float] = {}
+    sockjet_lines: list[dict[str, Any]] = []
+    for stack in ordered:
+        total, lines = profile_memory.measure(stack, 200 if quick else 2000)
+        memory[stack] = total
+        if stack == "sockjet":
+            sockjet_lines = [
+                asdict(line) for line in lines if line.where.startswith("sockjet/") and line.bytes_per_connection >= 16
+            ]
+    return {"ns_per_message": ns, "bytes_per_connection": memory, "sockjet_lines": sockjet_lines}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a smoke run: raw and sockjet, 1 round of 1 s")
@@ -154,8 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         warmup=warmup,
         idle_connections=idle,
     )
+    inprocess = measure_in_process([c.stack for c in configs if c.stack != "picows"], quick=quick)
     results = {
         "command": command.strip(),
+        "in_process": inprocess,
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "minutes": round((time.time() - started) / 60, 1),
         "machine": machine(),
