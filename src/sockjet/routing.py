@@ -361,12 +361,13 @@ class WebSocketRoute(BaseRoute):
         assert not remaining
         return URLPath(path=path, protocol="websocket")
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def handle(self, scope: Scope, receive: Receive, send: Send) -> Any:
+        # Not a coroutine function: it returns the guard's (or the app's) awaitable for the caller to
+        # await, so no frame of its own stays suspended for the whole life of the connection.
         guard = self.guard.resolve(scope.get("app"))
         if guard is None:
-            await self.app(scope, receive, send)
-        else:
-            await guard.run(self.app, scope, receive, send)
+            return self.app(scope, receive, send)
+        return guard.run(self.app, scope, receive, send)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(path={self.path!r}, name={self.name!r})"
