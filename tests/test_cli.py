@@ -374,3 +374,13 @@ def test_console_main_exits_with_mains_code(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(SystemExit) as exc_info:
         cli.console_main()
     assert exc_info.value.code == 0
+
+
+def test_run_takes_the_frame_limit_from_the_apps_max_message_size(
+    capsys: pytest.CaptureFixture[str], project: Path, served: list[dict[str, Any]]
+) -> None:
+    (project / "main.py").write_text("from sockjet import App\napp = App(max_message_size=4096)\n")
+    assert run(capsys, "run", "main:app", "--port", "0")[0] == 0
+    assert served[0]["ws_max_size"] == 4096
+    assert run(capsys, "run", "main:app", "--port", "0", "--ws-max-size", "100")[0] == 0
+    assert served[1]["ws_max_size"] == 100

@@ -206,8 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-max-size",
         metavar="BYTES",
         type=_bounded_int("--ws-max-size", 1),
-        default=16 * 1024 * 1024,
-        help="largest incoming WebSocket message, in bytes (default: %(default)s)",
+        default=None,
+        help="largest incoming WebSocket message, in bytes (default: the App's max_message_size, else 16 MiB)",
     )
     run.add_argument(
         "--ws-ping-interval",
@@ -242,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
 # --- commands -----------------------------------------------------------------------------------
 
 
+DEFAULT_WS_MAX_SIZE = 16 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ServerOptions:
     """What is handed to ``uvicorn.run``; a value so that tests can check it without starting a server."""
@@ -254,7 +257,7 @@ class ServerOptions:
     factory: bool = False
     reload: bool = False
     ws: str = "websockets-sansio"
-    ws_max_size: int = 16 * 1024 * 1024
+    ws_max_size: int = DEFAULT_WS_MAX_SIZE
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
 
@@ -287,7 +290,8 @@ def _run(args: argparse.Namespace) -> int:
     # Like `uvicorn main:app`: modules in the current directory are importable.
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    load_app(args.app)
+    app = load_app(args.app)
+    ws_max_size = args.ws_max_size if args.ws_max_size is not None else app_message_limit(app)
     return _serve(
         ServerOptions(
             app=args.app,
@@ -298,11 +302,19 @@ def _run(args: argparse.Namespace) -> int:
             factory=args.factory,
             reload=args.reload,
             ws=args.ws,
-            ws_max_size=args.ws_max_size,
+            ws_max_size=ws_max_size,
             ws_ping_interval=args.ws_ping_interval,
             ws_ping_timeout=args.ws_ping_timeout,
         )
     )
+
+
+def app_message_limit(app: Any) -> int:
+    """The server's frame limit for ``app``: a sockjet App's ``max_message_size`` if it has one, so
+    the server refuses an oversized message before buffering it; else uvicorn's default (16 MiB)."""
+    settings = getattr(app, "connection_settings", None)
+    limit = getattr(getattr(settings, "options", None), "max_message_size", None)
+    return limit if isinstance(limit, int) else DEFAULT_WS_MAX_SIZE
 
 
 def _browser_host(host: str) -> str:
