@@ -254,8 +254,9 @@ def render(results: dict[str, Any], chart_name: str | None) -> str:
     out += [
         "## Hub fan-out",
         "",
-        "The fan-out numbers (one publish delivered to many room members, in-memory and Redis backends)",
-        "come from `bench/hub_fanout.py`; they and how to read them are in [hub.md](hub.md).",
+        "The Hub's fan-out numbers (one publish delivered to many room members, with and without stalled",
+        "clients) come from `bench/hub_fanout.py`; they and how to read them are in",
+        "[hub.md, Fan-out benchmark](hub.md#fan-out-benchmark).",
         "",
         "## How it was measured",
         "",
