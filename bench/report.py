@@ -123,6 +123,31 @@ def targets_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def rounds_section(results: dict[str, Any]) -> list[str]:
+    """Every echo sample, so each median and ratio above can be checked by hand."""
+    records = results["records"]
+    out = [
+        "<details><summary>Every round's msg/s (server CPU µs per message)</summary>",
+        "",
+        "| server stack | payload | rounds in order |",
+        "|---|---|---|",
+    ]
+    for config in results["configs"]:
+        for payload in results["settings"]["payloads"]:
+            samples = [
+                r for r in records if r["kind"] == "echo" and r["key"] == config["key"] and r["payload"] == payload
+            ]
+            if samples:
+                cells = ", ".join(
+                    f"{r['msg_per_s']:,.0f} ({r['cpu_us_per_msg']:.0f})"
+                    if "cpu_us_per_msg" in r
+                    else f"{r['msg_per_s']:,.0f}"
+                    for r in sorted(samples, key=lambda r: r["round"])
+                )
+                out.append(f"| {config['label']} | {_size(payload)} | {cells} |")
+    return [*out, "", "</details>", ""]
+
+
 def in_process_section(results: dict[str, Any]) -> list[str]:
     """What each framework adds per message and per connection, measured without a server."""
     data = results.get("in_process")
@@ -251,6 +276,7 @@ def render(results: dict[str, Any], chart_name: str | None) -> str:
             "",
         ]
     out += in_process_section(results)
+    out += rounds_section(results)
     out += [
         "## Hub fan-out",
         "",
@@ -274,8 +300,8 @@ def render(results: dict[str, Any], chart_name: str | None) -> str:
         "  the same uvicorn and WebSocket implementation *within a round*; the tables show their median and range.",
         f"- Memory: {settings.get('memory_rounds', settings['rounds'])} round(s), a fresh server per configuration"
         " and round, RSS read from `/proc/PID/status`.",
-        "- Raw samples: `bench/results/latest.json`; re-render with",
-        "  `python -m bench.report bench/results/latest.json docs/benchmarks.md`.",
+        "- Every echo sample is listed above; the run also writes them to `bench/results/latest.json` (not",
+        "  committed), from which `python -m bench.report bench/results/latest.json docs/benchmarks.md` re-renders.",
         "",
         f"The baseline ({BASELINE_STACK!r} in `bench/apps.py`) is the ASGI protocol written by hand: no",
         "framework, the least any framework on that server can cost.",
