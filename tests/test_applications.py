@@ -525,3 +525,47 @@ def test_first_parameter_with_a_foreign_annotation_gets_the_connection() -> None
 
     with TestClient(app).websocket_connect("/ws/r1") as ws:
         assert ws.receive_text() == "r1"
+
+
+class RaisingASGIEndpoint:
+    """A raw ASGI app used as a WebSocket route's endpoint: no WebSocket object for sockjet to inspect."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        raise self.exc
+
+
+@pytest.mark.parametrize("with_middleware", [False, True], ids=["bare", "middleware"])
+def test_raw_asgi_endpoint_failures_close_at_best_effort(
+    with_middleware: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    middleware = [Middleware(TagMiddleware, tag="t")] if with_middleware else []
+    app = App(
+        routes=[
+            WebSocketRoute("/boom", RaisingASGIEndpoint(ValueError("raw boom"))),
+            WebSocketRoute("/policy", RaisingASGIEndpoint(WebSocketException(4000, "raw policy"))),
+            WebSocketRoute("/gone", RaisingASGIEndpoint(WebSocketDisconnect(1001))),
+        ],
+        middleware=middleware,
+    )
+    client = TestClient(app)
+    with (
+        caplog.at_level(logging.ERROR),
+        client.websocket_connect("/boom") as ws,
+        pytest.raises(WebSocketDisconnect) as info,
+    ):
+        ws.receive_text()
+    assert info.value.code == 1011
+    assert "Exception in the ASGI app for WebSocket /boom" in caplog.text
+    with client.websocket_connect("/policy") as ws, pytest.raises(WebSocketDisconnect) as info:
+        ws.receive_text()
+    assert (info.value.code, info.value.reason) == (4000, "raw policy")
+    caplog.clear()
+    with client.websocket_connect("/gone") as ws, pytest.raises(WebSocketDisconnect) as info:
+        ws.receive_text()
+    assert info.value.code == 1000  # the app ended without a close: the server's own 1000
+    assert caplog.records == []

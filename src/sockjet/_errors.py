@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from sockjet.exceptions import HTTPException, WebSocketException
@@ -137,6 +137,20 @@ async def deny(websocket: WebSocket, response: Response, *, close_code: int = 10
         await _close_quietly(websocket, close_code)
 
 
+async def close_after_failure(scope: Scope, send: Send, exc: Exception) -> None:
+    """An exception raised outside an endpoint (a middleware, a raw ASGI app): the state is
+    unknown, so close at best effort; a server that already saw a close refuses this one."""
+    if isinstance(exc, WebSocketDisconnect):
+        return
+    code, reason = 1011, ""
+    if isinstance(exc, WebSocketException):
+        code, reason = exc.code, exc.reason
+    else:
+        logger.error("Exception in the ASGI app for WebSocket %s", scope.get("path"), exc_info=exc)
+    with contextlib.suppress(Exception):
+        await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
+
+
 class ExceptionMiddleware:
     """Innermost layer: puts the handlers in the scope (WebSocket routes use them) and answers
     HTTP exceptions with responses."""
@@ -146,13 +160,16 @@ class ExceptionMiddleware:
         self.handlers = handlers
         self.debug = debug
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself: a WebSocket keeps no frame of this layer for its whole life.
         scope_type = scope["type"]
-        if scope_type != "http":
-            if scope_type == "websocket":
-                scope[HANDLERS_KEY] = self.handlers
-            await self.app(scope, receive, send)
-            return
+        if scope_type == "http":
+            return self._http(scope, receive, send)
+        if scope_type == "websocket":
+            scope[HANDLERS_KEY] = self.handlers
+        return self.app(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[HANDLERS_KEY] = self.handlers
         started = False
 
@@ -191,26 +208,21 @@ class ServerErrorMiddleware:
         self.handler = handler
         self.debug = debug
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":
-            try:
-                await self.app(scope, receive, send)
-            except WebSocketDisconnect:
-                pass
-            except Exception as exc:
-                # Raised outside an endpoint (a middleware, a raw ASGI app): the state is unknown,
-                # so close at best effort; a server that already saw a close refuses this one.
-                code, reason = 1011, ""
-                if isinstance(exc, WebSocketException):
-                    code, reason = exc.code, exc.reason
-                else:
-                    logger.error("Exception in the ASGI app for WebSocket %s", scope.get("path"), exc_info=exc)
-                with contextlib.suppress(Exception):
-                    await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
-            return
-        if scope["type"] != "http":
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            return self._http(scope, receive, send)
+        if scope_type == "websocket":
+            return self._websocket(scope, receive, send)
+        return self.app(scope, receive, send)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
             await self.app(scope, receive, send)
-            return
+        except Exception as exc:
+            await close_after_failure(scope, send, exc)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def sender(message: Message) -> None:
@@ -237,6 +249,7 @@ __all__ = [
     "ExceptionMiddleware",
     "Handlers",
     "ServerErrorMiddleware",
+    "close_after_failure",
     "close_reason",
     "deny",
     "handle_websocket_exception",

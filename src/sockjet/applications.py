@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
-from sockjet._errors import ExceptionMiddleware, Handlers, ServerErrorMiddleware
+from sockjet._errors import HANDLERS_KEY, ExceptionMiddleware, Handlers, ServerErrorMiddleware, close_after_failure
 from sockjet.datastructures import State, URLPath
 from sockjet.guard import connection_settings
 from sockjet.limits import RateLimit
@@ -67,6 +67,7 @@ class App:
         self.exception_handlers: dict[Any, ExceptionHandler] = dict(exception_handlers or {})
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.middleware_stack: ASGIApp | None = None
+        self._websocket_handlers: Handlers | None = None
 
     def build_middleware_stack(self) -> ASGIApp:
         handlers = Handlers(
@@ -76,6 +77,9 @@ class App:
         app: ASGIApp = ExceptionMiddleware(self.router, handlers, debug=self.debug)
         for middleware in reversed(self.user_middleware):
             app = middleware.wrap(app)
+        # Without user middleware a WebSocket skips both layers: __call__ does their work itself,
+        # so a connection keeps two fewer coroutine frames alive for its whole life.
+        self._websocket_handlers = None if self.user_middleware else handlers
         return ServerErrorMiddleware(app, handler=server_error, debug=self.debug)
 
     @property
@@ -89,6 +93,13 @@ class App:
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()
+        if scope["type"] == "websocket" and self._websocket_handlers is not None:
+            scope[HANDLERS_KEY] = self._websocket_handlers
+            try:
+                await self.router(scope, receive, send)
+            except Exception as exc:
+                await close_after_failure(scope, send, exc)
+            return
         await stack(scope, receive, send)
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:

@@ -102,6 +102,7 @@ class WebSocketTestSession:
         self.extra_headers: list[tuple[bytes, bytes]] | None = None
         self._portal_factory = portal
         self._raise_server_exceptions = raise_server_exceptions
+        self._accepted = False
         self._client_closed = False
         self._app_sent_close = False
         self._close_message: Message | None = None
@@ -142,6 +143,7 @@ class WebSocketTestSession:
             self._raise_on_close(message)
             self.accepted_subprotocol = message.get("subprotocol")
             self.extra_headers = message.get("headers")
+            self._accepted = True
             self._exit_stack = stack.pop_all()
         return self
 
@@ -207,7 +209,7 @@ class WebSocketTestSession:
     def _app_ended(self) -> Message:
         self._raise_app_error()
         error = self._task.exception() if self._task.done() and not self._task.cancelled() else None
-        if self.accepted_subprotocol is None and self.extra_headers is None:
+        if not self._accepted:
             # Never accepted: a server answers the handshake with 500.
             return {"type": "websocket.http.response.start", "status": 500, "headers": [], "_ended": True}
         return {"type": "websocket.close", "code": 1000 if error is None else 1011, "reason": ""}
