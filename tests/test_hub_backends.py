@@ -18,19 +18,15 @@ from sockjet.exceptions import HubError, PayloadTooLarge, PublishError
 from sockjet.hub import Envelope
 from sockjet.hub.backends.redis import RedisBackend, redacted
 from tests.conftest import MS
-from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
 from tests.e2e.servers import free_port
 from tests.hub_fakes import FakeSocket, connected
 
 
 @pytest.fixture(scope="module")
 def shared_redis() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
+    with running_redis() as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=["memory", "redis"])

@@ -8,6 +8,7 @@ with the reason, only when the ``redis-server`` binary is absent.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -75,9 +76,9 @@ class RedisServer:
         self.start()
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A fresh redis-server for one test, stopped afterwards."""
+@contextlib.contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A redis-server of our own on a free port, stopped on exit whatever happened."""
     server = RedisServer()
     server.start()
     try:
@@ -86,4 +87,11 @@ def redis_server() -> Iterator[RedisServer]:
         server.stop()
 
 
-__all__ = ["REDIS_SERVER", "SKIP_REASON", "RedisServer", "redis_server"]
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server for one test, stopped afterwards."""
+    with running_redis() as server:
+        yield server
+
+
+__all__ = ["REDIS_SERVER", "SKIP_REASON", "RedisServer", "redis_server", "running_redis"]
