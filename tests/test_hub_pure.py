@@ -1,4 +1,4 @@
-"""The hub's pure parts, without sockets or an event loop: outbox policy, room bookkeeping, envelopes."""
+"""The hub's pure parts, without sockets or an event loop: outbox policy, membership rules, member states, envelopes."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pytest
 
 from sockjet.exceptions import ConfigurationError, PayloadTooLarge
 from sockjet.hub.envelope import Envelope, encode_payload, payload_size
+from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
+from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Offer, Outbox, check_limits
-from sockjet.hub.rooms import Rooms
 
 
 class TestOutbox:
@@ -73,30 +74,96 @@ class TestOutbox:
             check_limits(**merged)  # type: ignore[arg-type]
 
 
-class TestRooms:
-    def test_first_and_last_member_are_reported(self) -> None:
-        rooms: Rooms[str] = Rooms()
-        assert rooms.add("r", "a") is True
-        assert rooms.add("r", "b") is False
+class TestMembership:
+    def test_first_member_subscribes_later_ones_change_the_count(self) -> None:
+        rooms: Membership[str] = Membership()
+        assert rooms.join("r", "a") == (Action.SUBSCRIBE,)
+        assert rooms.join("r", "b") == (Action.COUNT_CHANGED,)
         assert rooms.members("r") == ("a", "b")
-        assert rooms.count("r") == 2
-        assert rooms.discard("r", "a") is False
-        assert rooms.discard("r", "a") is False  # not there any more
-        assert rooms.discard("nowhere", "a") is False
-        assert rooms.discard("r", "b") is True
-        assert (rooms.members("r"), rooms.count("r"), rooms.rooms()) == ((), 0, [])
+        assert (rooms.count("r"), rooms.count("nowhere"), rooms.members("nowhere")) == (2, 0, ())
 
-    def test_a_member_in_several_rooms(self) -> None:
-        rooms: Rooms[str] = Rooms()
-        rooms.add("x", "a")
-        rooms.add("y", "a")
-        rooms.add("y", "b")
+    def test_last_member_unsubscribes_and_each_member_leaving_its_last_room_stops(self) -> None:
+        rooms: Membership[str] = Membership()
+        rooms.join("r", "a")
+        rooms.join("r", "b")
+        assert rooms.leave("r", "a") == (Action.COUNT_CHANGED, Action.STOP_MEMBER)
+        assert rooms.leave("r", "a") == ()  # not there any more
+        assert rooms.leave("nowhere", "b") == ()
+        assert rooms.leave("r", "b") == (Action.UNSUBSCRIBE, Action.STOP_MEMBER)
+        assert (rooms.members("r"), rooms.count("r"), rooms.rooms(), "a" in rooms) == ((), 0, [], False)
+
+    def test_nested_joins_of_one_room_count_once_and_leave_with_the_outermost(self) -> None:
+        rooms: Membership[str] = Membership()
+        assert rooms.join("r", "a") == (Action.SUBSCRIBE,)
+        assert rooms.join("r", "a") == ()
+        assert rooms.join("r", "a") == ()
+        assert (rooms.count("r"), rooms.depth("r", "a")) == (1, 3)
+        assert rooms.leave("r", "a") == ()
+        assert rooms.leave("r", "a") == ()
+        assert rooms.depth("r", "a") == 1
+        assert rooms.leave("r", "a") == (Action.UNSUBSCRIBE, Action.STOP_MEMBER)
+        assert rooms.depth("r", "a") == 0
+
+    def test_leaving_one_of_several_rooms_keeps_the_member(self) -> None:
+        rooms: Membership[str] = Membership()
+        rooms.join("x", "a")
+        rooms.join("y", "a")
+        assert rooms.leave("x", "a") == (Action.UNSUBSCRIBE,)
+        assert rooms.rooms_of("a") == {"y"}
+
+    def test_removing_a_gone_member_empties_its_rooms_at_once(self) -> None:
+        rooms: Membership[str] = Membership()
+        rooms.join("y", "a")
+        rooms.join("x", "a")
+        rooms.join("x", "a")
+        rooms.join("y", "b")
         assert rooms.rooms_of("a") == {"x", "y"}
-        assert rooms.remove_member("a") == ["x"]
+        assert rooms.remove("a") == {"x": (Action.UNSUBSCRIBE,), "y": (Action.COUNT_CHANGED,)}
+        assert rooms.remove("a") == {}
         assert rooms.rooms() == ["y"]
         assert rooms.rooms_of("a") == frozenset()
+        assert rooms.leave("x", "a") == ()  # the join block that ends later changes nothing
         rooms.clear()
         assert rooms.rooms() == []
+
+    def test_which_actions_need_the_backend(self) -> None:
+        assert needs_backend((Action.SUBSCRIBE,)) and needs_backend((Action.UNSUBSCRIBE, Action.STOP_MEMBER))
+        assert needs_backend((Action.COUNT_CHANGED,))
+        assert not needs_backend(()) and not needs_backend((Action.STOP_MEMBER,))
+
+
+class TestMemberState:
+    def test_an_idle_member_becomes_busy_while_its_writer_runs_and_idle_again_when_emptied(self) -> None:
+        state = next_state(MemberState.IDLE, MemberEvent.WRITER_STARTED)
+        assert state is MemberState.BUSY
+        assert next_state(state, MemberEvent.OUTBOX_EMPTIED) is MemberState.IDLE
+
+    @pytest.mark.parametrize("start", [MemberState.IDLE, MemberState.BUSY])
+    def test_closing_paths(self, start: MemberState) -> None:
+        assert next_state(start, MemberEvent.CLOSE) is MemberState.CLOSING
+        assert next_state(start, MemberEvent.STOP) is MemberState.CLOSING
+        draining = next_state(start, MemberEvent.DRAIN)
+        assert draining is MemberState.DRAINING
+        assert next_state(draining, MemberEvent.CLOSE) is MemberState.CLOSING
+        assert next_state(MemberState.CLOSING, MemberEvent.DONE) is MemberState.CLOSED
+        assert next_state(start, MemberEvent.GONE) is MemberState.CLOSED
+        assert next_state(draining, MemberEvent.GONE) is MemberState.CLOSED
+        assert start in OPEN and draining not in OPEN
+
+    @pytest.mark.parametrize(
+        ("state", "event"),
+        [
+            (MemberState.BUSY, MemberEvent.WRITER_STARTED),
+            (MemberState.IDLE, MemberEvent.OUTBOX_EMPTIED),
+            (MemberState.DRAINING, MemberEvent.STOP),
+            (MemberState.CLOSING, MemberEvent.CLOSE),
+            (MemberState.CLOSED, MemberEvent.GONE),
+        ],
+    )
+    def test_impossible_events_are_a_bug_with_a_clear_message(self, state: MemberState, event: MemberEvent) -> None:
+        message = f"A hub member cannot take {event.name} in state {state.name}."
+        with pytest.raises(RuntimeError, match=re.escape(message)):
+            next_state(state, event)
 
 
 class TestEnvelope:

@@ -26,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
+from sockjet import status
 from sockjet.exceptions import HTTPException, WebSocketException
 from sockjet.requests import Request
 from sockjet.responses import PlainTextResponse, Response
@@ -117,19 +118,23 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
         if websocket.application_state is WebSocketState.CONNECTING:
             await deny(websocket, PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers))
         else:
-            await _close_quietly(websocket, 1011, exc.detail)
+            await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR, exc.detail)
     elif isinstance(exc, UnexpectedMessage):
         logger.warning("%s closed with 1003: %s", _describe(websocket), exc)
-        await _close_quietly(websocket, 1003, str(exc))
+        await _close_quietly(websocket, status.WS_1003_UNSUPPORTED_DATA, str(exc))
     else:
         logger.error("Exception in %s; closing with 1011", _describe(websocket), exc_info=exc)
         if websocket.application_state is WebSocketState.CONNECTING:
-            await deny(websocket, PlainTextResponse("Internal Server Error", status_code=500), close_code=1011)
+            await deny(
+                websocket,
+                PlainTextResponse("Internal Server Error", status_code=500),
+                close_code=status.WS_1011_INTERNAL_ERROR,
+            )
         else:
-            await _close_quietly(websocket, 1011)
+            await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR)
 
 
-async def deny(websocket: WebSocket, response: Response, *, close_code: int = 1008) -> None:
+async def deny(websocket: WebSocket, response: Response, *, close_code: int = status.WS_1008_POLICY_VIOLATION) -> None:
     """Refuse the handshake with ``response``, or close with ``close_code`` where the server cannot."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
         await websocket.send_denial_response(response)
@@ -142,7 +147,7 @@ async def close_after_failure(scope: Scope, send: Send, exc: Exception) -> None:
     unknown, so close at best effort; a server that already saw a close refuses this one."""
     if isinstance(exc, WebSocketDisconnect):
         return
-    code, reason = 1011, ""
+    code, reason = status.WS_1011_INTERNAL_ERROR, ""
     if isinstance(exc, WebSocketException):
         code, reason = exc.code, exc.reason
     else:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Generator
 from typing import Any
 
+from sockjet import status
 from sockjet._errors import handle_websocket_exception
 from sockjet.types import Message, Receive, Scope, Send
 from sockjet.websockets import WebSocket
@@ -36,7 +37,7 @@ class WebSocketEndpoint:
             # As in Starlette, on_disconnect runs only for connections that got through on_connect.
             await handle_websocket_exception(websocket, exc)
             return
-        close_code = 1000
+        close_code = status.WS_1000_NORMAL_CLOSURE
         try:
             while True:
                 message = await websocket.receive()
@@ -44,10 +45,10 @@ class WebSocketEndpoint:
                     data = await self.decode(websocket, message)
                     await self.on_receive(websocket, data)
                 elif message["type"] == "websocket.disconnect":  # pragma: no branch
-                    close_code = int(message.get("code") or 1000)
+                    close_code = int(message.get("code") or status.WS_1000_NORMAL_CLOSURE)
                     break
         except Exception as exc:
-            close_code = 1011
+            close_code = status.WS_1011_INTERNAL_ERROR
             await self.on_disconnect(websocket, close_code)
             await handle_websocket_exception(websocket, exc)
             return
@@ -56,12 +57,12 @@ class WebSocketEndpoint:
     async def decode(self, websocket: WebSocket, message: Message) -> Any:
         if self.encoding == "text":
             if message.get("text") is None:
-                await websocket.close(code=1003)
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
                 raise RuntimeError("Expected text websocket messages, but got bytes")
             return message["text"]
         if self.encoding == "bytes":
             if message.get("bytes") is None:
-                await websocket.close(code=1003)
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
                 raise RuntimeError("Expected bytes websocket messages, but got text")
             return message["bytes"]
         if self.encoding == "json":
@@ -71,7 +72,7 @@ class WebSocketEndpoint:
             try:
                 return json.loads(text)
             except json.decoder.JSONDecodeError:
-                await websocket.close(code=1003)
+                await websocket.close(code=status.WS_1003_UNSUPPORTED_DATA)
                 raise RuntimeError("Malformed JSON data received.") from None
         if self.encoding is not None:
             raise AssertionError(f"Unsupported 'encoding' attribute {self.encoding}")

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from sockjet import status
 from sockjet._deadline import uncancelled
 from sockjet.exceptions import ConfigurationError
 from sockjet.types import Message, Receive
@@ -145,7 +146,9 @@ class Limiter:
                 except asyncio.CancelledError:
                     if not watch.expired or not uncancelled(watch.task):
                         raise  # not ours, or cancelled by someone else as well
-                    return await self._close(1001, f"idle timeout: no message for {watch.idle:g} s")
+                    return await self._close(
+                        status.WS_1001_GOING_AWAY, f"idle timeout: no message for {watch.idle:g} s"
+                    )
                 finally:
                     watch.waiting = False
             if message["type"] != "websocket.receive":
@@ -157,7 +160,9 @@ class Limiter:
                 if text is None or len(text) * 4 > limit:
                     size = message_size(message)
                     if size > limit:
-                        return await self._close(1009, f"message too big: {size} bytes, the limit is {limit}")
+                        return await self._close(
+                            status.WS_1009_MESSAGE_TOO_BIG, f"message too big: {size} bytes, the limit is {limit}"
+                        )
             rate = self._rate
             if rate is not None:
                 now = time.monotonic()
@@ -166,7 +171,8 @@ class Limiter:
                 if self._tokens < 1.0:
                     if rate.policy == "close":
                         return await self._close(
-                            1008, f"rate limit exceeded: more than {rate.messages} messages in {rate.per:g} s"
+                            status.WS_1008_POLICY_VIOLATION,
+                            f"rate limit exceeded: more than {rate.messages} messages in {rate.per:g} s",
                         )
                     self.dropped += 1
                     continue

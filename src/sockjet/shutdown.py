@@ -26,6 +26,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from sockjet import status
 from sockjet.types import Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
@@ -90,7 +91,7 @@ class ConnectionRegistry:
         if not self.open and self._empty is not None:
             self._empty.set()
 
-    async def drain(self, code: int = 1001, reason: str = SHUTDOWN_REASON) -> None:
+    async def drain(self, code: int = status.WS_1001_GOING_AWAY, reason: str = SHUTDOWN_REASON) -> None:
         """Close every open connection and wait (at most ``shutdown_timeout``) for their endpoints to end."""
         self.closing = True
         if not self.open:

@@ -14,6 +14,7 @@ import json
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 
+from sockjet import status
 from sockjet._deadline import Deadline
 from sockjet.exceptions import ReceiveTimeout, SockjetError
 from sockjet.requests import HTTPConnection
@@ -39,7 +40,7 @@ _RESPONSE = WebSocketState.RESPONSE
 class WebSocketDisconnect(Exception):
     """The connection is over: the client closed it (``code``, ``reason``) or it broke (1006)."""
 
-    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+    def __init__(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str | None = None) -> None:
         self.code = code
         self.reason = reason or ""
 
@@ -69,7 +70,7 @@ _NOT_CONNECTED = 'WebSocket is not connected. Need to call "accept" first.'
 def _payload(message: Message, key: str) -> Any:
     """The ``text`` or ``bytes`` of a received message; a disconnect or data of the other kind raises."""
     if message["type"] == "websocket.disconnect":
-        raise WebSocketDisconnect(message.get("code", 1005), message.get("reason"))
+        raise WebSocketDisconnect(message.get("code", status.WS_1005_NO_STATUS_RCVD), message.get("reason"))
     data = message.get(key)
     if data is None:
         sent = "binary data" if key == "text" else "text"
@@ -129,7 +130,7 @@ class WebSocket(HTTPConnection):
     def _peer_gone(self) -> WebSocketDisconnect:
         """What a send that failed with ``OSError`` raises: the peer is gone, no close can follow."""
         self.application_state = _DISCONNECTED
-        return WebSocketDisconnect(code=1006)
+        return WebSocketDisconnect(code=status.WS_1006_ABNORMAL_CLOSURE)
 
     async def send(self, message: Message) -> None:
         """Send one ASGI message, checking it is valid for the application's state.
@@ -288,7 +289,7 @@ class WebSocket(HTTPConnection):
         else:
             await self.send({"type": "websocket.send", "bytes": text.encode("utf-8")})
 
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+    async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str | None = None) -> None:
         """Close with ``code``; before ``accept`` the server answers the handshake with HTTP 403."""
         await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
 
@@ -303,7 +304,7 @@ class WebSocket(HTTPConnection):
 class WebSocketClose:
     """An ASGI app that closes the WebSocket: what an unknown path gets (HTTP 403 before accept)."""
 
-    def __init__(self, code: int = 1000, reason: str | None = None) -> None:
+    def __init__(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str | None = None) -> None:
         self.code = code
         self.reason = reason or ""
 

@@ -17,6 +17,7 @@ import secrets
 from importlib import resources
 from typing import Any
 
+from sockjet import status
 from sockjet.applications import App
 from sockjet.demo import protocol
 from sockjet.demo.protocol import Command, InvalidFrame, Join, Say
@@ -64,9 +65,9 @@ class ChatSession:
 
     async def close(self, reason: str) -> None:
         if self.member is not None:
-            self.member.close(1008, reason)
+            self.member.close(status.WS_1008_POLICY_VIOLATION, reason)
         else:
-            await self.websocket.close(code=1008, reason=reason)
+            await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
 
     async def run(self) -> None:
         command = await self.next_command()
@@ -123,7 +124,9 @@ class ChatSession:
         except HubError as exc:
             # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
             logger.warning("join of %s failed: %s", room, exc)
-            await self.websocket.close(code=1013, reason="chat backend unavailable, try again later")
+            await self.websocket.close(
+                code=status.WS_1013_TRY_AGAIN_LATER, reason="chat backend unavailable, try again later"
+            )
             return None
         try:
             async with membership:

@@ -11,6 +11,17 @@ Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
+from sockjet.hub.member_state import MemberState
 from sockjet.hub.outbox import OverflowPolicy
+from sockjet.hub.protocol import HubWebSocket
 
-__all__ = ["OVERFLOW_CLOSE_CODE", "SHUTDOWN_CLOSE_CODE", "Envelope", "Hub", "Member", "OverflowPolicy"]
+__all__ = [
+    "OVERFLOW_CLOSE_CODE",
+    "SHUTDOWN_CLOSE_CODE",
+    "Envelope",
+    "Hub",
+    "HubWebSocket",
+    "Member",
+    "MemberState",
+    "OverflowPolicy",
+]

@@ -2,8 +2,10 @@
 
 Flow of one publish: ``publish(room, data)`` encodes ``data`` once into an ``Envelope`` ->
 the backend carries it to every process (memory: this one, at once; Redis: every subscriber) ->
-each process's hub offers the same ASGI message to each local member's outbox (never awaiting)
--> each member's writer task sends it. Guarantees are listed in docs/hub.md.
+each process's hub hands the same ASGI message to each local member (never awaiting): an idle
+member's socket gets it at once, a busy member queues it for its writer. Who is in which room,
+and when the backend must subscribe or unsubscribe, is decided by the pure ``Membership``.
+Guarantees are listed in docs/hub.md.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any
 
+from sockjet import status
 from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends.base import Backend
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.member import Member
+from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
-from sockjet.hub.rooms import Rooms
+from sockjet.hub.protocol import HubWebSocket
 from sockjet.types import Message
-from sockjet.websockets import WebSocket, WebSocketDisconnect
+from sockjet.websockets import WebSocketDisconnect
 
 logger = logging.getLogger("sockjet.hub")
 
-SHUTDOWN_CLOSE_CODE = 1001
+SHUTDOWN_CLOSE_CODE = status.WS_1001_GOING_AWAY
 SHUTDOWN_CLOSE_REASON = "server shutting down"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -91,7 +95,7 @@ class Hub:
         self.drain_timeout = drain_timeout
         self.presence_ttl = presence_ttl
         self.prefix = prefix
-        self._rooms: Rooms[Member] = Rooms()
+        self._membership: Membership[Member] = Membership()
         self._members: dict[int, Member] = {}
         self._backend: Backend = MemoryBackend()
         self._running = False
@@ -139,7 +143,7 @@ class Hub:
         self._stopping = True
         try:
             loop = asyncio.get_running_loop()
-            members = [m for m in self._members.values() if m._loop is loop]
+            members = [m for m in self._members.values() if m.loop is loop]
             for member in members:
                 member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.drain_timeout)
             await asyncio.gather(*(member.wait_closed() for member in members))
@@ -147,7 +151,7 @@ class Hub:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self._backend.stop()
         finally:
-            self._rooms.clear()
+            self._membership.clear()
             self._members.clear()
             self._running = False
             self._stopping = False
@@ -177,7 +181,7 @@ class Hub:
     def join(
         self,
         room: str,
-        websocket: WebSocket,
+        websocket: HubWebSocket,
         *,
         overflow: OverflowPolicy | None = None,
         max_queue: int | None = None,
@@ -185,20 +189,21 @@ class Hub:
     ) -> _Join:
         """``async with hub.join(room, websocket) as member:`` -- a member of ``room`` inside the block.
 
-        The WebSocket must be accepted. It leaves the room when the block exits, however it exits;
-        leaving its last room ends its writer (queued messages are dropped). The options set this
-        connection's outbox on its first join; a later join must not ask for different ones.
+        ``websocket``: sockjet's, Starlette's or FastAPI's ``WebSocket`` (anything that fits
+        ``HubWebSocket``). It must be accepted. It leaves the room when the block exits, however it
+        exits; leaving its last room ends its writer (queued messages are dropped). The options set
+        this connection's outbox on its first join; a later join must not ask for different ones.
         """
         _check_room(room)
         return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes)
 
     def members(self, room: str) -> tuple[Member, ...]:
         """The members of ``room`` in this process, in joining order."""
-        return self._rooms.members(room)
+        return self._membership.members(room)
 
     def local_count(self, room: str) -> int:
         """How many members ``room`` has in this process."""
-        return self._rooms.count(room)
+        return self._membership.count(room)
 
     async def count(self, room: str) -> int:
         """How many members ``room`` has in every process (Redis), or in this one (memory).
@@ -212,9 +217,9 @@ class Hub:
 
     def rooms(self) -> list[str]:
         """Rooms with at least one member in this process."""
-        return self._rooms.rooms()
+        return self._membership.rooms()
 
-    def member(self, websocket: WebSocket) -> Member | None:
+    def member(self, websocket: HubWebSocket) -> Member | None:
         """This WebSocket's member, if it is in a room of this hub."""
         return self._members.get(id(websocket))
 
@@ -235,29 +240,91 @@ class Hub:
 
     # -- internals ------------------------------------------------------------------------------------
     def _deliver(self, envelope: Envelope) -> None:
-        members = self._rooms.members(envelope.room)
+        members = self._membership.members(envelope.room)
         if not members:
             return
         message: Message = envelope.message()
         size = envelope.size
         loop = asyncio.get_running_loop()
         for member in members:
-            if member._loop is loop:
-                member.offer(message, size)
+            if member.loop is loop:
+                member.deliver(message, size)
             else:  # a member served by another event loop (thread)
-                member._loop.call_soon_threadsafe(member.offer, message, size)
+                member.loop.call_soon_threadsafe(member.deliver, message, size)
 
-    def _new_member(self, websocket: WebSocket, outbox: Outbox[Message]) -> Member:
-        member = Member(self, websocket, outbox=outbox, on_gone=self._forget)
-        self._members[id(websocket)] = member
+    def _outbox_for(
+        self, overflow: OverflowPolicy | None, max_queue: int | None, max_queue_bytes: int | None
+    ) -> Outbox[Message]:
+        return Outbox(
+            max_messages=self.max_queue if max_queue is None else max_queue,
+            max_bytes=self.max_queue_bytes if max_queue_bytes is None else max_queue_bytes,
+            overflow=self.overflow if overflow is None else overflow,
+        )
+
+    async def _member_for(
+        self,
+        websocket: HubWebSocket,
+        overflow: OverflowPolicy | None,
+        max_queue: int | None,
+        max_queue_bytes: int | None,
+        room: str,
+    ) -> Member:
+        """This WebSocket's member, built on its first join (after starting the hub)."""
+        member = self._members.get(id(websocket))
+        if member is not None:
+            _check_same_options(member, room, overflow, max_queue, max_queue_bytes)
+            return member
+        outbox = self._outbox_for(overflow, max_queue, max_queue_bytes)
+        if not self._running:
+            await self.start()
+        member = self._members.get(id(websocket))  # another join of the same socket may have won the start
+        if member is None:
+            member = Member(
+                websocket,
+                outbox=outbox,
+                membership=self._membership,
+                max_payload=self.max_payload,
+                close_timeout=self.close_timeout,
+                on_gone=self._forget,
+                loop=asyncio.get_running_loop(),
+            )
+            self._members[id(websocket)] = member
         return member
+
+    async def _enter(self, room: str, member: Member) -> None:
+        """Put ``member`` in ``room``; on the room's first local member, wait for the backend."""
+        actions = self._membership.join(room, member)
+        if not needs_backend(actions):
+            return
+        try:
+            await self._backend.sync_room(room)
+        except BaseException:
+            await self._exit(room, member)
+            raise
+
+    async def _exit(self, room: str, member: Member) -> None:
+        """Take ``member`` out of ``room`` once (the outermost block ends its membership)."""
+        actions = self._membership.leave(room, member)
+        if needs_backend(actions) and self._running:
+            try:
+                await self._backend.sync_room(room)
+            except Exception as exc:  # leaving must complete; the backend catches up on reconnect
+                logger.warning("Could not tell the backend that a member left room %r: %r", room, exc)
+        if Action.STOP_MEMBER in actions:
+            self._unregister(member)
+            await member.stop()
+        elif member not in self._membership:
+            await member.stop()  # closed or gone meanwhile: wait until the hub is done with it
+
+    def _unregister(self, member: Member) -> None:
+        if self._members.get(id(member.websocket)) is member:
+            del self._members[id(member.websocket)]
 
     def _forget(self, member: Member) -> None:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""
-        if self._members.get(id(member.websocket)) is member:
-            del self._members[id(member.websocket)]
-        rooms = sorted(self._rooms.rooms_of(member))
-        self._rooms.remove_member(member)
+        self._unregister(member)
+        changes = self._membership.remove(member)
+        rooms = [room for room, actions in changes.items() if needs_backend(actions)]
         if rooms and self._running and not self._stopping:
             self._spawn(self._sync_rooms(rooms))
 
@@ -269,24 +336,6 @@ class Hub:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-    async def _leave(self, room: str, member: Member) -> None:
-        joins = member._joins
-        remaining = joins.get(room, 0) - 1
-        if remaining > 0:
-            joins[room] = remaining
-            return
-        joins.pop(room, None)
-        self._rooms.discard(room, member)
-        if self._running:
-            try:
-                await self._backend.sync_room(room)
-            except Exception as exc:  # leaving must complete; the backend catches up on reconnect
-                logger.warning("Could not tell the backend that a member left room %r: %r", room, exc)
-        if not joins:
-            if self._members.get(id(member.websocket)) is member:
-                del self._members[id(member.websocket)]
-            await member.stop()
 
 
 class _LocalView:
@@ -301,15 +350,31 @@ class _LocalView:
         self._hub._deliver(envelope)
 
     def local_count(self, room: str) -> int:
-        return self._hub._rooms.count(room)
+        return self._hub.local_count(room)
 
     def local_rooms(self) -> list[str]:
-        return self._hub._rooms.rooms()
+        return self._hub.rooms()
 
 
 def _check_room(room: Any) -> None:
     if not isinstance(room, str) or not room:
         raise TypeError(f"A room is a non-empty str, got {room!r}.")
+
+
+def _check_same_options(
+    member: Member, room: str, overflow: OverflowPolicy | None, max_queue: int | None, max_queue_bytes: int | None
+) -> None:
+    asked = (
+        ("overflow", overflow, member.overflow),
+        ("max_queue", max_queue, member.max_queue),
+        ("max_queue_bytes", max_queue_bytes, member.max_queue_bytes),
+    )
+    for name, wanted, actual in asked:
+        if wanted is not None and wanted != actual:
+            raise ConfigurationError(
+                f"This WebSocket already has an outbox with {name}={actual!r}; it cannot join {room!r} "
+                f"with {name}={wanted!r}. A connection has one outbox per hub: pass the same options, or none."
+            )
 
 
 class _Join:
@@ -321,7 +386,7 @@ class _Join:
         self,
         hub: Hub,
         room: str,
-        websocket: WebSocket,
+        websocket: HubWebSocket,
         overflow: OverflowPolicy | None,
         max_queue: int | None,
         max_queue_bytes: int | None,
@@ -335,28 +400,6 @@ class _Join:
         self._member: Member | None = None
         self._task: asyncio.Task[Any] | None = None
 
-    def _outbox(self) -> Outbox[Message]:
-        hub = self._hub
-        return Outbox(
-            max_messages=hub.max_queue if self._max_queue is None else self._max_queue,
-            max_bytes=hub.max_queue_bytes if self._max_queue_bytes is None else self._max_queue_bytes,
-            overflow=hub.overflow if self._overflow is None else self._overflow,
-        )
-
-    def _check_same_options(self, member: Member) -> None:
-        outbox = member._outbox
-        asked = (
-            ("overflow", self._overflow, outbox.overflow),
-            ("max_queue", self._max_queue, outbox.max_messages),
-            ("max_queue_bytes", self._max_queue_bytes, outbox.max_bytes),
-        )
-        for name, wanted, actual in asked:
-            if wanted is not None and wanted != actual:
-                raise ConfigurationError(
-                    f"This WebSocket already has an outbox with {name}={actual!r}; it cannot join {self._room!r} "
-                    f"with {name}={wanted!r}. A connection has one outbox per hub: pass the same options, or none."
-                )
-
     async def __aenter__(self) -> Member:
         hub, room, websocket = self._hub, self._room, self._websocket
         if self._member is not None:
@@ -366,25 +409,9 @@ class _Join:
             raise RuntimeError(
                 f"Cannot join room {room!r}: the WebSocket is not connected. Call 'await websocket.accept()' first."
             )
-        member = hub._members.get(id(websocket))
-        if member is None:
-            outbox = self._outbox()
-            if not hub._running:
-                await hub.start()
-            member = hub._new_member(websocket, outbox)
-        else:
-            self._check_same_options(member)
-        joins = member._joins
-        joins[room] = joins.get(room, 0) + 1
+        member = await hub._member_for(websocket, self._overflow, self._max_queue, self._max_queue_bytes, room)
+        await hub._enter(room, member)
         self._member = member
-        if joins[room] == 1:
-            hub._rooms.add(room, member)
-            try:
-                await hub._backend.sync_room(room)
-            except BaseException:
-                self._member = None
-                await hub._leave(room, member)
-                raise
         self._task = asyncio.current_task()
         member.entered(self._task)
         return member
@@ -396,9 +423,10 @@ class _Join:
         if member is None:
             return
         interrupted = member.exited(self._task, exc)
-        await self._hub._leave(self._room, member)
+        await self._hub._exit(self._room, member)
         if interrupted:
-            raise WebSocketDisconnect(member.close_code or 1006, "closed by the hub") from None
+            code = member.close_code or status.WS_1006_ABNORMAL_CLOSURE
+            raise WebSocketDisconnect(code, "closed by the hub") from None
 
 
 __all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]

@@ -1,106 +1,127 @@
-"""A connection as the hub sees it: one bounded outbox and one writer task per WebSocket.
+"""A connection as the hub sees it: one bounded outbox, and a writer task while it has something to send.
 
-Every delivery to a member goes through its outbox and is sent by its single writer, so a slow
-socket only ever delays itself, and hub deliveries never interleave with each other. A member
-is shared by all the rooms its WebSocket joined in one hub.
+Every delivery goes through the member's outbox and is sent by its single writer, so a slow
+socket only ever delays itself and deliveries are sent one at a time, in order. The writer
+runs while the outbox has messages (``BUSY``) and ends when it is empty (``IDLE``), so an idle
+member costs no task. The life of a member is one ``MemberState`` (see ``member_state``); its
+transitions happen only in ``Member._event``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from sockjet import status
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
+from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
+from sockjet.hub.protocol import HubWebSocket
 from sockjet.types import Message
-from sockjet.websockets import WebSocket
-
-if TYPE_CHECKING:
-    from sockjet.hub.hub import Hub
 
 logger = logging.getLogger("sockjet.hub")
 
-OVERFLOW_CLOSE_CODE = 1013
+OVERFLOW_CLOSE_CODE = status.WS_1013_TRY_AGAIN_LATER
 """Try Again Later: the member could not keep up; it may reconnect and resynchronise."""
 OVERFLOW_CLOSE_REASON = "outbox full"
 INTERRUPT_MESSAGE = "sockjet.hub: the member was closed but its socket takes nothing"
+
+_IDLE, _BUSY, _DRAINING, _CLOSING, _CLOSED = (
+    MemberState.IDLE,
+    MemberState.BUSY,
+    MemberState.DRAINING,
+    MemberState.CLOSING,
+    MemberState.CLOSED,
+)
 
 
 class Member:
     """One WebSocket in one hub. Made by ``hub.join``; not built directly.
 
-    ``send`` queues a message for this member only, in order with the hub's deliveries;
-    ``close`` closes its socket through the same writer; ``wait_closed`` waits for either.
+    ``send`` delivers a message to this member only, in order with the hub's deliveries;
+    ``close`` closes its socket after (or instead of) what is queued; ``wait_closed`` waits for it.
+    Building a member starts no task.
     """
 
     __slots__ = (
         "_bodies",
-        "_closed",
+        "_close_timeout",
+        "_closed_waiter",
         "_closer",
-        "_done",
-        "_drained",
         "_interrupted",
-        "_joins",
-        "_loop",
+        "_max_payload",
+        "_membership",
         "_on_gone",
         "_outbox",
-        "_waiter",
         "_writer",
         "close_code",
-        "hub",
+        "loop",
+        "state",
         "websocket",
     )
 
     def __init__(
         self,
-        hub: Hub,
-        websocket: WebSocket,
+        websocket: HubWebSocket,
         *,
         outbox: Outbox[Message],
+        membership: Membership[Member],
+        max_payload: int,
+        close_timeout: float,
         on_gone: Callable[[Member], None],
+        loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self.hub = hub
         self.websocket = websocket
+        self.loop = loop
+        """The event loop serving this member's socket; deliveries from other loops are handed to it."""
+        self.state = MemberState.IDLE
         self.close_code: int | None = None
         """The code the hub closed this member with (1013 overflow, 1001 shutdown, or yours)."""
         self._outbox = outbox
+        self._membership = membership
+        self._max_payload = max_payload
+        self._close_timeout = close_timeout
         self._on_gone = on_gone
-        self._joins: dict[str, int] = {}
-        self._loop = asyncio.get_running_loop()
-        self._waiter: asyncio.Future[None] | None = None
-        """Set while the writer waits for work; resolved by the next offer."""
-        self._drained: asyncio.Future[None] | None = None
-        """Set while a close waits for the outbox to empty."""
-        self._done = False
-        """No more deliveries: closed, socket gone, or stopped."""
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        self._closed_waiter: asyncio.Future[None] | None = None
         self._bodies: dict[asyncio.Task[Any], int] = {}
         """Tasks inside a ``hub.join`` block of this member, and how many blocks each is in."""
-        self._interrupted: set[asyncio.Task[Any]] = set()
-        self._closed = asyncio.Event()
-        self._closer: asyncio.Task[None] | None = None
-        self._writer = self._loop.create_task(self._write(), name="sockjet-hub-writer")
+        self._interrupted: set[asyncio.Task[Any]] | None = None
 
     def __repr__(self) -> str:
         client = self.websocket.scope.get("client")
-        return f"<Member client={client!r} rooms={sorted(self._joins)!r} queued={len(self._outbox)}>"
+        return f"<Member client={client!r} rooms={sorted(self.rooms)!r} queued={len(self._outbox)}>"
 
     # -- what users see -----------------------------------------------------------------------
     @property
     def rooms(self) -> frozenset[str]:
         """The rooms this connection is in (in this hub)."""
-        return frozenset(self._joins)
+        return self._membership.rooms_of(self)
 
     @property
     def overflow(self) -> OverflowPolicy:
         return self._outbox.overflow
 
     @property
+    def max_queue(self) -> int:
+        return self._outbox.max_messages
+
+    @property
+    def max_queue_bytes(self) -> int:
+        return self._outbox.max_bytes
+
+    @property
     def queued(self) -> int:
-        """Messages waiting in the outbox."""
+        """Messages waiting in the outbox (not counting the one send in flight)."""
         return len(self._outbox)
+
+    @property
+    def queued_bytes(self) -> int:
+        return self._outbox.queued_bytes
 
     @property
     def dropped(self) -> int:
@@ -109,120 +130,144 @@ class Member:
 
     @property
     def closed(self) -> bool:
-        """True once the hub stopped delivering: closed by the hub, socket gone, or every room left."""
-        return self._done
+        """True once the hub stopped delivering: closing or closed by the hub, socket gone, or every room left."""
+        return self.state not in OPEN
 
     async def send(self, data: Any) -> None:
-        """Queue ``data`` (str, bytes or JSON-able) for this member only, after what is already queued.
+        """Deliver ``data`` (str, bytes or JSON-able) to this member only, after what is already queued.
 
         Use it instead of ``websocket.send_*`` when a reply must stay in order with the hub's
         deliveries. Subject to the overflow policy like any delivery; a no-op once ``closed``.
         """
-        envelope = Envelope.build("", data, max_payload=self.hub.max_payload)
-        self.offer(envelope.message(), envelope.size)
+        envelope = Envelope.build("", data, max_payload=self._max_payload)
+        self.deliver(envelope.message(), envelope.size)
 
-    def close(self, code: int = 1000, reason: str = "", *, drain: float = 0.0) -> None:
+    def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str = "", *, drain: float = 0.0) -> None:
         """Close this member's WebSocket with ``code`` and stop delivering to it.
 
         Queued messages are dropped, unless ``drain`` > 0: then the writer gets up to ``drain``
         seconds to send them first. Returns at once; ``await wait_closed()`` to wait.
         """
-        if self._closer is not None:
+        state = self.state
+        if state not in OPEN:
             return
-        self._done = True
         self.close_code = code
-        if not drain:
+        if drain > 0 and state is _BUSY:
+            self._event(MemberEvent.DRAIN)
+        else:
+            self._event(MemberEvent.CLOSE)
             self._outbox.clear()
+            if self._writer is not None:
+                self._writer.cancel()
         self._on_gone(self)
-        self._closer = self._loop.create_task(self._finish(code, reason, drain), name="sockjet-hub-close")
+        self._closer = self.loop.create_task(self._finish(code, reason, drain), name="sockjet-hub-close")
 
     async def wait_closed(self) -> None:
-        """Wait until the hub is done with this member (its writer ended, its close frame sent)."""
-        await self._closed.wait()
+        """Wait until the hub is done with this member (its writer ended, its close frame sent or given up)."""
+        if self.state is _CLOSED:
+            return
+        if self._closed_waiter is None:
+            self._closed_waiter = self.loop.create_future()
+        await asyncio.shield(self._closed_waiter)
 
     # -- the hub's side -------------------------------------------------------------------------
-    def offer(self, message: Message, size: int) -> None:
-        """Queue one message (never awaits); applies the overflow policy when the outbox is full."""
-        if self._done:
+    def deliver(self, message: Message, size: int) -> None:
+        """Queue ``message`` for the writer (never awaits); an idle member's writer starts.
+
+        The overflow policy applies when the outbox is full; once closing, nothing happens.
+        """
+        state = self.state
+        if state not in OPEN:
             return
         if self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
-            return
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
+        elif state is _IDLE:
+            self._event(MemberEvent.WRITER_STARTED)
+            self._writer = self.loop.create_task(self._write(), name="sockjet-hub-writer")
+
+    async def stop(self) -> None:
+        """End the writer without a close frame (the connection left its last room); queued messages are dropped."""
+        if self.state in OPEN:
+            self._event(MemberEvent.STOP)
+            self._outbox.clear()
+            await self._end_writer()
+            self._event(MemberEvent.DONE)
+        elif self._closer is not None:
+            await asyncio.shield(self._closer)
+
+    # -- internals ------------------------------------------------------------------------------------
+    def _event(self, event: MemberEvent) -> None:
+        """The only place the state changes."""
+        self.state = state = next_state(self.state, event)
+        if state is _CLOSED:
+            waiter = self._closed_waiter
+            if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+
+    async def _write(self) -> None:
+        outbox, send = self._outbox, self.websocket.send
+        try:
+            while outbox:
+                await send(outbox.pop())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._gone(exc)
+            return
+        self._writer = None
+        if self.state is _BUSY:
+            self._event(MemberEvent.OUTBOX_EMPTIED)
+        # DRAINING: the closer is waiting for this task to end.
 
     def _gone(self, exc: BaseException) -> None:
         # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
         # (RuntimeError from the state machine): nothing more can be delivered.
         logger.debug("Member %r stopped: %r", self, exc)
         self._outbox.clear()
-        if not self._done:
-            self._done = True
-            self._on_gone(self)
-            if asyncio.current_task() is not self._writer:
-                self._writer.cancel()
-            self._closed.set()
+        if self.state in (_CLOSING, _CLOSED):
+            return  # the closer finishes
+        self._event(MemberEvent.GONE)
+        self._on_gone(self)
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
 
-    async def stop(self) -> None:
-        """End the writer without a close frame (the connection left its last room)."""
-        if self._closer is None:
-            self._done = True
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._closed.set()
-        else:
-            await asyncio.shield(self._closer)
-
-    async def _write(self) -> None:
-        outbox, send, loop = self._outbox, self.websocket.send, self._loop
-        try:
-            while True:
-                while outbox:
-                    await send(outbox.pop())
-                drained = self._drained
-                if drained is not None and not drained.done():
-                    drained.set_result(None)
-                self._waiter = waiter = loop.create_future()
-                await waiter
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._gone(exc)
+    async def _end_writer(self) -> None:
+        writer = self._writer
+        if writer is not None and writer is not asyncio.current_task():
+            writer.cancel()
+            await asyncio.wait((writer,))  # not `await writer`: our own cancellation must not be swallowed
 
     async def _finish(self, code: int, reason: str, drain: float) -> None:
         try:
-            if drain and (self._outbox or self._waiter is None) and not self._writer.done():
-                self._drained = self._loop.create_future()
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._drained, drain)
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
+            if self.state is _DRAINING:
+                writer = self._writer
+                if writer is not None:
+                    await asyncio.wait((writer,), timeout=drain)
+                if self.state is _CLOSED:
+                    return  # the socket went away while draining
+                self._event(MemberEvent.CLOSE)
+            await self._end_writer()
             self._outbox.clear()
             try:
-                await asyncio.wait_for(self.websocket.close(code, reason), self.hub.close_timeout)
+                await asyncio.wait_for(self.websocket.close(code, reason), self._close_timeout)
             except asyncio.TimeoutError:
                 # The socket takes nothing (a client that stopped reading): the server will never
                 # tell the endpoint, so end its join blocks with WebSocketDisconnect(code) now.
                 logger.info(
-                    "Close of %r with %d not sent within %gs; ending its join blocks.",
-                    self,
-                    code,
-                    self.hub.close_timeout,
+                    "Close of %r with %d not sent within %gs; ending its join blocks.", self, code, self._close_timeout
                 )
                 self._interrupt()
             except Exception as exc:  # already closed, or gone
                 logger.debug("Close of %r with %d did not complete: %r", self, code, exc)
         finally:
-            self._closed.set()
+            if self.state is _CLOSING:
+                self._event(MemberEvent.DONE)
 
     # -- join blocks ----------------------------------------------------------------------------------
     def entered(self, task: asyncio.Task[Any] | None) -> None:
+        """``task`` entered a ``hub.join`` block of this member."""
         if task is not None:
             self._bodies[task] = self._bodies.get(task, 0) + 1
 
@@ -233,18 +278,27 @@ class Member:
         count = self._bodies.pop(task, 0) - 1
         if count > 0:
             self._bodies[task] = count
-        if task not in self._interrupted or not isinstance(exc, asyncio.CancelledError):
+        interrupted = self._interrupted
+        if interrupted is None or task not in interrupted or not isinstance(exc, asyncio.CancelledError):
             return False
-        self._interrupted.discard(task)
+        interrupted.discard(task)
         # Python >= 3.11 counts cancellations: ours is consumed here; one from elsewhere still stands.
         uncancel = getattr(task, "uncancel", None)
         return uncancel is None or uncancel() == 0
 
+    @property
+    def interrupted(self) -> bool:
+        """True while a join block's task was interrupted by the hub and has not exited yet."""
+        return bool(self._interrupted)
+
     def _interrupt(self) -> None:
+        interrupted = self._interrupted
+        if interrupted is None:
+            interrupted = self._interrupted = set()
         for task in self._bodies:
-            if task not in self._interrupted and not task.done():
-                self._interrupted.add(task)
+            if task not in interrupted and not task.done():
+                interrupted.add(task)
                 task.cancel(INTERRUPT_MESSAGE)
 
 
-__all__ = ["INTERRUPT_MESSAGE", "OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member"]
+__all__ = ["INTERRUPT_MESSAGE", "OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member", "MemberState"]
