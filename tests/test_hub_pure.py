@@ -133,8 +133,8 @@ class TestMembership:
 
 
 class TestMemberState:
-    def test_an_idle_member_becomes_busy_while_its_writer_runs_and_idle_again_when_emptied(self) -> None:
-        state = next_state(MemberState.IDLE, MemberEvent.WRITER_STARTED)
+    def test_an_idle_member_becomes_busy_when_a_send_suspends_and_idle_again_when_emptied(self) -> None:
+        state = next_state(MemberState.IDLE, MemberEvent.SEND_SUSPENDED)
         assert state is MemberState.BUSY
         assert next_state(state, MemberEvent.OUTBOX_EMPTIED) is MemberState.IDLE
 
@@ -153,7 +153,7 @@ class TestMemberState:
     @pytest.mark.parametrize(
         ("state", "event"),
         [
-            (MemberState.BUSY, MemberEvent.WRITER_STARTED),
+            (MemberState.BUSY, MemberEvent.SEND_SUSPENDED),
             (MemberState.IDLE, MemberEvent.OUTBOX_EMPTIED),
             (MemberState.DRAINING, MemberEvent.STOP),
             (MemberState.CLOSING, MemberEvent.CLOSE),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from typing import Any
 
 from sockjet import App, Hub, WebSocket, WebSocketDisconnect
@@ -48,8 +49,11 @@ async def room(websocket: WebSocket, queue: int = 8) -> None:
 
 @app.post("/publish")
 async def publish(n: int, size: int) -> dict[str, int]:
+    # Incompressible: uvicorn and the client negotiate permessage-deflate, which would shrink
+    # repetitive text to a few bytes per frame that the kernel's buffers absorb without end.
+    noise = secrets.token_hex(size)
     for i in range(n):
-        await hub.publish("flood", f"{i:08d}".ljust(size, "."))
+        await hub.publish("flood", f"{i:08d}" + noise[i % 64 : i % 64 + size - 8])
     return {"published": n}
 
 

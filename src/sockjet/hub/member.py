@@ -1,10 +1,13 @@
-"""A connection as the hub sees it: one bounded outbox, and a writer task while it has something to send.
+"""A connection as the hub sees it: one bounded outbox, and a writer task only while a send is pending.
 
-Every delivery goes through the member's outbox and is sent by its single writer, so a slow
-socket only ever delays itself and deliveries are sent one at a time, in order. The writer
-runs while the outbox has messages (``BUSY``) and ends when it is empty (``IDLE``), so an idle
-member costs no task. The life of a member is one ``MemberState`` (see ``member_state``); its
-transitions happen only in ``Member._event``.
+A delivery to an idle member is sent at once by the delivering task (a publish, or the Redis
+reader): on a writable socket the send completes without suspending, so the common case costs
+no task switch and nothing allocated beyond the send itself. When that send suspends (the
+socket's buffer is full), the same unfinished send is handed to a writer task (``handoff``), the
+member becomes ``BUSY``, and every later delivery waits in the bounded outbox until the writer
+has sent it and everything before it. So a member never holds more than its outbox bounds plus
+the one send in flight, and its deliveries are sent one at a time, in order. The life of a
+member is one ``MemberState`` (see ``member_state``); its transitions happen only in ``Member._event``.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from sockjet import status
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.handoff import Unfinished
 from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
 from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
@@ -172,19 +176,28 @@ class Member:
 
     # -- the hub's side -------------------------------------------------------------------------
     def deliver(self, message: Message, size: int) -> None:
-        """Queue ``message`` for the writer (never awaits); an idle member's writer starts.
+        """Send ``message`` now if the member is idle, else queue it; never awaits.
 
-        The overflow policy applies when the outbox is full; once closing, nothing happens.
+        ``IDLE``: the send starts in the caller's task; if it suspends (the socket's buffer is
+        full), the member's writer task finishes it and the member is ``BUSY`` until the writer
+        has also sent everything queued meanwhile. ``BUSY``: queued, under the overflow policy.
+        Closing or closed: nothing happens.
         """
         state = self.state
-        if state not in OPEN:
-            return
-        if self._outbox.offer(message, size) is Offer.REFUSED:
+        if state is _IDLE:
+            send = self.websocket.send(message)
+            try:
+                pending = send.send(None)
+            except StopIteration:
+                return
+            except Exception as exc:
+                self._gone(exc)
+                return
+            self._event(MemberEvent.SEND_SUSPENDED)
+            self._writer = self.loop.create_task(self._write(Unfinished(send, pending)), name="sockjet-hub-writer")
+        elif state is _BUSY and self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
-        elif state is _IDLE:
-            self._event(MemberEvent.WRITER_STARTED)
-            self._writer = self.loop.create_task(self._write(), name="sockjet-hub-writer")
 
     async def stop(self) -> None:
         """End the writer without a close frame (the connection left its last room); queued messages are dropped."""
@@ -205,9 +218,10 @@ class Member:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
 
-    async def _write(self) -> None:
+    async def _write(self, unfinished: Unfinished) -> None:
         outbox, send = self._outbox, self.websocket.send
         try:
+            await unfinished
             while outbox:
                 await send(outbox.pop())
         except asyncio.CancelledError:

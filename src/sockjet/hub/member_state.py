@@ -2,15 +2,15 @@
 
 ::
 
-    IDLE --WRITER_STARTED--> BUSY --OUTBOX_EMPTIED--> IDLE
+    IDLE --SEND_SUSPENDED--> BUSY --OUTBOX_EMPTIED--> IDLE
     IDLE, BUSY --DRAIN--> DRAINING            close(drain=...) with something left to send
     IDLE, BUSY, DRAINING --CLOSE--> CLOSING   close(), overflow, or the drain ended
     IDLE, BUSY --STOP--> CLOSING              its last room left: end the writer, no close frame
     CLOSING --DONE--> CLOSED
     IDLE, BUSY, DRAINING --GONE--> CLOSED     the socket is gone (a send failed)
 
-Only ``IDLE`` and ``BUSY`` take deliveries; in ``BUSY`` the member's writer task owns the
-socket until its outbox is empty.
+Only ``IDLE`` and ``BUSY`` take deliveries: ``IDLE`` sends at once from the delivering task,
+``BUSY`` queues them for the member's writer task, which owns the socket until its outbox is empty.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ class MemberState(enum.Enum):
 
 
 class MemberEvent(enum.Enum):
-    WRITER_STARTED = "writer_started"
-    """A delivery to an ``IDLE`` member was handed to a writer task."""
+    SEND_SUSPENDED = "send_suspended"
+    """A send started in ``IDLE`` suspended (the socket's buffer is full): a writer task finishes it."""
     OUTBOX_EMPTIED = "outbox_emptied"
     """The writer finished the send in flight and everything queued."""
     DRAIN = "drain"
@@ -45,7 +45,7 @@ class MemberEvent(enum.Enum):
 
 S, E = MemberState, MemberEvent
 _TRANSITIONS: dict[tuple[MemberState, MemberEvent], MemberState] = {
-    (S.IDLE, E.WRITER_STARTED): S.BUSY,
+    (S.IDLE, E.SEND_SUSPENDED): S.BUSY,
     (S.BUSY, E.OUTBOX_EMPTIED): S.IDLE,
     (S.IDLE, E.DRAIN): S.DRAINING,
     (S.BUSY, E.DRAIN): S.DRAINING,
