@@ -5,7 +5,8 @@ sockjet's own errors form one tree::
     SockjetError
     ├── HubError                 the Hub could not do what was asked
     │   ├── PublishError         a publish did not reach the backend (nothing was sent)
-    │   └── PayloadTooLarge      a publish over the hub's max_payload
+    │   ├── PayloadTooLarge      a publish over the hub's max_payload
+    │   └── PresenceInfoTooLarge (also a ValueError) presence info over the hub's max_presence_info
     ├── ConfigurationError       (also a ValueError) an option that cannot work
     └── ReceiveTimeout           (also a TimeoutError) ``receive_*(timeout=...)`` got no message
 
@@ -74,11 +75,16 @@ class PayloadTooLarge(HubError):
     """A publish whose encoded payload is over the hub's ``max_payload``; nothing was sent."""
 
 
+class PresenceInfoTooLarge(HubError, ValueError):
+    """A join's ``presence`` info whose JSON is over the hub's ``max_presence_info``; the join did not happen."""
+
+
 __all__ = [
     "ConfigurationError",
     "HTTPException",
     "HubError",
     "PayloadTooLarge",
+    "PresenceInfoTooLarge",
     "PublishError",
     "ReceiveTimeout",
     "SockjetError",

@@ -4,6 +4,8 @@
     app = App(lifespan=hub.lifespan)
     async with hub.join(room, websocket) as member: ...
     await hub.publish(room, data)
+    async with hub.join(room, websocket, presence={"user": "u42"}, presence_events=True): ...
+    await hub.presence(room); await hub.presence_stats(room)
 
 Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
 """
@@ -13,6 +15,7 @@ from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
 from sockjet.hub.member_state import MemberState
 from sockjet.hub.outbox import OverflowPolicy
+from sockjet.hub.presence import PresenceEvent, PresenceStats
 from sockjet.hub.protocol import HubWebSocket
 
 __all__ = [
@@ -24,4 +27,6 @@ __all__ = [
     "Member",
     "MemberState",
     "OverflowPolicy",
+    "PresenceEvent",
+    "PresenceStats",
 ]

@@ -21,10 +21,13 @@ from sockjet import status
 from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends.base import Backend
 from sockjet.hub.backends.memory import MemoryBackend
+from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.member import Member
 from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
+from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
+from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.types import Message
 from sockjet.websockets import WebSocketDisconnect
@@ -53,7 +56,10 @@ class Hub:
     - ``timeout``: bound on any one backend operation, e.g. a publish while Redis is down;
     - ``close_timeout``: bound on sending one close frame to a member;
     - ``drain_timeout``: at shutdown, how long members may flush their outbox before the 1001 close;
-    - ``presence_ttl``: (Redis) a process that stopped refreshing its counts is ignored after this.
+    - ``presence_ttl``: (Redis) a process that stopped refreshing its counts and presence is
+      ignored after this, and its connections' leave events are emitted by a surviving process;
+    - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
+    - ``presence_interval``: a member gets at most one presence frame per room per interval.
     """
 
     def __init__(
@@ -68,6 +74,8 @@ class Hub:
         close_timeout: float = 1.0,
         drain_timeout: float = 1.0,
         presence_ttl: float = 30.0,
+        max_presence_info: int = 1024,
+        presence_interval: float = 0.1,
         prefix: str = "sockjet:hub:",
     ) -> None:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES):
@@ -78,6 +86,14 @@ class Hub:
         check_limits(max_messages=max_queue, max_bytes=max_queue_bytes, overflow=overflow)
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 1:
             raise ConfigurationError(f"max_payload must be an int >= 1, got {max_payload!r}.")
+        if isinstance(max_presence_info, bool) or not isinstance(max_presence_info, int) or max_presence_info < 2:
+            raise ConfigurationError(f"max_presence_info must be an int >= 2, got {max_presence_info!r}.")
+        if (
+            isinstance(presence_interval, bool)
+            or not isinstance(presence_interval, (int, float))
+            or presence_interval < 0
+        ):
+            raise ConfigurationError(f"presence_interval must be a number >= 0, got {presence_interval!r}.")
         for name, value in (
             ("timeout", timeout),
             ("close_timeout", close_timeout),
@@ -94,6 +110,8 @@ class Hub:
         self.close_timeout = close_timeout
         self.drain_timeout = drain_timeout
         self.presence_ttl = presence_ttl
+        self.max_presence_info = max_presence_info
+        self.presence_interval = presence_interval
         self.prefix = prefix
         self._membership: Membership[Member] = Membership()
         self._members: dict[int, Member] = {}
@@ -102,6 +120,7 @@ class Hub:
         self._stopping = False
         self._start_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
 
     def __repr__(self) -> str:
         return f"Hub({self.url!r})"
@@ -129,6 +148,11 @@ class Hub:
                 return
             backend = self._make_backend()
             await backend.start(_LocalView(self))
+            try:
+                await self._presence.start(_presence_store(backend))
+            except BaseException:
+                await backend.stop()
+                raise
             self._backend = backend
             self._running = True
 
@@ -149,6 +173,7 @@ class Hub:
             await asyncio.gather(*(member.wait_closed() for member in members))
             while self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
+            await self._presence.stop()
             await self._backend.stop()
         finally:
             self._membership.clear()
@@ -186,6 +211,8 @@ class Hub:
         overflow: OverflowPolicy | None = None,
         max_queue: int | None = None,
         max_queue_bytes: int | None = None,
+        presence: dict[str, Any] | None = None,
+        presence_events: PresenceEvents = False,
     ) -> _Join:
         """``async with hub.join(room, websocket) as member:`` -- a member of ``room`` inside the block.
 
@@ -193,9 +220,21 @@ class Hub:
         ``HubWebSocket``). It must be accepted. It leaves the room when the block exits, however it
         exits; leaving its last room ends its writer (queued messages are dropped). The options set
         this connection's outbox on its first join; a later join must not ask for different ones.
+
+        ``presence``: a small JSON object announced in ``hub.presence(room)`` under
+        ``member.connection_id`` while the block runs (``TypeError`` if not a JSON-able dict,
+        ``PresenceInfoTooLarge`` over ``max_presence_info``). ``presence_events``: ``True`` or
+        ``"connections"`` sends this member the room's presence state, then every join and leave;
+        ``"users"`` only a user's first connection joining and last leaving (docs/hub.md#presence).
         """
         _check_room(room)
-        return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes)
+        mode = events_mode(presence_events)
+        info_json: str | None = None
+        user_key = ""
+        if presence is not None:
+            info_json, user_key = encode_info(presence, max_bytes=self.max_presence_info)
+        announced = Announced(info_json, user_key, mode)
+        return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced)
 
     def members(self, room: str) -> tuple[Member, ...]:
         """The members of ``room`` in this process, in joining order."""
@@ -214,6 +253,40 @@ class Hub:
         _check_room(room)
         await self.start()
         return await self._backend.count(room)
+
+    async def presence(self, room: str) -> dict[str, dict[str, Any]]:
+        """Connection id -> announced info of everyone in ``room``, in every process of the backend.
+
+        A crashed process's connections are gone from it ``presence_ttl`` after its last refresh
+        (Redis). ``HubError`` if the backend cannot answer within ``timeout``.
+        """
+        _check_room(room)
+        await self.start()
+        return await self._presence.presence(room)
+
+    async def presence_stats(self, room: str) -> PresenceStats:
+        """``PresenceStats(connections, users)`` of ``room`` in every process, without listing anyone.
+
+        ``users`` counts distinct ``info["user"]`` values (a connection without one is a user of
+        its own). O(1) on Redis. ``HubError`` if the backend cannot answer within ``timeout``.
+        """
+        _check_room(room)
+        await self.start()
+        return await self._presence.stats(room)
+
+    def on_presence(self, observer: Observer) -> Observer:
+        """Call ``observer(event)`` for each presence change, exactly once across every process.
+
+        It runs in the process that made the change: the one whose member joined or left, or the
+        one whose reaper removed a crashed process's connections (``event.expired``). A function
+        returning an awaitable is run as a task the hub awaits at shutdown. Usable as a decorator.
+        """
+        self._presence.add_observer(observer)
+        return observer
+
+    def off_presence(self, observer: Observer) -> None:
+        """Stop calling ``observer`` (no error if it was not registered)."""
+        self._presence.remove_observer(observer)
 
     def rooms(self) -> list[str]:
         """Rooms with at least one member in this process."""
@@ -251,6 +324,12 @@ class Hub:
                 member.deliver(message, size)
             else:  # a member served by another event loop (thread)
                 member.loop.call_soon_threadsafe(member.deliver, message, size)
+
+    def _offer(self, member: Member, message: Message, size: int) -> None:
+        if member.loop is asyncio.get_running_loop():
+            member.deliver(message, size)
+        else:  # a member served by another event loop (thread)
+            member.loop.call_soon_threadsafe(member.deliver, message, size)
 
     def _outbox_for(
         self, overflow: OverflowPolicy | None, max_queue: int | None, max_queue_bytes: int | None
@@ -304,6 +383,8 @@ class Hub:
 
     async def _exit(self, room: str, member: Member) -> None:
         """Take ``member`` out of ``room`` once (the outermost block ends its membership)."""
+        if self._membership.depth(room, member) == 1:
+            await self._presence.leave(room, member)
         actions = self._membership.leave(room, member)
         if needs_backend(actions) and self._running:
             try:
@@ -324,6 +405,8 @@ class Hub:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""
         self._unregister(member)
         changes = self._membership.remove(member)
+        if self._presence.rooms_of(member):
+            self._spawn(self._presence.forget(member))
         rooms = [room for room, actions in changes.items() if needs_backend(actions)]
         if rooms and self._running and not self._stopping:
             self._spawn(self._sync_rooms(rooms))
@@ -356,6 +439,16 @@ class _LocalView:
         return self._hub.rooms()
 
 
+def _presence_store(backend: Backend) -> PresenceStore:
+    from sockjet.hub.backends.redis import RedisBackend
+
+    if isinstance(backend, RedisBackend):
+        from sockjet.hub.backends.redis_presence import RedisPresenceStore
+
+        return RedisPresenceStore(backend)
+    return MemoryPresenceStore()
+
+
 def _check_room(room: Any) -> None:
     if not isinstance(room, str) or not room:
         raise TypeError(f"A room is a non-empty str, got {room!r}.")
@@ -380,7 +473,17 @@ def _check_same_options(
 class _Join:
     """The ``async with hub.join(room, websocket)`` context; yields the ``Member``."""
 
-    __slots__ = ("_hub", "_max_queue", "_max_queue_bytes", "_member", "_overflow", "_room", "_task", "_websocket")
+    __slots__ = (
+        "_announced",
+        "_hub",
+        "_max_queue",
+        "_max_queue_bytes",
+        "_member",
+        "_overflow",
+        "_room",
+        "_task",
+        "_websocket",
+    )
 
     def __init__(
         self,
@@ -390,8 +493,10 @@ class _Join:
         overflow: OverflowPolicy | None,
         max_queue: int | None,
         max_queue_bytes: int | None,
+        announced: Announced,
     ) -> None:
         self._hub = hub
+        self._announced = announced
         self._room = room
         self._websocket = websocket
         self._overflow = overflow
@@ -410,7 +515,15 @@ class _Join:
                 f"Cannot join room {room!r}: the WebSocket is not connected. Call 'await websocket.accept()' first."
             )
         member = await hub._member_for(websocket, self._overflow, self._max_queue, self._max_queue_bytes, room)
+        if hub._membership.depth(room, member):
+            hub._presence.check_nested(room, member, self._announced)
         await hub._enter(room, member)
+        if hub._membership.depth(room, member) == 1:
+            try:
+                await hub._presence.join(room, member, self._announced)
+            except BaseException:
+                await hub._exit(room, member)
+                raise
         self._member = member
         self._task = asyncio.current_task()
         member.entered(self._task)

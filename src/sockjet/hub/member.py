@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,7 @@ class Member:
         "_outbox",
         "_writer",
         "close_code",
+        "connection_id",
         "loop",
         "state",
         "websocket",
@@ -84,6 +86,8 @@ class Member:
         self.state = MemberState.IDLE
         self.close_code: int | None = None
         """The code the hub closed this member with (1013 overflow, 1001 shutdown, or yours)."""
+        self.connection_id = secrets.token_hex(8)
+        """This connection's id in ``hub.presence(room)`` and presence events, the same in every room."""
         self._outbox = outbox
         self._membership = membership
         self._max_payload = max_payload

@@ -18,11 +18,13 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
 from sockjet.hub.backends.base import Backend, LocalRooms
+from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
 
 try:
@@ -85,6 +87,8 @@ class RedisBackend(Backend):
         self._presence_lock = asyncio.Lock()
         self._present: set[str] = set()
         """Rooms where this process's presence field may be set; removed at ``stop``."""
+        self.on_presence: Callable[[str, bytes], None] | None = None
+        """Set by the presence store: takes the presence events that arrive on room channels."""
 
     # -- names ------------------------------------------------------------------------------------
     def channel(self, room: str) -> bytes:
@@ -121,9 +125,7 @@ class RedisBackend(Backend):
     async def stop(self) -> None:
         for task in (self._reader, self._presence):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await end_task(task)
         self._reader = self._presence = None
         if self._client is not None and self._local is not None:
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
@@ -268,8 +270,13 @@ class RedisBackend(Backend):
         if kind == "message":
             room = self._room_of(channel)
             if self._local is not None and room != _CONTROL:
+                data: bytes = message["data"]
+                if data[:1] == EVENT_KIND:
+                    if self.on_presence is not None:
+                        self.on_presence(room, data)
+                    return
                 try:
-                    envelope = Envelope.from_wire(room, message["data"])
+                    envelope = Envelope.from_wire(room, data)
                 except (ValueError, UnicodeDecodeError) as exc:
                     logger.warning("Ignored a message on %r: %s", channel, exc)
                     return
@@ -356,10 +363,20 @@ class RedisBackend(Backend):
         return total
 
 
+async def end_task(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` until it ends: redis-py can swallow a cancellation that lands while it
+    (re)connects to a Redis that is down, and a task that swallowed it would loop forever."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    if not task.cancelled() and task.exception() is not None:
+        logger.debug("Task %r ended with %r", task, task.exception())
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.TimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-__all__ = ["RedisBackend", "redacted"]
+__all__ = ["RedisBackend", "end_task", "redacted"]

@@ -1,0 +1,126 @@
+"""Where presence lives: the contract of a presence store, and the in-process one.
+
+A store keeps, per room, connection id -> announced info, and per user key how many
+connections it has there, so that each join and leave knows in the same atomic step whether it
+was the user's first or last (``PresenceEvent.user_changed``). For each change it:
+
+- calls ``sink.observe(event)`` once, in the process that made the change (the joining or
+  leaving process, or the one whose reaper removed a dead process's connections): exactly once
+  across every process;
+- has ``sink.deliver(event)`` called in every process with members in the room, in order with
+  the room's messages (memory: at once; Redis: through the room's channel).
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Protocol
+
+from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
+
+
+class PresenceSink(Protocol):
+    """What a store may tell the hub that started it."""
+
+    def observe(self, event: PresenceEvent) -> None:
+        """A change this process made (or reaped): exactly once across processes."""
+
+    def deliver(self, event: PresenceEvent) -> None:
+        """A change in a room this process has members in; never awaits."""
+
+    def wants(self, room: str) -> bool:
+        """True if some local member listens to ``room``'s presence events."""
+
+
+class PresenceStore(abc.ABC):
+    """Per-room presence shared by every process of one backend."""
+
+    @abc.abstractmethod
+    async def start(self, sink: PresenceSink) -> None:
+        """Begin (the backend is already started)."""
+
+    @abc.abstractmethod
+    async def stop(self) -> None:
+        """End every task; entries this process still holds are removed (best effort) or expire."""
+
+    @abc.abstractmethod
+    async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
+        """Announce ``connection`` in ``room``; ``HubError`` if the backend cannot record it within its timeout."""
+
+    @abc.abstractmethod
+    async def leave(self, room: str, connection: str) -> None:
+        """Withdraw it; never raises (a backend that cannot answer retries later, or the entry expires)."""
+
+    @abc.abstractmethod
+    async def entries(self, room: str) -> dict[str, str]:
+        """Connection id -> info JSON of everyone in ``room``, every process; ``HubError`` on failure."""
+
+    @abc.abstractmethod
+    async def stats(self, room: str) -> PresenceStats:
+        """Connections and distinct users in ``room`` without listing them; ``HubError`` on failure."""
+
+
+class _MemoryRoom:
+    __slots__ = ("entries", "users")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, tuple[str, str]] = {}
+        """connection -> (user key, info JSON)"""
+        self.users: dict[str, int] = {}
+
+
+class MemoryPresenceStore(PresenceStore):
+    """Presence of this process only: a change is observed and delivered before ``join``/``leave`` returns."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, _MemoryRoom] = {}
+        self._sink: PresenceSink | None = None
+
+    async def start(self, sink: PresenceSink) -> None:
+        self._sink = sink
+
+    async def stop(self) -> None:
+        self._sink = None
+        self._rooms.clear()
+
+    async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
+        state = self._rooms.get(room)
+        if state is None:
+            state = self._rooms[room] = _MemoryRoom()
+        if connection in state.entries:
+            return
+        key = own_user(user_key, connection)
+        state.entries[connection] = (key, info_json)
+        count = state.users[key] = state.users.get(key, 0) + 1
+        self._emit(PresenceEvent(room, "join", connection, info_json, user_changed=count == 1))
+
+    async def leave(self, room: str, connection: str) -> None:
+        state = self._rooms.get(room)
+        if state is None or connection not in state.entries:
+            return
+        key, info_json = state.entries.pop(connection)
+        count = state.users[key] - 1
+        if count:
+            state.users[key] = count
+        else:
+            del state.users[key]
+        if not state.entries:
+            del self._rooms[room]
+        self._emit(PresenceEvent(room, "leave", connection, info_json, user_changed=not count))
+
+    def _emit(self, event: PresenceEvent) -> None:
+        sink = self._sink
+        if sink is not None:
+            sink.observe(event)
+            sink.deliver(event)
+
+    async def entries(self, room: str) -> dict[str, str]:
+        state = self._rooms.get(room)
+        return {} if state is None else {c: info for c, (_, info) in state.entries.items()}
+
+    async def stats(self, room: str) -> PresenceStats:
+        state = self._rooms.get(room)
+        return PresenceStats(0, 0) if state is None else PresenceStats(len(state.entries), len(state.users))
+
+
+__all__ = ["MemoryPresenceStore", "PresenceSink", "PresenceStore"]

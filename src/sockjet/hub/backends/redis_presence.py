@@ -1,0 +1,386 @@
+"""Presence on Redis: per-room keys changed only by Lua scripts, so each change is atomic and
+its event is published on the room's channel in the same step (in order with the room's messages).
+
+Keys, for room ``r`` and prefix ``p`` (type first, room last, so no two rooms' keys collide):
+
+- ``p presence-info:r``       hash  connection -> ``user key \\n info JSON``
+- ``p presence-users:r``      hash  user key -> number of its connections in the room
+- ``p presence-procs:r``      zset  process id -> expiry (ms, Redis's own clock)
+- ``p presence-conns:PID:r``  set   the connections process PID announced in the room
+- ``p presence-due``          zset  room -> earliest expiry of its processes
+
+Crash safety: each process refreshes its expiry in every room it has announced connections in
+every ``presence_ttl / 3``. The reap removes the connections of every process whose expiry has
+passed and publishes their leave events; it runs inside a script, so of all the processes that
+try, exactly one removes each connection and emits its leave. Every process reaps due rooms
+every ``reap_interval`` (``min(presence_ttl / 3, 1 s)``), and ``presence``/``presence_stats``
+reap their room first: a dead process's connections are gone from answers ``presence_ttl``
+after its last refresh, and their leave events are out at most ``reap_interval`` later.
+
+An event on a room channel is ``p`` + kind (``j`` join, ``l`` leave, ``x`` expired) + ``1`` if
+the user's first/last connection else ``0`` + connection + ``\\n`` + user key + ``\\n`` + info.
+Needs one Redis (scripts build key names; not Redis Cluster).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
+
+from sockjet.exceptions import HubError
+from sockjet.hub.backends.presence import PresenceSink, PresenceStore
+from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
+
+if TYPE_CHECKING:
+    from sockjet.hub.backends.redis import RedisBackend
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # pragma: no cover - depends on the installed extras
+    RedisError = OSError  # type: ignore[misc,assignment]
+
+logger = logging.getLogger("sockjet.hub")
+
+EVENT_KIND = b"p"
+_KINDS = {"j": "join", "l": "leave", "x": "leave"}
+
+_LUA_COMMON = """
+local p, chanp = ARGV[1], ARGV[2]
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function keys_of(r)
+  return p .. 'presence-info:' .. r, p .. 'presence-users:' .. r, p .. 'presence-procs:' .. r
+end
+local function sync_due(r, procs)
+  local first = redis.call('ZRANGE', procs, 0, 0, 'WITHSCORES')
+  if first[1] then
+    redis.call('ZADD', p .. 'presence-due', first[2], r)
+  else
+    redis.call('ZREM', p .. 'presence-due', r)
+  end
+end
+local function remove(r, conn, kind)
+  local info, users = keys_of(r)
+  local v = redis.call('HGET', info, conn)
+  if not v then return false end
+  redis.call('HDEL', info, conn)
+  local ukey = string.sub(v, 1, string.find(v, '\\n', 1, true) - 1)
+  local n = redis.call('HINCRBY', users, ukey, -1)
+  local flag = '0'
+  if n <= 0 then
+    redis.call('HDEL', users, ukey)
+    flag = '1'
+  end
+  local event = kind .. flag .. conn .. '\\n' .. v
+  redis.call('PUBLISH', chanp .. r, 'p' .. event)
+  return event
+end
+local function reap(r, now, out)
+  local _, _, procs = keys_of(r)
+  local dead = redis.call('ZRANGEBYSCORE', procs, '-inf', now)
+  for _, pid in ipairs(dead) do
+    local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+    for _, conn in ipairs(redis.call('SMEMBERS', ck)) do
+      local event = remove(r, conn, 'x')
+      if event then out[#out + 1] = r; out[#out + 1] = event end
+    end
+    redis.call('DEL', ck)
+    redis.call('ZREM', procs, pid)
+  end
+  return #dead
+end
+local function touch(r, pid, ttl, now)
+  local info, users, procs = keys_of(r)
+  local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+  redis.call('ZADD', procs, now + ttl, pid)
+  sync_due(r, procs)
+  for _, key in ipairs({info, users, procs, ck}) do redis.call('PEXPIRE', key, ttl * 3) end
+end
+"""
+
+# ARGV: prefix, channel prefix, room, pid, ttl ms, connection, user key, info JSON
+_JOIN = (
+    _LUA_COMMON
+    + """
+local r, pid, ttl, conn, ukey, infojson = ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7], ARGV[8]
+local info, users, procs = keys_of(r)
+local now = now_ms()
+local out = {}
+if reap(r, now, out) > 0 then sync_due(r, procs) end
+if redis.call('HEXISTS', info, conn) == 0 then
+  redis.call('HSET', info, conn, ukey .. '\\n' .. infojson)
+  local flag = '0'
+  if redis.call('HINCRBY', users, ukey, 1) == 1 then flag = '1' end
+  local event = 'j' .. flag .. conn .. '\\n' .. ukey .. '\\n' .. infojson
+  redis.call('PUBLISH', chanp .. r, 'p' .. event)
+  out[#out + 1] = r; out[#out + 1] = event
+end
+redis.call('SADD', p .. 'presence-conns:' .. pid .. ':' .. r, conn)
+touch(r, pid, ttl, now)
+return out
+"""
+)
+
+# ARGV: prefix, channel prefix, room, pid, connection
+_LEAVE = (
+    _LUA_COMMON
+    + """
+local r, pid, conn = ARGV[3], ARGV[4], ARGV[5]
+local _, _, procs = keys_of(r)
+local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+local out = {}
+local event = remove(r, conn, 'l')
+if event then out[1] = r; out[2] = event end
+redis.call('SREM', ck, conn)
+if redis.call('SCARD', ck) == 0 then
+  redis.call('ZREM', procs, pid)
+  sync_due(r, procs)
+end
+return out
+"""
+)
+
+# ARGV: prefix, channel prefix, room, pid, ttl ms, expected connections -> 1 refreshed, 0 must re-announce
+_REFRESH = (
+    _LUA_COMMON
+    + """
+local r, pid, ttl, expected = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local _, _, procs = keys_of(r)
+local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+if not redis.call('ZSCORE', procs, pid) or redis.call('SCARD', ck) ~= expected then return 0 end
+touch(r, pid, ttl, now_ms())
+return 1
+"""
+)
+
+# ARGV: prefix, channel prefix, room, pid, ttl ms, connection... -> {events of extras removed}, missing connections
+_RECONCILE = (
+    _LUA_COMMON
+    + """
+local r, pid, ttl = ARGV[3], ARGV[4], tonumber(ARGV[5])
+local info = keys_of(r)
+local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+local wanted = {}
+for i = 6, #ARGV do wanted[ARGV[i]] = true end
+local out, missing = {}, {}
+for _, conn in ipairs(redis.call('SMEMBERS', ck)) do
+  if not wanted[conn] then
+    local event = remove(r, conn, 'l')
+    if event then out[#out + 1] = r; out[#out + 1] = event end
+    redis.call('SREM', ck, conn)
+  end
+end
+for conn in pairs(wanted) do
+  if redis.call('HEXISTS', info, conn) == 0 then missing[#missing + 1] = conn end
+end
+return {out, missing}
+"""
+)
+
+# ARGV: prefix, channel prefix, limit -> room, event, room, event, ...
+_REAP_DUE = (
+    _LUA_COMMON
+    + """
+local now = now_ms()
+local out = {}
+for _, r in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence-due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local _, _, procs = keys_of(r)
+  reap(r, now, out)
+  sync_due(r, procs)
+end
+return out
+"""
+)
+
+# ARGV: prefix, channel prefix, room, what ("stats" | "entries") -> {reaped events, answer...}
+_READ = (
+    _LUA_COMMON
+    + """
+local r = ARGV[3]
+local info, users, procs = keys_of(r)
+local out = {}
+if reap(r, now_ms(), out) > 0 then sync_due(r, procs) end
+if ARGV[4] == 'stats' then
+  return {out, redis.call('HLEN', info), redis.call('HLEN', users)}
+end
+return {out, redis.call('HGETALL', info)}
+"""
+)
+
+
+def decode_event(room: str, raw: bytes) -> PresenceEvent:
+    """An event from a room channel (``raw`` starts with ``p``), or from a script's answer (without it)."""
+    text = raw.decode("utf-8")
+    if text.startswith("p"):
+        text = text[1:]
+    kind, flag, rest = text[0], text[1], text[2:]
+    connection, _, rest = rest.partition("\n")
+    _, _, info_json = rest.partition("\n")
+    return PresenceEvent(room, _KINDS[kind], connection, info_json, user_changed=flag == "1", expired=kind == "x")  # type: ignore[arg-type]
+
+
+class RedisPresenceStore(PresenceStore):
+    """Presence in Redis for a ``RedisBackend``, refreshed and reaped by one task per process."""
+
+    def __init__(self, backend: RedisBackend, *, reap_limit: int = 100) -> None:
+        self.backend = backend
+        self.ttl = backend.presence_ttl
+        self.reap_interval = min(self.ttl / 3, 1.0)
+        self.reap_limit = reap_limit
+        self._sink: PresenceSink | None = None
+        self._mine: dict[str, dict[str, tuple[str, str]]] = {}
+        """room -> connection -> (user key, info JSON): what this process announced."""
+        self._leaves: set[tuple[str, str]] = set()
+        """(room, connection) whose leave Redis did not take yet: retried by the task."""
+        self._task: asyncio.Task[None] | None = None
+        self._scripts: dict[str, Any] = {}
+
+    @property
+    def _ttl_ms(self) -> int:
+        return max(1, int(self.ttl * 1000))
+
+    def _args(self, *args: Any) -> list[Any]:
+        return [self.backend.prefix, self.backend.channel("").decode(), *args]
+
+    async def start(self, sink: PresenceSink) -> None:
+        self._sink = sink
+        client = self.backend._client
+        for name, source in (
+            ("join", _JOIN),
+            ("leave", _LEAVE),
+            ("refresh", _REFRESH),
+            ("reap_due", _REAP_DUE),
+            ("read", _READ),
+            ("reconcile", _RECONCILE),
+        ):
+            self._scripts[name] = client.register_script(source)
+        self.backend.on_presence = self._on_channel
+        self._task = asyncio.create_task(self._maintain(), name="sockjet-hub-redis-presence-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            from sockjet.hub.backends.redis import end_task
+
+            await end_task(self._task)
+            self._task = None
+        mine = [(room, conn) for room, conns in self._mine.items() for conn in conns]
+        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError, HubError):
+            for room, connection in mine:  # normally none: the hub left every room before
+                await self._call("leave", room, self.backend.process_id, connection)
+        self.backend.on_presence = None
+        self._mine.clear()
+        self._leaves.clear()
+        self._sink = None
+
+    def _on_channel(self, room: str, raw: bytes) -> None:
+        sink = self._sink
+        if sink is not None and sink.wants(room):
+            sink.deliver(decode_event(room, raw))
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        coro: Awaitable[Any] = self._scripts[name](args=self._args(*args))
+        answer = await asyncio.wait_for(coro, self.backend.timeout)
+        if name in ("read", "reconcile"):
+            self._observe(answer[0])
+            return answer[1:] if name == "read" else answer[1]
+        if name != "refresh":
+            self._observe(answer)
+        return answer
+
+    def _observe(self, flat: list[bytes]) -> None:
+        sink = self._sink
+        if sink is None:
+            return
+        for i in range(0, len(flat), 2):
+            sink.observe(decode_event(flat[i].decode("utf-8"), flat[i + 1]))
+
+    def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
+        from sockjet.hub.backends.redis import _describe, redacted
+
+        return HubError(
+            f"Cannot {what} room {room!r}: Redis at {redacted(self.backend.url)} did not answer "
+            f"within {self.backend.timeout:g}s ({_describe(exc)})."
+        )
+
+    # -- changes ------------------------------------------------------------------------------------
+    async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
+        key = own_user(user_key, connection)
+        try:
+            await self._call("join", room, self.backend.process_id, self._ttl_ms, connection, key, info_json)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._fail("announce presence in", room, exc) from exc
+        self._mine.setdefault(room, {})[connection] = (key, info_json)
+
+    async def leave(self, room: str, connection: str) -> None:
+        conns = self._mine.get(room)
+        if conns is not None:
+            conns.pop(connection, None)
+            if not conns:
+                del self._mine[room]
+        try:
+            await self._call("leave", room, self.backend.process_id, connection)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            logger.warning("Presence leave of %s in room %r not recorded (%r); retrying.", connection, room, exc)
+            self._leaves.add((room, connection))
+
+    # -- questions ------------------------------------------------------------------------------------
+    async def _read(self, room: str, what: str) -> list[Any]:
+        try:
+            answer: list[Any] = await self._call("read", room, what)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise self._fail("read the presence of", room, exc) from exc
+        return answer
+
+    async def entries(self, room: str) -> dict[str, str]:
+        flat = (await self._read(room, "entries"))[0]
+        entries: dict[str, str] = {}
+        for i in range(0, len(flat), 2):
+            entries[flat[i].decode("utf-8")] = flat[i + 1].decode("utf-8").partition("\n")[2]
+        return entries
+
+    async def stats(self, room: str) -> PresenceStats:
+        connections, users = await self._read(room, "stats")
+        return PresenceStats(int(connections), int(users))
+
+    # -- upkeep ------------------------------------------------------------------------------------
+    async def _maintain(self) -> None:
+        next_refresh = time.monotonic() + self.ttl / 3
+        while True:
+            await asyncio.sleep(self.reap_interval)
+            try:
+                await self.tick(refresh=time.monotonic() >= next_refresh)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+                logger.debug("Presence upkeep failed: %r", exc)
+                continue
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + self.ttl / 3
+
+    async def tick(self, *, refresh: bool) -> None:
+        """Retry failed leaves, refresh this process's expiry (when asked), reap every due room."""
+        pid = self.backend.process_id
+        for room, connection in sorted(self._leaves):
+            await self._call("leave", room, pid, connection)
+            self._leaves.discard((room, connection))
+        if refresh:
+            for room in list(self._mine):
+                conns = dict(self._mine.get(room, {}))
+                if not conns:
+                    continue
+                if await self._call("refresh", room, pid, self._ttl_ms, len(conns)) == 1:
+                    continue
+                # Reaped while we were away, Redis lost its keys, or a leave went missing: reconcile.
+                missing = await self._call("reconcile", room, pid, self._ttl_ms, *conns)
+                for raw in missing:
+                    connection = raw.decode("utf-8")
+                    key, info_json = conns[connection]
+                    await self._call("join", room, pid, self._ttl_ms, connection, key, info_json)
+        await self._call("reap_due", self.reap_limit)
+
+
+__all__ = ["EVENT_KIND", "RedisPresenceStore", "decode_event"]
