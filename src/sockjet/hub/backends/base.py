@@ -3,14 +3,47 @@
 The hub keeps local membership; a backend carries envelopes between publishers and every
 process's hub. A backend calls ``local.deliver(envelope)`` for each envelope of a room this
 process has members in, in the order the backend received them.
+
+History (``Hub(history_size=N)``) asks three more things of a backend, and nothing else:
+
+- ``publish_history(envelope, kind, retention)``: in ONE atomic step, give the message the room's
+  next offset (exactly +1, starting at 1 in a new epoch), append it to the room's stream trimmed
+  to ``retention``, and fan it out with its position: every process then gets
+  ``local.deliver_publication(publication)``, in offset order per room. Returns the ``Position``.
+- ``read_stream(room, after=..., limit=..., retention=...)``: a ``StreamSlice`` -- the stream's
+  epoch and top offset and the retained, unexpired publications with offset > ``after``, oldest
+  first, read consistently with each other (one atomic read).
+- after live delivery was interrupted (a lost connection to the broker), call
+  ``local.stream_interrupted(rooms)`` once the rooms are subscribed again: the hub reads the
+  stream to fill what its members missed, or tells them it cannot.
+
+The hub does the rest (gap detection, de-duplication, merging a replay with live messages) in
+pure code (``sockjet.hub.recovery``), so a backend stays a thin layer over its broker.
 """
 
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Protocol
 
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.position import Position, Publication, StreamSlice
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How much of a room's stream a backend keeps.
+
+    ``size``: the last ``size`` messages (> 0); ``ttl``: none older than ``ttl`` seconds (``None``:
+    no age limit); ``meta_ttl``: the room's epoch and offset are forgotten ``meta_ttl`` seconds after
+    its last publish (then its next publish starts a new epoch). Storage for a quiet room is
+    released after ``ttl`` (messages) and ``meta_ttl`` (epoch and offset).
+    """
+
+    size: int
+    ttl: float | None = None
+    meta_ttl: float = 3600.0
 
 
 class LocalRooms(Protocol):
@@ -24,6 +57,12 @@ class LocalRooms(Protocol):
 
     def local_rooms(self) -> list[str]:
         """Every room with a member in this process."""
+
+    def deliver_publication(self, publication: Publication) -> None:
+        """Hand a positioned message to the local members of its room (never awaits)."""
+
+    def stream_interrupted(self, rooms: list[str]) -> None:
+        """Live delivery of ``rooms`` may have missed publications; they are subscribed again."""
 
 
 class Backend(abc.ABC):
@@ -49,5 +88,13 @@ class Backend(abc.ABC):
     async def count(self, room: str) -> int:
         """Members of ``room`` in every process the backend can see."""
 
+    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
+        """Store and fan out in one atomic step; the message's ``Position``. ``PublishError`` if not stored."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no history: use Hub(history_size=0).")
 
-__all__ = ["Backend", "LocalRooms"]
+    async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
+        """Retained publications with offset > ``after`` (at most ``limit``), with the stream's epoch and top."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no history: use Hub(history_size=0).")
+
+
+__all__ = ["Backend", "LocalRooms", "Retention"]

@@ -6,6 +6,9 @@
 - If Redis goes away, ``publish`` raises ``PublishError`` within ``timeout``; the reader
   reconnects with exponential backoff and re-subscribes every local room by itself. Members
   stay connected; what was published during the outage is not delivered (at-most-once).
+- History (``Hub(history_size=N)``): streams and one Lua script per publish, see ``redis_history``.
+  After the subscriber reconnects, the hub is told (``stream_interrupted``) and fills each room's
+  gap from the stream.
 - Presence: one hash per room, ``{prefix}presence:{room}``, field = this process's id, value =
   ``"<count>:<expires_at>"``; refreshed every ``presence_ttl / 3`` seconds, so a process that
   died stops counting after ``presence_ttl``.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -23,9 +27,11 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
-from sockjet.hub.backends.base import Backend, LocalRooms
+from sockjet.hub.backends import redis_history
+from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.position import Position, Publication, StreamSlice
 
 try:
     import redis.asyncio as aioredis
@@ -75,6 +81,8 @@ class RedisBackend(Backend):
         """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
         self._local: LocalRooms | None = None
         self._client: Any = None
+        self._publish_script: Any = None
+        self._read_script: Any = None
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         self._acks: dict[bytes, asyncio.Future[None]] = {}
@@ -112,6 +120,8 @@ class RedisBackend(Backend):
         )
         try:
             await asyncio.wait_for(self._client.ping(), self.timeout)
+            self._publish_script = self._client.register_script(redis_history.PUBLISH_SCRIPT)
+            self._read_script = self._client.register_script(redis_history.READ_SCRIPT)
             await self._open_pubsub()
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             await self.stop()
@@ -148,6 +158,39 @@ class RedisBackend(Backend):
                 f"Could not publish to room {envelope.room!r}: Redis at {redacted(self.url)} did not take it "
                 f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
             ) from exc
+
+    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
+        """One script run: next offset, XADD with exact MAXLEN, expiries, PUBLISH with the position."""
+        if self._client is None:
+            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+        room = envelope.room
+        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+        wire = envelope.to_wire()
+        args = redis_history.publish_args(kind.encode() + wire[1:], self.channel(room), retention, secrets.token_hex(4))
+        try:
+            reply = await asyncio.wait_for(self._publish_script(keys=keys, args=args), self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise PublishError(
+                f"Could not publish to room {room!r}: Redis at {redacted(self.url)} did not take it "
+                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
+            ) from exc
+        return redis_history.parse_position(reply)
+
+    async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
+        """One script run: the room's epoch, top and retained publications after ``after``."""
+        if self._client is None:
+            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+        try:
+            reply = await asyncio.wait_for(
+                self._read_script(keys=keys, args=redis_history.read_args(after, limit, retention)), self.timeout
+            )
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubError(
+                f"Cannot read the history of room {room!r}: Redis at {redacted(self.url)} did not answer "
+                f"({_describe(exc)})."
+            ) from exc
+        return redis_history.parse_slice(room, reply)
 
     # -- subscriptions ------------------------------------------------------------------------------------
     async def _open_pubsub(self) -> None:
@@ -237,6 +280,8 @@ class RedisBackend(Backend):
                     await self._open_pubsub()
                     if outage_since is not None:
                         await self._drop_idle_connections()
+                        if self._local is not None:
+                            self._local.stream_interrupted(sorted(self._subscribed))
                         logger.warning(
                             "Redis at %s is back after %.1fs; re-subscribed.",
                             redacted(self.url),
@@ -276,11 +321,17 @@ class RedisBackend(Backend):
                         self.on_presence(room, data)
                     return
                 try:
-                    envelope = Envelope.from_wire(room, data)
+                    if data[:1] == redis_history.LIVE_KIND:
+                        item: Envelope | Publication = redis_history.parse_live(room, data)
+                    else:
+                        item = Envelope.from_wire(room, data)
                 except (ValueError, UnicodeDecodeError) as exc:
                     logger.warning("Ignored a message on %r: %s", channel, exc)
                     return
-                self._local.deliver(envelope)
+                if isinstance(item, Envelope):
+                    self._local.deliver(item)
+                else:
+                    self._local.deliver_publication(item)
         elif kind == "subscribe":
             future = self._acks.pop(channel, None)
             if future is not None and not future.done():

@@ -1,0 +1,158 @@
+"""Rooms' streams in Redis: one Lua script per publish, one per read (the Redis backend's history).
+
+Keys of a room (``{prefix}`` is the hub's prefix):
+
+- ``{prefix}meta:{room}``: a hash, ``e`` = the epoch, ``o`` = the top offset. Expires ``meta_ttl``
+  seconds after the room's last publish.
+- ``{prefix}stream:{room}``: a stream whose entry IDs are ``<offset>-0``, so a replay is one
+  ``XRANGE`` from the offset asked; field ``d`` = kind byte + payload, ``t`` = Redis time in ms
+  (only with a ``ttl``). Trimmed to ``size`` entries on every publish (exact ``MAXLEN``); expires
+  ``ttl`` (or ``meta_ttl``) after the last publish. Entries older than ``ttl`` are trimmed when read.
+
+The publish script is the one atomic step that makes a message a publication: next offset,
+append, trim, refresh expiries, and ``PUBLISH`` of ``h<epoch> <offset> <kind+payload>`` on the
+room's channel. Redis runs scripts one at a time, so the channel carries a room's publications
+in offset order, and a stream read never sees an offset that was not also published.
+
+If the meta hash is gone (Redis restarted without persistence, the room expired, the key was
+evicted) the script starts a new epoch -- the candidate the caller passes -- and deletes any
+stream left from the old one, so positions of the old epoch can never be mistaken for new ones.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sockjet.hub.backends.base import Retention
+from sockjet.hub.position import Position, Publication, StreamSlice
+
+PUBLISH_SCRIPT = """
+local meta, stream = KEYS[1], KEYS[2]
+local size, ttl_ms, meta_ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local epoch = redis.call('HGET', meta, 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', stream)
+  redis.call('HSET', meta, 'e', epoch)
+end
+local offset = redis.call('HINCRBY', meta, 'o', 1)
+local id = offset .. '-0'
+if ttl_ms > 0 then
+  local now = redis.call('TIME')
+  local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+  redis.call('XADD', stream, 'MAXLEN', size, id, 'd', ARGV[1], 't', ms)
+  redis.call('PEXPIRE', stream, ttl_ms)
+else
+  redis.call('XADD', stream, 'MAXLEN', size, id, 'd', ARGV[1])
+  redis.call('EXPIRE', stream, meta_ttl)
+end
+redis.call('EXPIRE', meta, meta_ttl)
+redis.call('PUBLISH', ARGV[5], 'h' .. epoch .. ' ' .. offset .. ' ' .. ARGV[1])
+return {epoch, offset}
+"""
+
+READ_SCRIPT = """
+local meta, stream = KEYS[1], KEYS[2]
+local after, limit, ttl_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', meta, 'e', 'o')
+if not state[1] then
+  return {false, 0, {}}
+end
+local top = tonumber(state[2])
+if ttl_ms > 0 then
+  local now = redis.call('TIME')
+  local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - ttl_ms
+  while true do
+    local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 16)
+    if #oldest == 0 then break end
+    local keep = nil
+    for _, entry in ipairs(oldest) do
+      local fields = entry[2]
+      local t = nil
+      for i = 1, #fields, 2 do
+        if fields[i] == 't' then t = tonumber(fields[i + 1]) end
+      end
+      if t == nil or t > cutoff then keep = entry[1] break end
+    end
+    if keep then
+      redis.call('XTRIM', stream, 'MINID', keep)
+      break
+    end
+    redis.call('XTRIM', stream, 'MINID', (tonumber(string.match(oldest[#oldest][1], '^(%d+)')) + 1) .. '-0')
+  end
+end
+if after >= top then
+  return {state[1], top, {}}
+end
+local entries
+if limit > 0 then
+  entries = redis.call('XRANGE', stream, (after + 1) .. '-0', '+', 'COUNT', limit)
+else
+  entries = redis.call('XRANGE', stream, (after + 1) .. '-0', '+')
+end
+return {state[1], top, entries}
+"""
+
+
+LIVE_KIND = b"h"
+"""The first byte of a publication on a room's channel (``t``/``b``: a plain envelope; ``p``: presence)."""
+
+
+def meta_key(prefix: str, room: str) -> str:
+    return f"{prefix}meta:{room}"
+
+
+def stream_key(prefix: str, room: str) -> str:
+    return f"{prefix}stream:{room}"
+
+
+def publish_args(payload: bytes, channel: bytes, retention: Retention, epoch_candidate: str) -> list[bytes | str | int]:
+    ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
+    return [payload, retention.size, ttl_ms, max(1, int(retention.meta_ttl)), channel, epoch_candidate]
+
+
+def read_args(after: int, limit: int | None, retention: Retention) -> list[int]:
+    ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
+    return [after, 0 if limit is None else limit, ttl_ms]
+
+
+def parse_position(reply: list[Any]) -> Position:
+    epoch, offset = reply
+    return Position(epoch.decode() if isinstance(epoch, bytes) else str(epoch), int(offset))
+
+
+def parse_slice(room: str, reply: list[Any]) -> StreamSlice:
+    """The read script's reply as a ``StreamSlice`` (``ValueError`` for entries no hub wrote)."""
+    raw_epoch, top, entries = reply
+    if not raw_epoch:
+        return StreamSlice(None, 0, ())
+    epoch = raw_epoch.decode() if isinstance(raw_epoch, bytes) else str(raw_epoch)
+    publications = []
+    for entry_id, fields in entries:
+        offset = int(entry_id.split(b"-", 1)[0])
+        data = dict(zip(fields[::2], fields[1::2], strict=True))[b"d"]
+        publications.append(Publication.from_wire(room, Position(epoch, offset), data))
+    return StreamSlice(epoch, int(top), tuple(publications))
+
+
+def parse_live(room: str, raw: bytes) -> Publication:
+    """``h<epoch> <offset> <kind+payload>`` as published by the script; ``ValueError`` otherwise."""
+    head, _, rest = raw.partition(b" ")
+    offset, _, wire = rest.partition(b" ")
+    if not head.startswith(LIVE_KIND) or not offset.isdigit():
+        raise ValueError(f"Not a hub publication on room {room!r}")
+    return Publication.from_wire(room, Position(head[1:].decode(), int(offset)), wire)
+
+
+__all__ = [
+    "LIVE_KIND",
+    "PUBLISH_SCRIPT",
+    "READ_SCRIPT",
+    "meta_key",
+    "parse_live",
+    "parse_position",
+    "parse_slice",
+    "publish_args",
+    "read_args",
+    "stream_key",
+]
