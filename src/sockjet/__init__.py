@@ -7,7 +7,7 @@ routing and a test client, and a ``Hub`` for rooms and broadcast that scale acro
 from sockjet.applications import App
 from sockjet.datastructures import URL, Address, Headers, QueryParams, State
 from sockjet.exceptions import HTTPException, ReceiveTimeout, SockjetError, WebSocketException
-from sockjet.hub import Hub
+from sockjet.hub import History, Hub, Position
 from sockjet.limits import RateLimit
 from sockjet.middleware import Middleware
 from sockjet.requests import HTTPConnection, Request
@@ -25,11 +25,13 @@ __all__ = [
     "HTTPConnection",
     "HTTPException",
     "Headers",
+    "History",
     "Hub",
     "JSONResponse",
     "Middleware",
     "Mount",
     "PlainTextResponse",
+    "Position",
     "QueryParams",
     "RateLimit",
     "ReceiveTimeout",

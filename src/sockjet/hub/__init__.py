@@ -4,6 +4,9 @@
     app = App(lifespan=hub.lifespan)
     async with hub.join(room, websocket) as member: ...
     await hub.publish(room, data)
+    hub = Hub(history_size=100, frame=json_frame)   # rooms that remember: positions and recovery
+    async with hub.join(room, websocket, since=last_position) as member: ...   # member.recovered
+    await hub.history(room, since=position)
     async with hub.join(room, websocket, presence={"user": "u42"}, presence_events=True): ...
     await hub.presence(room); await hub.presence_stats(room)
 
@@ -11,22 +14,30 @@ Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
 """
 
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
 from sockjet.hub.member_state import MemberState
 from sockjet.hub.outbox import OverflowPolicy
+from sockjet.hub.position import History, IncomparablePositions, Position, Publication
 from sockjet.hub.presence import PresenceEvent, PresenceStats
 from sockjet.hub.protocol import HubWebSocket
 
 __all__ = [
+    "HISTORY_LOST_CLOSE_CODE",
     "OVERFLOW_CLOSE_CODE",
     "SHUTDOWN_CLOSE_CODE",
     "Envelope",
+    "History",
     "Hub",
     "HubWebSocket",
+    "IncomparablePositions",
     "Member",
     "MemberState",
     "OverflowPolicy",
+    "Position",
     "PresenceEvent",
     "PresenceStats",
+    "Publication",
+    "json_frame",
 ]

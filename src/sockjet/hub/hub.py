@@ -19,13 +19,15 @@ from typing import Any
 
 from sockjet import status
 from sockjet.exceptions import ConfigurationError
-from sockjet.hub.backends.base import Backend
+from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON, Frame, RoomHistories
 from sockjet.hub.member import Member
 from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
+from sockjet.hub.position import History, Position, Publication, as_position
 from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
@@ -60,6 +62,17 @@ class Hub:
       ignored after this, and its connections' leave events are emitted by a surviving process;
     - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
     - ``presence_interval``: a member gets at most one presence frame per room per interval.
+
+    History (off by default: ``history_size=0`` keeps today's behaviour and cost):
+
+    - ``history_size``: every room keeps its last ``history_size`` messages, each with a ``Position``;
+    - ``history_ttl``: and none older than this many seconds (``None``: no age limit);
+    - ``history_meta_ttl``: a room's epoch and offset are forgotten this long after its last publish
+      (memory: and after its last local member left); its next publish then starts a new epoch;
+    - ``frame``: how members receive a publication, e.g. ``sockjet.hub.json_frame`` (a JSON envelope
+      with the position); ``None`` sends the payload as published, exactly as without history.
+
+    Every process of one hub (same URL and prefix) must use the same history options.
     """
 
     def __init__(
@@ -77,6 +90,10 @@ class Hub:
         max_presence_info: int = 1024,
         presence_interval: float = 0.1,
         prefix: str = "sockjet:hub:",
+        history_size: int = 0,
+        history_ttl: float | None = None,
+        history_meta_ttl: float = 3600.0,
+        frame: Frame | None = None,
     ) -> None:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES):
             raise ConfigurationError(
@@ -101,6 +118,9 @@ class Hub:
             ("presence_ttl", presence_ttl),
         ):
             _positive(name, value)
+        retention = _retention(history_size, history_ttl, history_meta_ttl)
+        if frame is not None and not callable(frame):
+            raise ConfigurationError(f"frame must be a callable (Publication) -> str | bytes, or None; got {frame!r}.")
         self.url = url
         self.max_queue = max_queue
         self.max_queue_bytes = max_queue_bytes
@@ -120,6 +140,20 @@ class Hub:
         self._stopping = False
         self._start_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self.history_size = history_size
+        self.history_ttl = history_ttl
+        self.history_meta_ttl = history_meta_ttl
+        self.frame = frame
+        self._history: RoomHistories[Member] | None = None
+        if retention is not None:
+            self._history = RoomHistories(
+                retention,
+                frame,
+                members=self._membership.members,
+                offer=self._offer,
+                lost=self._history_lost,
+                spawn=self._spawn,
+            )
         self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
 
     def __repr__(self) -> str:
@@ -154,6 +188,8 @@ class Hub:
                 await backend.stop()
                 raise
             self._backend = backend
+            if self._history is not None:
+                self._history.backend = backend
             self._running = True
 
     async def aclose(self) -> None:
@@ -178,6 +214,9 @@ class Hub:
         finally:
             self._membership.clear()
             self._members.clear()
+            if self._history is not None:
+                self._history.clear()
+                self._history.backend = None
             self._running = False
             self._stopping = False
 
@@ -213,6 +252,7 @@ class Hub:
         max_queue_bytes: int | None = None,
         presence: dict[str, Any] | None = None,
         presence_events: PresenceEvents = False,
+        since: Position | str | None = None,
     ) -> _Join:
         """``async with hub.join(room, websocket) as member:`` -- a member of ``room`` inside the block.
 
@@ -226,15 +266,27 @@ class Hub:
         ``PresenceInfoTooLarge`` over ``max_presence_info``). ``presence_events``: ``True`` or
         ``"connections"`` sends this member the room's presence state, then every join and leave;
         ``"users"`` only a user's first connection joining and last leaving (docs/hub.md#presence).
+
+        ``since`` (a ``Position`` or its ``str`` token; needs ``history_size > 0``): first deliver every
+        retained message after it, then live messages -- no gap, no duplicate at the seam.
+        ``member.recovered`` tells whether that held; when it cannot (trimmed, expired, another
+        epoch or room, an offset beyond the top) nothing is replayed and ``recovered`` is False.
+        A garbage token raises ``ValueError``. ``since`` counts on a connection's first join of a room.
         """
         _check_room(room)
+        position = as_position(since)
+        if position is not None and self._history is None:
+            raise ConfigurationError(
+                f"Cannot join room {room!r} with since={str(position)!r}: this hub keeps no history. "
+                "Create it with Hub(history_size=N)."
+            )
         mode = events_mode(presence_events)
         info_json: str | None = None
         user_key = ""
         if presence is not None:
             info_json, user_key = encode_info(presence, max_bytes=self.max_presence_info)
         announced = Announced(info_json, user_key, mode)
-        return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced)
+        return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced, position)
 
     def members(self, room: str) -> tuple[Member, ...]:
         """The members of ``room`` in this process, in joining order."""
@@ -297,21 +349,48 @@ class Hub:
         return self._members.get(id(websocket))
 
     # -- publish ------------------------------------------------------------------------------------
-    async def publish(self, room: str, data: Any) -> None:
+    async def publish(self, room: str, data: Any) -> Position | None:
         """Send ``data`` to every member of ``room``, in every process; no need to be a member.
 
         ``str`` -> text frame, ``bytes`` -> binary frame, anything else -> JSON text (encoded once).
         Raises ``PayloadTooLarge`` over ``max_payload``, ``TypeError`` for what JSON cannot encode,
         ``PublishError`` when the backend did not take it within ``timeout`` (nobody received it).
-        Returning means the backend took it, not that members received it (at-most-once).
+        Returning means the backend took it (and, with history, stored it), not that members
+        received it. Returns the message's ``Position`` when the hub keeps history, else ``None``.
         """
         _check_room(room)
         envelope = Envelope.build(room, data, max_payload=self.max_payload)
         if not self._running:
             await self.start()
-        await self._backend.publish(envelope)
+        if self._history is None:
+            await self._backend.publish(envelope)
+            return None
+        return await self._history.publish(self._backend, envelope, data)
+
+    async def history(self, room: str, *, since: Position | str | None = None, limit: int | None = None) -> History:
+        """The retained messages of ``room`` after ``since`` (all retained ones without it), oldest first.
+
+        ``History.recovered`` is True when ``messages`` holds every message after ``since`` (with
+        ``limit``, the first ``limit`` of them); otherwise ``messages`` is empty -- never a partial
+        list. Without ``since`` it is True and ``messages`` is what is retained (older ones may have
+        been trimmed: compare the first offset with 1). ``ConfigurationError`` without history,
+        ``ValueError`` for a garbage ``since``, ``HubError`` if the backend cannot answer.
+        """
+        _check_room(room)
+        position = as_position(since)
+        if isinstance(limit, bool) or not (limit is None or (isinstance(limit, int) and limit >= 0)):
+            raise ValueError(f"limit must be None or an int >= 0, got {limit!r}.")
+        if self._history is None:
+            raise ConfigurationError("hub.history() needs a hub that keeps history: Hub(history_size=N).")
+        if not self._running:
+            await self.start()
+        return await self._history.history(self._backend, room, position, limit)
 
     # -- internals ------------------------------------------------------------------------------------
+    def _history_lost(self, room: str) -> None:
+        for member in self._membership.members(room):
+            member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
+
     def _deliver(self, envelope: Envelope) -> None:
         members = self._membership.members(envelope.room)
         if not members:
@@ -370,13 +449,21 @@ class Hub:
             self._members[id(websocket)] = member
         return member
 
-    async def _enter(self, room: str, member: Member) -> None:
-        """Put ``member`` in ``room``; on the room's first local member, wait for the backend."""
+    async def _enter(self, room: str, member: Member, since: Position | None) -> None:
+        """Put ``member`` in ``room``; on the room's first local member, wait for the backend.
+
+        With history, the member's first join of the room then catches it up after ``since``.
+        """
         actions = self._membership.join(room, member)
         if not needs_backend(actions):
             return
+        history = self._history
+        if history is not None:
+            history.enter(room, member, since)
         try:
             await self._backend.sync_room(room)
+            if history is not None:
+                member.recovered = await history.catch_up(self._backend, room, member, since)
         except BaseException:
             await self._exit(room, member)
             raise
@@ -386,6 +473,8 @@ class Hub:
         if self._membership.depth(room, member) == 1:
             await self._presence.leave(room, member)
         actions = self._membership.leave(room, member)
+        if self._history is not None and needs_backend(actions):
+            self._history.left(room, member, Action.UNSUBSCRIBE in actions)
         if needs_backend(actions) and self._running:
             try:
                 await self._backend.sync_room(room)
@@ -405,6 +494,9 @@ class Hub:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""
         self._unregister(member)
         changes = self._membership.remove(member)
+        if self._history is not None:
+            for room, actions in changes.items():
+                self._history.left(room, member, Action.UNSUBSCRIBE in actions)
         if self._presence.rooms_of(member):
             self._spawn(self._presence.forget(member))
         rooms = [room for room, actions in changes.items() if needs_backend(actions)]
@@ -437,6 +529,34 @@ class _LocalView:
 
     def local_rooms(self) -> list[str]:
         return self._hub.rooms()
+
+    def deliver_publication(self, publication: Publication) -> None:
+        history = self._hub._history
+        if history is not None:
+            history.deliver(publication)
+        else:  # another process of this hub keeps history: deliver the payload as it is
+            self._hub._deliver(Envelope(publication.room, publication.payload))
+
+    def stream_interrupted(self, rooms: list[str]) -> None:
+        history = self._hub._history
+        if history is not None:
+            history.interrupted(rooms)
+
+
+def _retention(size: Any, ttl: Any, meta_ttl: Any) -> Retention | None:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
+        raise ConfigurationError(f"history_size must be an int >= 0 (0: no history), got {size!r}.")
+    if ttl is not None:
+        _positive("history_ttl", ttl)
+    _positive("history_meta_ttl", meta_ttl)
+    if ttl is not None and meta_ttl < ttl:
+        raise ConfigurationError(
+            f"history_meta_ttl ({meta_ttl!r}) must be >= history_ttl ({ttl!r}): "
+            "a room's position must outlive its messages."
+        )
+    if size == 0:
+        return None
+    return Retention(size=size, ttl=None if ttl is None else float(ttl), meta_ttl=float(meta_ttl))
 
 
 def _presence_store(backend: Backend) -> PresenceStore:
@@ -481,6 +601,7 @@ class _Join:
         "_member",
         "_overflow",
         "_room",
+        "_since",
         "_task",
         "_websocket",
     )
@@ -494,8 +615,10 @@ class _Join:
         max_queue: int | None,
         max_queue_bytes: int | None,
         announced: Announced,
+        since: Position | None = None,
     ) -> None:
         self._hub = hub
+        self._since = since
         self._announced = announced
         self._room = room
         self._websocket = websocket
@@ -517,7 +640,7 @@ class _Join:
         member = await hub._member_for(websocket, self._overflow, self._max_queue, self._max_queue_bytes, room)
         if hub._membership.depth(room, member):
             hub._presence.check_nested(room, member, self._announced)
-        await hub._enter(room, member)
+        await hub._enter(room, member, self._since)
         if hub._membership.depth(room, member) == 1:
             try:
                 await hub._presence.join(room, member, self._announced)

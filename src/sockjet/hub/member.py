@@ -65,6 +65,7 @@ class Member:
         "close_code",
         "connection_id",
         "loop",
+        "recovered",
         "state",
         "websocket",
     )
@@ -86,6 +87,9 @@ class Member:
         self.state = MemberState.IDLE
         self.close_code: int | None = None
         """The code the hub closed this member with (1013 overflow, 1001 shutdown, or yours)."""
+        self.recovered = True
+        """Whether the last ``hub.join(..., since=...)`` gave back every message after ``since``
+        (True after a join without ``since``: nothing was asked, nothing is missing)."""
         self.connection_id = secrets.token_hex(8)
         """This connection's id in ``hub.presence(room)`` and presence events, the same in every room."""
         self._outbox = outbox

@@ -85,7 +85,9 @@ if after >= top then
   return {state[1], top, {}}
 end
 local entries
-if limit > 0 then
+if limit == 0 then
+  entries = {}
+elseif limit > 0 then
   entries = redis.call('XRANGE', stream, (after + 1) .. '-0', '+', 'COUNT', limit)
 else
   entries = redis.call('XRANGE', stream, (after + 1) .. '-0', '+')
@@ -113,7 +115,7 @@ def publish_args(payload: bytes, channel: bytes, retention: Retention, epoch_can
 
 def read_args(after: int, limit: int | None, retention: Retention) -> list[int]:
     ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
-    return [after, 0 if limit is None else limit, ttl_ms]
+    return [after, -1 if limit is None else limit, ttl_ms]
 
 
 def parse_position(reply: list[Any]) -> Position:
