@@ -420,3 +420,23 @@ async def test_a_redis_restart_tells_live_members_and_old_positions_do_not_recov
         _, member = await join(hub, "r", since=before)
         assert member.recovered is False
         assert (await hub.history("r", since=before)).recovered is False
+
+
+async def test_memory_forgets_quiet_rooms_without_members() -> None:
+    async with make_hub(None, history_meta_ttl=0.1) as hub:
+        sock, _ = await join(hub, "busy")
+        quiet = await hub.publish("quiet", "x")
+        busy = await hub.publish("busy", "x")
+        await asyncio.sleep(150 * MS)
+        await hub.publish("other", "wakes the sweep")
+        assert (await hub.history("quiet")).top is None  # forgotten: a new epoch next time
+        again = await hub.publish("quiet", "y")
+        assert quiet is not None and again is not None and again.epoch != quiet.epoch and again.offset == 1
+        assert (await hub.history("busy")).top == busy  # has a member: kept
+        await sock.wait_data(1)
+
+
+async def test_binary_publications_reach_members_as_binary_frames(hub: Hub) -> None:
+    sock, _ = await join(hub, "r")
+    await hub.publish("r", b"\x00\x01")
+    assert await sock.wait_data(1) == [b"\x00\x01"]

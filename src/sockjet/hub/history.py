@@ -156,11 +156,8 @@ class RoomHistories(Generic[_M]):
     def deliver(self, publication: Publication) -> None:
         """A publication from the backend (never awaits)."""
         feed = self.feeds.get(publication.room)
-        if feed is None:
-            if not self._members(publication.room):
-                return
-            feed = self.feeds[publication.room] = RoomFeed()
-        self._apply(publication.room, feed, feed.live(publication))
+        if feed is not None:  # else no local member: a join creates the feed before it subscribes
+            self._apply(publication.room, feed, feed.live(publication))
 
     def interrupted(self, rooms: list[str]) -> None:
         """The backend's live stream dropped and is back: fill each room's gap from the stream."""

@@ -1,0 +1,171 @@
+"""``RoomHistories`` (the hub's side of history) against a scripted backend: the edges of joining
+and filling that a real backend only hits by bad luck -- a room lost while a member catches up,
+a hub stopped while a fill waits to retry."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from sockjet.exceptions import HubError
+from sockjet.hub.backends.base import Retention
+from sockjet.hub.backends.memory import MemoryBackend
+from sockjet.hub.history import RoomHistories, frame_message, json_frame
+from sockjet.hub.position import KIND_BYTES, Position, Publication, StreamSlice
+from sockjet.types import Message
+
+
+class ScriptedBackend(MemoryBackend):
+    """``read_stream`` answers from ``reads`` (a slice, or an exception), after ``gate`` opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[StreamSlice | Exception] = []
+        self.asked: list[tuple[str, int, int | None]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
+        self.asked.append((room, after, limit))
+        await self.gate.wait()
+        answer = self.reads.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class Room:
+    def __init__(self) -> None:
+        self.members: dict[str, tuple[str, ...]] = {}
+        self.sent: list[tuple[str, Message]] = []
+        self.lost: list[str] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.backend = ScriptedBackend()
+        self.histories: RoomHistories[str] = RoomHistories(
+            Retention(size=10),
+            None,
+            members=lambda room: self.members.get(room, ()),
+            offer=lambda member, message, size: self.sent.append((member, message)),
+            lost=self.lose,
+            spawn=self.spawn,
+        )
+        self.histories.backend = self.backend
+
+    def lose(self, room: str) -> None:
+        self.lost.append(room)
+        self.members.pop(room, None)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        self.tasks.append(asyncio.get_running_loop().create_task(coro))
+
+    def texts(self, member: str) -> list[str]:
+        return [m["text"] for who, m in self.sent if who == member]
+
+
+def pub(offset: int, epoch: str = "e") -> Publication:
+    return Publication("r", Position(epoch, offset), f"m{offset}")
+
+
+async def test_a_join_without_since_reads_only_while_the_room_is_new() -> None:
+    room = Room()
+    room.members["r"] = ("a",)
+    room.backend.reads = [StreamSlice("e", 4, ())]
+    room.histories.enter("r", "a", None)
+    assert await room.histories.catch_up(room.backend, "r", "a", None) is True
+    assert room.backend.asked == [("r", 0, 0)]  # only the top: limit 0
+    room.members["r"] = ("a", "b")
+    room.histories.enter("r", "b", None)
+    assert await room.histories.catch_up(room.backend, "r", "b", None) is True
+    assert len(room.backend.asked) == 1  # the feed is live: nothing to read
+    room.histories.deliver(pub(4))  # at or below the top it started from: already seen
+    room.histories.deliver(pub(5))
+    assert room.texts("a") == room.texts("b") == ["m5"]
+
+
+async def test_a_room_lost_while_a_member_catches_up_is_not_recovered() -> None:
+    room = Room()
+    room.members["r"] = ("a",)
+    room.histories.enter("r", "a", Position("e", 1))
+    room.backend.gate.clear()
+    room.backend.reads = [StreamSlice("e", 3, (pub(2), pub(3)))]
+    catching = asyncio.create_task(room.histories.catch_up(room.backend, "r", "a", Position("e", 1)))
+    await asyncio.sleep(0)
+    room.histories.feeds.pop("r")  # lost (its members are being closed)
+    room.backend.gate.set()
+    assert await catching is False
+    assert room.sent == []
+    # a member whose catch-up was dropped (closed meanwhile) is not recovered either
+    room.histories.enter("r", "a", Position("e", 1))
+    room.histories.left("r", "a", emptied=False)
+    assert await room.histories.catch_up(room.backend, "r", "a", Position("e", 1)) is False
+    room.histories.left("nowhere", "a", emptied=False)  # nothing to forget
+    # and a catch-up whose read came back after the member was forgotten
+    room.histories.enter("r", "a", Position("e", 1))
+    room.backend.gate.clear()
+    room.backend.reads = [StreamSlice("e", 3, (pub(2), pub(3)))]
+    catching = asyncio.create_task(room.histories.catch_up(room.backend, "r", "a", Position("e", 1)))
+    await asyncio.sleep(0)
+    room.histories.left("r", "a", emptied=False)
+    room.backend.gate.set()
+    assert await catching is False and room.sent == []
+
+
+async def test_a_failed_catch_up_read_forgets_nothing_it_should_keep() -> None:
+    room = Room()
+    room.members["r"] = ("a",)
+    room.histories.enter("r", "a", Position("e", 1))
+    room.backend.reads = [HubError("down")]
+    with pytest.raises(HubError, match="down"):
+        await room.histories.catch_up(room.backend, "r", "a", Position("e", 1))
+
+
+async def test_a_fill_retries_then_fills(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sockjet.hub.history._FILL_RETRIES", (0.001, 0.001))
+    room = Room()
+    room.members["r"] = ("a",)
+    room.histories.enter("r", "a", None)
+    room.backend.reads = [StreamSlice("e", 1, ())]
+    await room.histories.catch_up(room.backend, "r", "a", None)
+    room.backend.reads = [HubError("blip"), StreamSlice("e", 3, (pub(2), pub(3)))]
+    room.histories.deliver(pub(3))  # 2 is missing: fill
+    await asyncio.gather(*room.tasks)
+    assert room.texts("a") == ["m2", "m3"] and room.lost == []
+
+
+async def test_a_fill_ends_quietly_when_the_hub_stops_or_the_room_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sockjet.hub.history._FILL_RETRIES", (0.001,))
+    for stop in ("hub stops before the retry", "room goes during the read"):
+        room = Room()
+        room.members["r"] = ("a",)
+        room.histories.enter("r", "a", None)
+        room.backend.reads = [StreamSlice("e", 1, ())]
+        await room.histories.catch_up(room.backend, "r", "a", None)
+        if stop == "hub stops before the retry":
+            room.backend.reads = [HubError("blip"), StreamSlice("e", 3, (pub(2), pub(3)))]
+            room.histories.interrupted(["r"])
+            await asyncio.sleep(0)  # the first read failed; the fill sleeps before its retry
+            room.histories.backend = None
+        else:
+            room.backend.reads = [StreamSlice("e", 3, (pub(2), pub(3)))]
+            room.backend.gate.clear()
+            room.histories.interrupted(["r"])
+            await asyncio.sleep(0)  # the read is under way
+            room.histories.left("r", "a", emptied=True)
+            room.backend.gate.set()
+        await asyncio.gather(*room.tasks)
+        assert room.sent == [] and room.lost == [], stop
+
+
+def test_frames() -> None:
+    raw = Publication("r", Position("e", 1), b"\x01", KIND_BYTES)
+    assert frame_message(raw, None) == ({"type": "websocket.send", "bytes": b"\x01"}, 1)
+    assert frame_message(raw, json_frame) == (
+        {"type": "websocket.send", "text": '{"room":"r","position":"e.1","bytes":"AQ=="}'},
+        44,
+    )
+    text = Publication("r é", Position("e", 2), "é")
+    message, size = frame_message(text, json_frame)
+    assert message["text"] == '{"room":"r é","position":"e.2","data":"é"}' and size == len(message["text"]) + 2
