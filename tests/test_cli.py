@@ -19,6 +19,7 @@ import uvicorn
 
 import sockjet
 from sockjet import cli
+from tests.e2e.servers import free_port
 
 
 @pytest.fixture
@@ -294,6 +295,7 @@ def test_missing_websocket_implementation(
 def demo_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """A stale value, so the tests see the command set or clear it (monkeypatch restores it after)."""
     monkeypatch.setenv(cli.DEMO_REDIS_ENV, "redis://stale")
+    monkeypatch.setenv(cli.DEMO_HUB_ENV, "nats://stale")
 
 
 @pytest.mark.usefixtures("demo_env")
@@ -307,6 +309,7 @@ def test_demo_prints_the_url_and_serves_the_demo_factory(
     assert served[0]["factory"] is True
     assert served[0]["workers"] == 1
     assert cli.DEMO_REDIS_ENV not in os.environ
+    assert cli.DEMO_HUB_ENV not in os.environ
 
 
 @pytest.mark.usefixtures("demo_env")
@@ -314,8 +317,8 @@ def test_demo_refuses_workers_without_redis(capsys: pytest.CaptureFixture[str], 
     code, out, err = run(capsys, "demo", "--workers", "2")
     assert (code, out, served) == (2, "", [])
     assert err == (
-        "sockjet: error: --workers 2 needs --redis URL: the in-process hub cannot reach chat members "
-        "in other worker processes (for example: --redis redis://127.0.0.1:6379/0)\n"
+        "sockjet: error: --workers 2 needs --redis URL or --hub URL: the in-process hub cannot reach chat members "
+        "in other worker processes (for example: --redis redis://127.0.0.1:6379/0 or --hub nats://127.0.0.1:4222)\n"
     )
 
 
@@ -359,6 +362,71 @@ def test_demo_with_redis_sets_the_url_for_every_worker(
     assert pinged == [url]
     assert served[0]["workers"] == 2
     assert os.environ[cli.DEMO_REDIS_ENV] == url
+
+
+@pytest.mark.usefixtures("demo_env")
+@pytest.mark.parametrize("kind", ["redis", "nats"])
+def test_demo_hub_url_reaches_every_worker(
+    capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]], kind: str
+) -> None:
+    from tests.e2e.nats_server import running_nats
+    from tests.e2e.redis_server import running_redis
+
+    auth = ["--user", "user", "--pass", "pw"]
+    with running_redis() if kind == "redis" else running_nats(jetstream=False, extra=auth) as server:
+        url = server.url.replace("://", "://user:pw@") if kind == "nats" else server.url
+        code, out, err = run(capsys, "demo", "--workers", "2", "--hub", url, "--port", "0")
+    name = {"redis": "Redis", "nats": "NATS"}[kind]
+    assert (code, err) == (0, "")
+    shown = url.replace(":pw@", ":***@")
+    assert out.startswith(f"sockjet demo: open http://127.0.0.1:0/ in a browser (2 workers, {name} hub at {shown};")
+    assert served[0]["workers"] == 2
+    assert os.environ[cli.DEMO_HUB_ENV] == url
+    assert cli.DEMO_REDIS_ENV not in os.environ
+
+
+@pytest.mark.usefixtures("demo_env")
+def test_demo_hub_memory_is_the_default(capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]]) -> None:
+    code, out, err = run(capsys, "demo", "--hub", "memory://", "--port", "0")
+    assert (code, err) == (0, "")
+    assert "(1 worker, in-process hub;" in out
+    assert os.environ[cli.DEMO_HUB_ENV] == "memory://"
+    code, _, err = run(capsys, "demo", "--hub", "memory://", "--workers", "2", "--port", "0")
+    assert code == 2
+    assert err.startswith("sockjet: error: --workers 2 needs --redis URL or --hub URL")
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--hub", "nats://127.0.0.1:1", "--redis", "redis://x"], "Give --hub URL or --redis URL, not both"),
+        (["--hub", "http://x"], "--hub: Unsupported hub URL 'http://x': use None or 'memory://' for one process"),
+        (["--hub", "nats://u:secret@127.0.0.1:{port}"], "Cannot connect to NATS at nats://u:***@127.0.0.1:{port}: "),
+        (["--hub", "redis://127.0.0.1:{port}/0"], "Cannot connect to Redis at redis://127.0.0.1:{port}/0: "),
+    ],
+    ids=["both", "scheme", "nats-unreachable", "redis-unreachable"],
+)
+def test_demo_bad_hub_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    port = str(free_port())
+    code, out, err = run(capsys, "demo", *[a.replace("{port}", port) for a in argv])
+    assert code in (1, 2)
+    assert err.startswith("sockjet: error: " + message.replace("{port}", port))
+    assert err.count("\n") == 1 and "secret" not in err
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+@pytest.mark.parametrize(("url", "package"), [("nats://127.0.0.1:1", "nats"), ("redis://u:pw@127.0.0.1:1", "redis")])
+def test_demo_hub_needs_its_client(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, url: str, package: str
+) -> None:
+    _hide_packages(monkeypatch, package)
+    code, _, err = run(capsys, "demo", "--hub", url)
+    shown = url.replace(":pw@", ":***@")
+    assert (code, err) == (
+        1,
+        f'sockjet: error: --hub {shown} needs the {package} package: pip install "sockjet[{package}]"\n',
+    )
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,9 @@ def test_hub_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(demo_app.REDIS_URL_ENV)
     assert TestClient(demo_app.create_app()).get("/healthz").json()["hub"] == "memory"
     assert TestClient(demo_app.create_app(redis_url="redis://x:1/0")).get("/healthz").json()["hub"] == "redis"
+    monkeypatch.setenv(demo_app.HUB_URL_ENV, "nats://127.0.0.1:1")  # wins over the Redis variable
+    monkeypatch.setenv(demo_app.REDIS_URL_ENV, "redis://127.0.0.1:1/0")
+    assert TestClient(demo_app.create_app()).get("/healthz").json()["hub"] == "nats"
 
 
 def test_two_members_chat_and_see_each_other(client: TestClient) -> None:

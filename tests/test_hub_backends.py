@@ -1,10 +1,11 @@
-"""One suite for every hub backend (ids ``memory``, ``redis``), then what only Redis can do:
-span processes, survive an outage, refuse a bad server. Redis is a real ``redis-server`` the
-tests start on a free port."""
+"""One suite for every hub backend (ids ``memory``, ``redis``, ``nats``), then what only the
+distributed ones can do: span processes, survive an outage, refuse a bad server. Redis and NATS
+are a real ``redis-server`` / ``nats-server`` the tests start on a free port."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 import uuid
@@ -18,6 +19,7 @@ from sockjet.exceptions import HubError, PayloadTooLarge, PublishError
 from sockjet.hub import Envelope
 from sockjet.hub.backends.redis import RedisBackend, redacted
 from tests.conftest import MS
+from tests.e2e.nats_server import NatsServer, running_nats
 from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
 from tests.e2e.servers import free_port
 from tests.hub_fakes import FakeSocket, connected
@@ -29,11 +31,17 @@ def shared_redis() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="module")
+def shared_nats() -> Iterator[NatsServer]:
+    with running_nats() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "redis", "nats"])
 def hub_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "memory":
         return None
-    server: RedisServer = request.getfixturevalue("shared_redis")
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
     return server.url
 
 
@@ -85,6 +93,21 @@ async def test_subscriptions_follow_membership(hub: Hub) -> None:
     await join2.__aexit__(None, None, None)
 
 
+TRICKY_ROOMS = ["a", "a.b", "a.*", "*", ">", "a.>", "a b", "%2E", ".", "a..b", "日本", "x" * 300, "x" * 301]
+
+
+async def test_room_names_never_reach_other_rooms(hub: Hub) -> None:
+    """Dots, wildcards, spaces, escapes and long names are each their own room on every backend."""
+    socks = {room: (await joined_socket(hub, room))[0] for room in TRICKY_ROOMS}
+    for room in TRICKY_ROOMS:
+        await hub.publish(room, f"to {room}")
+    for room, sock in socks.items():
+        assert await sock.wait_data(1) == [f"to {room}"]
+    await hub.publish("a", "last")
+    assert await socks["a"].wait_data(2) == ["to a", "last"]
+    assert all(len(sock.data) == 1 for room, sock in socks.items() if room != "a")
+
+
 async def test_counts(hub: Hub) -> None:
     joins = [(await joined_socket(hub, "r"))[1] for _ in range(3)]
     assert (hub.local_count("r"), await hub.count("r")) == (3, 3)
@@ -112,11 +135,26 @@ async def test_shutdown_ends_every_task_and_the_hub_restarts(hub_url: str | None
         assert other_tasks() == before
 
 
-# -- Redis only: processes, outages, bad servers -------------------------------------------------------
-@pytest.mark.redis
-async def test_two_processes_share_rooms_and_counts(shared_redis: RedisServer) -> None:
+async def test_a_hub_stopped_right_after_it_started_stops_at_once(hub_url: str | None) -> None:
+    """The backend's tasks end even when stopped mid-command (redis-py can swallow a cancellation)."""
+    for _ in range(3):
+        hub = make_hub(hub_url)
+        await hub.start()
+        started = time.monotonic()
+        await asyncio.wait_for(hub.aclose(), 2000 * MS)
+        assert time.monotonic() - started < 1000 * MS
+
+
+# -- Redis and NATS: processes ---------------------------------------------------------------------------
+@pytest.fixture(params=["redis", "nats"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
+    return server.url
+
+
+async def test_two_processes_share_rooms_and_counts(shared_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
-    async with Hub(shared_redis.url, prefix=prefix) as one, Hub(shared_redis.url, prefix=prefix) as two:
+    async with Hub(shared_url, prefix=prefix) as one, Hub(shared_url, prefix=prefix) as two:
         a, _ = await joined_socket(one, "r")
         b, _ = await joined_socket(two, "r")
         c, _ = await joined_socket(two, "r")
@@ -127,6 +165,21 @@ async def test_two_processes_share_rooms_and_counts(shared_redis: RedisServer) -
         assert (await one.count("r"), await two.count("r"), one.local_count("r")) == (3, 3, 1)
         await one.aclose()  # its member is closed with 1001 and stops counting at once
         assert await two.count("r") == 2
+
+
+async def test_a_hub_started_later_counts_the_others_at_once(shared_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with Hub(shared_url, prefix=prefix) as one:
+        for _ in range(2):
+            await joined_socket(one, "r")
+        async with Hub(shared_url, prefix=prefix) as two:
+            deadline = time.monotonic() + 2000 * MS  # NATS: the others answer the newcomer's hello
+            while await two.count("r") != 2 and time.monotonic() < deadline:
+                await asyncio.sleep(MS)
+            assert await two.count("r") == 2
+
+
+# -- Redis only: outages, bad servers ------------------------------------------------------------------
 
 
 @pytest.mark.redis
@@ -194,13 +247,15 @@ async def test_a_dead_process_stops_counting_after_presence_ttl(shared_redis: Re
 async def wait_for_delivery(hub: Hub, room: str, sock: FakeSocket, marker: str) -> None:
     """Publish ``marker-N`` until one arrives: the subscriber has re-subscribed (bounded)."""
     deadline = time.monotonic() + 10000 * MS
-    for attempt in range(10000):
-        assert time.monotonic() < deadline, "the hub did not recover after Redis came back"
+    for attempt in itertools.count():
+        assert time.monotonic() < deadline, f"{marker}: the hub did not recover after the server came back"
         try:
             await hub.publish(room, f"{marker}-{attempt}")
             await sock.wait_until(lambda s: any(str(d).startswith(marker) for d in s.data), 50 * MS)
             return
-        except (PublishError, asyncio.TimeoutError):
+        except PublishError:
+            await asyncio.sleep(10 * MS)  # refused at once while reconnecting: do not spin
+        except asyncio.TimeoutError:
             continue
 
 

@@ -8,6 +8,7 @@ and a non-zero exit code, never a traceback: 2 for a usage error, 1 for anything
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import errno
 import importlib
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sockjet
+from sockjet.hub.backends._urls import redacted
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -29,6 +31,8 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 DEMO_APP = "sockjet.demo.app:create_app"
 DEMO_REDIS_ENV = "SOCKJET_DEMO_REDIS_URL"
 """The environment variable through which ``sockjet demo --redis`` reaches every worker process."""
+DEMO_HUB_ENV = "SOCKJET_DEMO_HUB_URL"
+"""The environment variable through which ``sockjet demo --hub`` reaches every worker process."""
 
 
 class CLIError(Exception):
@@ -231,10 +235,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_server_options(demo)
     demo.add_argument(
+        "--hub",
+        metavar="URL",
+        default=None,
+        help="the hub: memory:// (default), redis://host:port/db or nats://host:port (one of the last two "
+        "is required when --workers > 1)",
+    )
+    demo.add_argument(
         "--redis",
         metavar="URL",
         default=None,
-        help="share rooms across workers through this Redis (required when --workers > 1)",
+        help="share rooms across workers through this Redis (the same as --hub redis://...)",
     )
     return parser
 
@@ -325,21 +336,54 @@ def _browser_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def check_hub(url: str) -> str:
+    """The demo's hub must be usable now, rather than failing later inside every worker; returns its kind."""
+    from sockjet.exceptions import ConfigurationError, HubError
+
+    try:
+        hub = sockjet.Hub(url)
+    except ConfigurationError as exc:
+        raise CLIError(f"--hub: {exc}") from None
+    kind = "memory" if url == "memory://" else "nats" if url.startswith(("nats://", "tls://")) else "redis"
+    package = {"memory": None, "redis": "redis", "nats": "nats"}[kind]
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise CLIError(f'--hub {redacted(url)} needs the {package} package: pip install "sockjet[{kind}]"')
+
+    async def start_and_stop() -> None:
+        await hub.start()
+        await hub.aclose()
+
+    try:
+        asyncio.run(start_and_stop())
+    except HubError as exc:
+        raise CLIError(str(exc)) from None
+    return kind
+
+
 def _demo(args: argparse.Namespace) -> int:
-    if args.workers > 1 and args.redis is None:
+    if args.hub is not None and args.redis is not None:
+        raise CLIError("Give --hub URL or --redis URL, not both", exit_code=EXIT_USAGE)
+    url = args.redis if args.redis is not None else args.hub
+    kind = "memory" if url is None or url == "memory://" else None
+    if args.workers > 1 and kind == "memory":
         raise CLIError(
-            f"--workers {args.workers} needs --redis URL: the in-process hub cannot reach chat members "
-            "in other worker processes (for example: --redis redis://127.0.0.1:6379/0)",
+            f"--workers {args.workers} needs --redis URL or --hub URL: the in-process hub cannot reach chat members "
+            "in other worker processes (for example: --redis redis://127.0.0.1:6379/0 or --hub nats://127.0.0.1:4222)",
             exit_code=EXIT_USAGE,
         )
+    os.environ.pop(DEMO_REDIS_ENV, None)
+    os.environ.pop(DEMO_HUB_ENV, None)
     if args.redis is not None:
         check_redis(args.redis)
         os.environ[DEMO_REDIS_ENV] = args.redis
-    else:
-        os.environ.pop(DEMO_REDIS_ENV, None)
+        kind = "redis"
+    elif url is not None:
+        kind = check_hub(url)
+        os.environ[DEMO_HUB_ENV] = url
     check_server("websockets-sansio")
     check_port(args.host, args.port)
-    hub = f"Redis hub at {args.redis}" if args.redis else "in-process hub"
+    names = {"redis": "Redis", "nats": "NATS"}
+    hub = f"{names[kind]} hub at {redacted(url)}" if url is not None and kind in names else "in-process hub"
     print(
         f"sockjet demo: open http://{_browser_host(args.host)}:{args.port}/ in a browser "
         f"({args.workers} worker{'s' if args.workers > 1 else ''}, {hub}; Ctrl+C to stop)",

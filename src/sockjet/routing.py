@@ -20,7 +20,7 @@ from typing import Any
 from sockjet._errors import handle_websocket_exception
 from sockjet.convertors import CONVERTOR_TYPES, Convertor
 from sockjet.datastructures import URLPath
-from sockjet.exceptions import HTTPException, WebSocketException
+from sockjet.exceptions import HTTPException, SockjetError, WebSocketException
 from sockjet.guard import ConnectionOptions, GuardSlot
 from sockjet.limits import RateLimit
 from sockjet.requests import HTTPConnection, Request, route_path
@@ -501,8 +501,10 @@ class Router:
                     await send({"type": "lifespan.startup.complete"})
                     started = True
                     await receive()
-        except BaseException:
-            message = traceback.format_exc()
+        except BaseException as exc:
+            # sockjet's own errors (a hub that cannot reach its server) already say what to fix:
+            # one line for the server's log instead of a traceback burying it.
+            message = f"{type(exc).__name__}: {exc}" if isinstance(exc, SockjetError) else traceback.format_exc()
             if started:
                 await send({"type": "lifespan.shutdown.failed", "message": message})
             else:

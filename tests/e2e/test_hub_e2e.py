@@ -1,10 +1,12 @@
-"""Two uvicorn worker processes sharing one redis-server: a message from a client of one
-reaches a client of the other, through a Redis outage and back."""
+"""Two uvicorn worker processes sharing one redis-server or nats-server: a message from a client
+of one reaches a client of the other, through an outage of the server and back; a server that is
+not there is one line in the log."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -14,19 +16,25 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import MS
-from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.e2e.nats_server import NatsServer, running_nats
+from tests.e2e.redis_server import RedisServer, running_redis
+from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
 
-pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+pytestmark = [pytest.mark.e2e]
+
+NAMES = {"redis": "Redis", "nats": "NATS"}
 
 ROOM = "/ws/chat/e2e"
 
 
-def start_worker(redis_url: str) -> Server:
-    port = free_port()
+def worker_argv(port: int) -> list[str]:
     argv = [sys.executable, "-m", "uvicorn", "examples.chat_room:app", "--host", "127.0.0.1", "--port", str(port)]
-    argv += ["--log-level", "warning"]
-    return start_process(argv, port, env={"HUB_URL": redis_url})
+    return [*argv, "--log-level", "warning"]
+
+
+def start_worker(hub_url: str) -> Server:
+    port = free_port()
+    return start_process(worker_argv(port), port, env={"HUB_URL": hub_url})
 
 
 def stop_worker(server: Server) -> None:
@@ -35,11 +43,18 @@ def stop_worker(server: Server) -> None:
         server.process.stdout.close()
 
 
+@pytest.fixture(params=["redis", "nats"])
+def broker(request: pytest.FixtureRequest) -> Iterator[RedisServer | NatsServer]:
+    """A redis-server or a nats-server (JetStream on) of the test's own."""
+    with running_redis() if request.param == "redis" else running_nats() as server:
+        yield server
+
+
 @pytest.fixture
-def workers(redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:  # noqa: F811 - the fixture
-    one = start_worker(redis_server.url)
+def workers(broker: RedisServer | NatsServer) -> Iterator[tuple[Server, Server]]:
+    one = start_worker(broker.url)
     try:
-        two = start_worker(redis_server.url)
+        two = start_worker(broker.url)
         try:
             yield one, two
         finally:
@@ -70,7 +85,7 @@ async def delivered(sender: ClientConnection, receiver: ClientConnection, marker
     """Send ``marker-N`` until the receiver gets one: the path is up again (bounded)."""
     deadline = time.monotonic() + 10000 * MS
     for attempt in range(1000):
-        assert time.monotonic() < deadline, f"{marker}: no delivery after Redis came back"
+        assert time.monotonic() < deadline, f"{marker}: no delivery after the server came back"
         await sender.send(f"{marker}-{attempt}")
         try:
             await receive_until(receiver, lambda m: m.startswith(marker), 200 * MS)
@@ -79,8 +94,11 @@ async def delivered(sender: ClientConnection, receiver: ClientConnection, marker
             continue
 
 
-async def test_two_workers_one_redis_and_an_outage(workers: tuple[Server, Server], redis_server: RedisServer) -> None:  # noqa: F811
+async def test_two_workers_one_server_and_an_outage(
+    workers: tuple[Server, Server], broker: RedisServer | NatsServer
+) -> None:
     one, two = workers
+    name = NAMES[broker.url.partition(":")[0]]
     async with connect(one.url + ROOM) as a, connect(two.url + ROOM) as b:
         deadline = time.monotonic() + 5000 * MS
         while await room_count(one) != 2:  # both joined (and so subscribed)
@@ -95,16 +113,36 @@ async def test_two_workers_one_redis_and_an_outage(workers: tuple[Server, Server
         assert await receive_until(a, lambda m: True) == "hello from worker two"
         assert await receive_until(b, lambda m: True) == "hello from worker two"
 
-        redis_server.stop()
+        broker.stop()
         await a.send("during the outage")
         error = json.loads(await receive_until(a, lambda m: m.startswith('{"error"')))
-        assert error["error"].startswith("Could not publish to room 'e2e': Redis at redis://127.0.0.1:")
-        assert error["error"].endswith("Nobody received it; retry when Redis is back.")
+        assert error["error"].startswith(f"Could not publish to room 'e2e': {name} at {broker.url}")
+        assert error["error"].endswith(f"Nobody received it; retry when {name} is back.")
 
-        redis_server.start()
+        broker.start()
         await delivered(a, b, "one-to-two")
         await delivered(b, a, "two-to-one")
         await a.send("after the outage")
         assert await receive_until(b, lambda m: m == "after the outage")
         await b.send("and back")
         assert await receive_until(a, lambda m: m == "and back")
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:{port}/0", "nats://127.0.0.1:{port}"], ids=["redis", "nats"])
+def test_a_hub_server_that_is_not_there_is_one_line_in_the_log(url: str) -> None:
+    hub_url = url.format(port=free_port())
+    result = subprocess.run(
+        worker_argv(free_port()),
+        cwd=ROOT,
+        env={"HUB_URL": hub_url, "PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    name = NAMES[url.partition(":")[0]]
+    (line,) = [line for line in lines if "Cannot connect" in line]
+    assert line.startswith(f"ERROR:    HubError: Cannot connect to {name} at {hub_url}: ")
+    assert line.endswith(f"Check that {url.partition(':')[0]}-server runs there, or fix the hub URL.")
+    assert lines == [line, "ERROR:    Application startup failed. Exiting."]

@@ -1,8 +1,8 @@
 """The chat demo as a sockjet App: the page, its static files, a health check and the chat WebSocket.
 
-``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis when a URL is
-given or ``SOCKJET_DEMO_REDIS_URL`` is set (that is how ``sockjet demo --workers N --redis URL``
-reaches every worker). Rooms and broadcast go through the hub only; see ``protocol`` for how
+``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis or NATS when a
+URL is given or ``SOCKJET_DEMO_HUB_URL`` / ``SOCKJET_DEMO_REDIS_URL`` is set (that is how
+``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and broadcast go through the hub only; see ``protocol`` for how
 the online list is built on top of ``publish``.
 """
 
@@ -28,6 +28,7 @@ from sockjet.responses import HTMLResponse, JSONResponse, Response
 from sockjet.websockets import WebSocket, WebSocketDisconnect
 
 REDIS_URL_ENV = "SOCKJET_DEMO_REDIS_URL"
+HUB_URL_ENV = "SOCKJET_DEMO_HUB_URL"
 logger = logging.getLogger("sockjet.demo")
 
 
@@ -168,11 +169,16 @@ class ChatSession:
 
 
 def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
-    """A new chat demo App. ``hub`` wins over ``redis_url``, which wins over ``SOCKJET_DEMO_REDIS_URL``."""
+    """A new chat demo App. ``hub`` wins over ``redis_url``, which wins over ``SOCKJET_DEMO_HUB_URL``,
+    then ``SOCKJET_DEMO_REDIS_URL``."""
     if hub is None:
-        hub = Hub(redis_url or os.environ.get(REDIS_URL_ENV) or None)
+        hub = Hub(redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None)
     url = getattr(hub, "url", None)
-    hub_kind = "redis" if isinstance(url, str) and url.startswith(("redis", "unix")) else "memory"
+    hub_kind = "memory"
+    if isinstance(url, str) and url.startswith(("redis", "unix")):
+        hub_kind = "redis"
+    elif isinstance(url, str) and url.startswith(("nats://", "tls://")):
+        hub_kind = "nats"
     static = load_static()
     app = App(lifespan=hub.lifespan)
     chat_hub = hub

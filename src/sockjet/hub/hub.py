@@ -19,9 +19,11 @@ from typing import Any
 
 from sockjet import status
 from sockjet.exceptions import ConfigurationError
+from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
+from sockjet.hub.backends.subjects import server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON, Frame, RoomHistories
 from sockjet.hub.member import Member
@@ -39,6 +41,7 @@ logger = logging.getLogger("sockjet.hub")
 SHUTDOWN_CLOSE_CODE = status.WS_1001_GOING_AWAY
 SHUTDOWN_CLOSE_REASON = "server shutting down"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_NATS_SCHEMES = ("nats://", "tls://")
 
 
 def _positive(name: str, value: float) -> None:
@@ -50,7 +53,8 @@ class Hub:
     """Rooms of WebSocket members and a ``publish`` that reaches every member of a room.
 
     ``url``: ``None`` or ``"memory://"`` keeps everything in this process; ``"redis://host:port/db"``
-    spans every process that uses the same Redis. Options are keyword-only:
+    spans every process that uses the same Redis, ``"nats://host:port"`` (or ``tls://``, several
+    comma-separated for a cluster) every process on the same NATS. Options are keyword-only:
 
     - ``max_queue`` / ``max_queue_bytes``: each member's outbox bound (messages / bytes);
     - ``overflow``: ``"close"`` (default: close the member with 1013) or ``"drop_oldest"``;
@@ -58,8 +62,8 @@ class Hub:
     - ``timeout``: bound on any one backend operation, e.g. a publish while Redis is down;
     - ``close_timeout``: bound on sending one close frame to a member;
     - ``drain_timeout``: at shutdown, how long members may flush their outbox before the 1001 close;
-    - ``presence_ttl``: (Redis) a process that stopped refreshing its counts and presence is
-      ignored after this, and its connections' leave events are emitted by a surviving process;
+    - ``presence_ttl``: (Redis, NATS) a process that stopped refreshing its counts and presence is
+      ignored after this, and (Redis) its connections' leave events are emitted by a surviving process;
     - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
     - ``presence_interval``: a member gets at most one presence frame per room per interval.
 
@@ -95,11 +99,14 @@ class Hub:
         history_meta_ttl: float = 3600.0,
         frame: Frame | None = None,
     ) -> None:
-        if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES):
+        if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
-                f"Unsupported hub URL {url!r}: use None or 'memory://' for one process, "
-                "or 'redis://host:port/db' to span processes."
+                f"Unsupported hub URL {redacted(url)!r}: use None or 'memory://' for one process, "
+                "or 'redis://host:port/db' or 'nats://host:port' to span processes."
             )
+        if url is not None and url.startswith(_NATS_SCHEMES):
+            server_urls(url)
+            subject_base(prefix)
         check_limits(max_messages=max_queue, max_bytes=max_queue_bytes, overflow=overflow)
         if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 1:
             raise ConfigurationError(f"max_payload must be an int >= 1, got {max_payload!r}.")
@@ -163,6 +170,10 @@ class Hub:
     def _make_backend(self) -> Backend:
         if self.url is None or self.url == "memory://":
             return MemoryBackend()
+        if self.url.startswith(_NATS_SCHEMES):
+            from sockjet.hub.backends.nats import NatsBackend
+
+            return NatsBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)
         from sockjet.hub.backends.redis import RedisBackend
 
         return RedisBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)
@@ -297,10 +308,10 @@ class Hub:
         return self._membership.count(room)
 
     async def count(self, room: str) -> int:
-        """How many members ``room`` has in every process (Redis), or in this one (memory).
+        """How many members ``room`` has in every process (Redis, NATS), or in this one (memory).
 
-        With Redis, counts of other processes are as fresh as their last refresh (``presence_ttl / 3``
-        at most, usually milliseconds); ``HubError`` if Redis cannot answer within ``timeout``.
+        With Redis or NATS, counts of other processes are as fresh as their last refresh (``presence_ttl / 3``
+        at most, usually milliseconds); ``HubError`` if the backend cannot answer within ``timeout``.
         """
         _check_room(room)
         await self.start()

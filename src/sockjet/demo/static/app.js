@@ -86,7 +86,8 @@ function handle(frame) {
       state.ttlMs = frame.ttl * 1000;
       state.online.clear();
       state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
-      setStatus("online", frame.hub === "redis" ? `Online · worker ${frame.worker} · Redis hub` : "Online");
+      const hubNames = { redis: "Redis", nats: "NATS" };
+      setStatus("online", hubNames[frame.hub] ? `Online · worker ${frame.worker} · ${hubNames[frame.hub]} hub` : "Online");
       hideError();
       renderAll();
       break;

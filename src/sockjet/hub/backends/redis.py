@@ -24,10 +24,11 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
 from sockjet.hub.backends import redis_history
+from sockjet.hub.backends._tasks import end_task
+from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
@@ -45,16 +46,6 @@ logger = logging.getLogger("sockjet.hub")
 
 _CONTROL = "__sockjet_control__"
 """A channel every process subscribes to, so the pub/sub connection always exists."""
-
-
-def redacted(url: str) -> str:
-    """``url`` without its password, for error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
 
 
 class RedisBackend(Backend):
@@ -126,9 +117,9 @@ class RedisBackend(Backend):
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             await self.stop()
             raise HubError(
-                f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc)}. "
+                f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc).rstrip('.')}. "
                 "Check that redis-server runs there, or fix the hub URL."
-            ) from exc
+            ) from None  # one line for the user: the cause is in the message
         self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
         self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-redis-presence")
 
@@ -412,16 +403,6 @@ class RedisBackend(Backend):
             if float(expires) > now:
                 total += int(count)
         return total
-
-
-async def end_task(task: asyncio.Task[Any]) -> None:
-    """Cancel ``task`` until it ends: redis-py can swallow a cancellation that lands while it
-    (re)connects to a Redis that is down, and a task that swallowed it would loop forever."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.05)
-    if not task.cancelled() and task.exception() is not None:
-        logger.debug("Task %r ended with %r", task, task.exception())
 
 
 def _describe(exc: BaseException) -> str:

@@ -1,0 +1,359 @@
+"""The NATS backend: core NATS subjects, one connection and one subscription per room per process.
+
+- Subjects: ``{base}.r.{token}`` per room (``backends/subjects.py``: a room named ``a.b``, ``*``
+  or ``>`` is one literal token and never reaches another room). A room is subscribed while this
+  process has a member in it (``sync_room``); a join waits for the server to confirm the
+  subscription (a confirmation after the SUB), so a publish made through the same server after
+  ``join`` returned reaches the new member. In a cluster, interest reaches the other servers
+  a moment later (NATS propagates it asynchronously).
+- Confirmations are a marker published to this process's own echo subject ``{base}.e.{id}``:
+  the server handles a connection's commands in order, so the marker's return means everything
+  sent before it was taken. (Not nats-py's ``flush``: a flush that timed out leaves a cancelled
+  future behind, and the late PONG then stops the client's reader.)
+- ``publish`` returns once the server has the message (PUB, then a confirmation); while NATS is away
+  it raises ``PublishError`` at once, or within ``timeout`` if the loss is not yet noticed.
+  Nothing is buffered for later: what ``publish`` refused is never delivered.
+- nats-py reconnects by itself (every ``reconnect_wait`` seconds, to any server of the URL) and
+  re-subscribes every room; members stay connected; what was published meanwhile is lost
+  (at-most-once).
+- Counts: every process broadcasts its local counts on ``{base}.p`` (``backends/nats_counts.py``)
+  and remembers the others'; ``count`` first waits for its own marker to come back, so every
+  report the server took before the call is counted. A process that died stops counting after
+  ``presence_ttl``; one that stops cleanly says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sockjet.exceptions import ConfigurationError, HubError, PublishError
+from sockjet.hub.backends._tasks import end_task
+from sockjet.hub.backends._urls import redacted
+from sockjet.hub.backends.base import Backend, LocalRooms
+from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
+from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
+from sockjet.hub.envelope import Envelope
+
+try:
+    import nats.aio.client
+    import nats.errors
+except ImportError:  # pragma: no cover - depends on the installed extras
+    nats = None  # type: ignore[assignment]
+
+logger = logging.getLogger("sockjet.hub")
+
+MAX_ROOMS_PER_REPORT = 500
+"""Rooms per presence broadcast (keeps each one far below NATS's 1 MB max_payload)."""
+
+
+class NatsBackend(Backend):
+    """Core NATS through nats-py's asyncio client."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        prefix: str = "sockjet:hub:",
+        presence_ttl: float = 30.0,
+        reconnect_wait: float = 0.25,
+        ping_interval: float = 5.0,
+    ) -> None:
+        if nats is None:  # pragma: no cover - depends on the installed extras
+            raise ConfigurationError("Hub(url='nats://...') needs nats-py: pip install 'sockjet[nats]'.")
+        self.url = url
+        self.servers = server_urls(url)
+        self.base = subject_base(prefix)
+        self.timeout = timeout
+        self.presence_ttl = presence_ttl
+        self.reconnect_wait = reconnect_wait
+        self.ping_interval = ping_interval
+        self.process_id = uuid.uuid4().hex
+        self.disconnects = 0
+        """How often the connection to NATS was lost (for logs and tests)."""
+        self._local: LocalRooms | None = None
+        self._nc: Any = None
+        self._subs: dict[str, Any] = {}
+        self._lock = asyncio.Lock()
+        self._book = PresenceBook()
+        self._pings: dict[str, asyncio.Future[None]] = {}
+        self._echoes: dict[bytes, asyncio.Future[None]] = {}
+        self._echo_ids = itertools.count()
+        self._presence: asyncio.Task[None] | None = None
+        self._presence_wakeup = asyncio.Event()
+        self._outage_since: float | None = None
+
+    # -- names ------------------------------------------------------------------------------------
+    def subject(self, room: str) -> str:
+        return room_subject(self.base, room)
+
+    @property
+    def presence_subject(self) -> str:
+        return presence_subject(self.base)
+
+    @property
+    def echo_subject(self) -> str:
+        return f"{self.base}.e.{self.process_id}"
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and bool(self._nc.is_connected)
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def start(self, local: LocalRooms) -> None:
+        self._local = local
+        self._nc = await self._connect()
+        try:
+            await self._nc.subscribe(self.echo_subject, cb=self._on_echo)
+            await self._nc.subscribe(self.presence_subject, cb=self._on_presence)
+            await self._send(Report(ReportKind.HELLO, self.process_id))
+            await asyncio.wait_for(self._confirm(self._nc), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+            await self.stop()
+            raise HubError(f"Cannot use NATS at {redacted(self.url)}: {_describe(exc)}.") from None
+        self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-nats-presence")
+
+    async def _connect(self) -> Any:
+        """A connected client, or ``HubError`` in one line: refused credentials at once, else after ``timeout``."""
+        client = nats.aio.client.Client()
+        errors: list[BaseException] = []
+        refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def on_error(exc: Exception) -> None:
+            if client.is_connected or self._outage_since is not None:
+                logger.debug("NATS client error: %s", _describe(exc))
+                return
+            errors.append(exc)
+            if _is_refusal(exc) and not refused.done():
+                refused.set_result(None)
+
+        connecting = asyncio.ensure_future(
+            client.connect(
+                self.servers,
+                name=f"sockjet-hub-{self.process_id[:8]}",
+                error_cb=on_error,
+                disconnected_cb=self._on_disconnected,
+                reconnected_cb=self._on_reconnected,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=self.reconnect_wait,  # type: ignore[arg-type]
+                connect_timeout=self.timeout,  # type: ignore[arg-type]
+                ping_interval=self.ping_interval,  # type: ignore[arg-type]
+                pending_size=0,  # nothing is buffered while disconnected: publish fails instead
+            )
+        )
+        try:
+            await asyncio.wait({connecting, refused}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            refused.cancel()
+            if not connecting.done():
+                connecting.cancel()
+                with contextlib.suppress(BaseException):
+                    await connecting
+        if connecting.cancelled() or connecting.exception() is not None:
+            with contextlib.suppress(Exception):
+                await client.close()
+            cause = errors[-1] if errors else None if connecting.cancelled() else connecting.exception()
+            reason = _describe(cause or asyncio.TimeoutError())
+            hint = (
+                "Check the user and password (or token) in the hub URL."
+                if cause is not None and _is_refusal(cause)
+                else "Check that nats-server runs there, or fix the hub URL."
+            )
+            raise HubError(f"Cannot connect to NATS at {redacted(self.url)}: {reason}. {hint}") from None
+        return client
+
+    async def stop(self) -> None:
+        if self._presence is not None:
+            await end_task(self._presence)
+        self._presence = None
+        client, self._nc = self._nc, None
+        if client is not None:
+            if client.is_connected:
+                with contextlib.suppress(nats.errors.Error, OSError, asyncio.TimeoutError):
+                    await client.publish(self.presence_subject, Report(ReportKind.BYE, self.process_id).to_wire())
+                    await asyncio.wait_for(self._confirm(client), self.timeout)
+            with contextlib.suppress(nats.errors.Error, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(client.close(), self.timeout)
+        for future in (*self._pings.values(), *self._echoes.values()):
+            future.cancel()
+        self._pings.clear()
+        self._echoes.clear()
+        self._subs.clear()
+        self._book = PresenceBook()
+        self._local = None
+
+    async def _on_disconnected(self) -> None:
+        if self._nc is None or self._outage_since is not None:
+            return  # closing, or already reported
+        self.disconnects += 1
+        self._outage_since = time.monotonic()
+        logger.warning("Lost NATS at %s; reconnecting.", redacted(self.url))
+
+    async def _on_reconnected(self) -> None:
+        since, self._outage_since = self._outage_since, None
+        if since is not None:
+            logger.warning(
+                "NATS at %s is back after %.1fs; re-subscribed.", redacted(self.url), time.monotonic() - since
+            )
+        # Others may have forgotten our counts or missed changes, and we theirs: a HELLO makes every
+        # process that is back re-broadcast (a process that comes back later sends its own).
+        self._presence_wakeup.set()
+        client = self._nc
+        if client is not None and client.is_connected:
+            with contextlib.suppress(nats.errors.Error, OSError):
+                await self._send(Report(ReportKind.HELLO, self.process_id))
+
+    # -- publish ------------------------------------------------------------------------------------
+    async def publish(self, envelope: Envelope) -> None:
+        client = self._nc
+        if client is None:
+            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+        try:
+            if not client.is_connected:
+                raise ConnectionError("disconnected, reconnecting")
+            await asyncio.wait_for(self._publish_confirmed(client, envelope), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+            raise PublishError(
+                f"Could not publish to room {envelope.room!r}: NATS at {redacted(self.url)} did not take it "
+                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when NATS is back."
+            ) from exc
+
+    async def _publish_confirmed(self, client: Any, envelope: Envelope) -> None:
+        await client.publish(self.subject(envelope.room), envelope.to_wire())
+        await self._confirm(client)
+
+    async def _confirm(self, client: Any) -> None:
+        """Return once the server has taken everything this connection sent before (callers bound it)."""
+        marker = b"%d" % next(self._echo_ids)
+        future = self._echoes[marker] = asyncio.get_running_loop().create_future()
+        try:
+            await client.publish(self.echo_subject, marker)
+            await future
+        finally:
+            self._echoes.pop(marker, None)
+
+    async def _on_echo(self, msg: Any) -> None:
+        future = self._echoes.get(msg.data)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    # -- subscriptions ------------------------------------------------------------------------------------
+    async def sync_room(self, room: str) -> None:
+        """Subscribe or unsubscribe ``room`` to match local membership, then broadcast this process's count.
+
+        Waits for the server to confirm (PING/PONG), so a count or publish made anywhere after this
+        returns sees the change. While NATS is away this only records the wish: nats-py replays
+        the subscriptions and the presence task re-broadcasts every count on reconnect.
+        """
+        local, client = self._local, self._nc
+        if local is None or client is None:
+            return
+        try:
+            async with self._lock:
+                count = local.local_count(room)
+                if count > 0 and room not in self._subs:
+                    self._subs[room] = await client.subscribe(self.subject(room), cb=self._room_callback(room))
+                elif count == 0 and room in self._subs:
+                    await self._subs.pop(room).unsubscribe()
+                if client.is_connected:
+                    await client.publish(
+                        self.presence_subject,
+                        Report(ReportKind.COUNTS, self.process_id, self.presence_ttl, {room: count}).to_wire(),
+                    )
+            if client.is_connected:
+                await asyncio.wait_for(self._confirm(client), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+            logger.warning("NATS subscription change for room %r not confirmed (%s); resent on reconnect.", room, exc)
+
+    def _room_callback(self, room: str) -> Callable[[Any], Awaitable[None]]:
+        async def on_message(msg: Any) -> None:
+            local = self._local
+            if local is None:
+                return
+            try:
+                envelope = Envelope.from_wire(room, msg.data)
+            except (ValueError, UnicodeDecodeError) as exc:
+                logger.warning("Ignored a message on %r: %s", msg.subject, exc)
+                return
+            local.deliver(envelope)
+
+        return on_message
+
+    # -- presence ------------------------------------------------------------------------------------
+    async def _send(self, report: Report) -> None:
+        await self._nc.publish(self.presence_subject, report.to_wire())
+
+    async def _on_presence(self, msg: Any) -> None:
+        try:
+            report = Report.from_wire(msg.data)
+        except ValueError as exc:
+            logger.warning("Ignored a message on %r: %s", msg.subject, exc)
+            return
+        if report.process == self.process_id:
+            future = self._pings.pop(report.nonce, None) if report.kind is ReportKind.PING else None
+            if future is not None and not future.done():
+                future.set_result(None)
+        elif report.kind is ReportKind.HELLO:
+            self._presence_wakeup.set()
+        else:
+            self._book.hear(report, time.monotonic())
+
+    async def _refresh_presence(self) -> None:
+        """Broadcast every local count each ``presence_ttl / 3``, and at once when woken."""
+        while True:
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._presence_wakeup.wait(), self.presence_ttl / 3)
+            self._presence_wakeup.clear()
+            self._book.expire(time.monotonic())
+            local = self._local
+            if local is None or not self.connected:
+                continue
+            counts = {room: local.local_count(room) for room in local.local_rooms()}
+            try:
+                async with self._lock:
+                    for report in batches(self.process_id, self.presence_ttl, counts, max_rooms=MAX_ROOMS_PER_REPORT):
+                        await self._send(report)
+            except (nats.errors.Error, OSError) as exc:
+                logger.debug("Presence broadcast failed (%s); retried on reconnect.", exc)
+
+    async def count(self, room: str) -> int:
+        """Members in every live process; ``HubError`` if NATS cannot answer within ``timeout``."""
+        client, local = self._nc, self._local
+        if client is None or local is None:
+            raise HubError("Cannot count: the hub is not running (use hub.lifespan or `async with hub:`).")
+        nonce = uuid.uuid4().hex
+        heard = self._pings[nonce] = asyncio.get_running_loop().create_future()
+        try:
+            if not client.is_connected:
+                raise ConnectionError("disconnected, reconnecting")
+            await self._send(Report(ReportKind.PING, self.process_id, nonce=nonce))
+            await asyncio.wait_for(heard, self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+            raise HubError(
+                f"Cannot count room {room!r}: NATS at {redacted(self.url)} did not answer ({_describe(exc)})."
+            ) from exc
+        finally:
+            self._pings.pop(nonce, None)
+        return local.local_count(room) + self._book.count(room, time.monotonic())
+
+
+def _is_refusal(exc: BaseException) -> bool:
+    """The server refused our credentials (retrying will not help)."""
+    return isinstance(exc, nats.errors.AuthorizationError) or "Authorization Violation" in str(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
+        return "timed out"
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+__all__ = ["MAX_ROOMS_PER_REPORT", "NatsBackend"]
