@@ -409,7 +409,7 @@ def test_demo_hub_memory_is_the_default(capsys: pytest.CaptureFixture[str], serv
 )
 def test_demo_bad_hub_is_one_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
     port = str(free_port())
-    code, out, err = run(capsys, "demo", *[a.replace("{port}", port) for a in argv])
+    code, _, err = run(capsys, "demo", *[a.replace("{port}", port) for a in argv])
     assert code in (1, 2)
     assert err.startswith("sockjet: error: " + message.replace("{port}", port))
     assert err.count("\n") == 1 and "secret" not in err

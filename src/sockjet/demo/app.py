@@ -2,8 +2,9 @@
 
 ``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis or NATS when a
 URL is given or ``SOCKJET_DEMO_HUB_URL`` / ``SOCKJET_DEMO_REDIS_URL`` is set (that is how
-``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and broadcast go through the hub only; see ``protocol`` for how
-the online list is built on top of ``publish``.
+``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and
+broadcast go through the hub only; see ``protocol`` for how the online list is built on top of
+``publish``.
 """
 
 from __future__ import annotations

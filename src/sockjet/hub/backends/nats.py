@@ -160,7 +160,11 @@ class NatsBackend(Backend):
         if connecting.cancelled() or connecting.exception() is not None:
             with contextlib.suppress(Exception):
                 await client.close()
-            cause = errors[-1] if errors else None if connecting.cancelled() else connecting.exception()
+            failure = None if connecting.cancelled() else connecting.exception()
+            if failure is not None:
+                errors.append(failure)
+            # A refusal says more than the connection reset that may follow it.
+            cause = next((exc for exc in errors if _is_refusal(exc)), errors[-1] if errors else None)
             reason = _describe(cause or asyncio.TimeoutError())
             hint = (
                 "Check the user and password (or token) in the hub URL."
