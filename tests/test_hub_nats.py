@@ -20,7 +20,7 @@ from sockjet import Hub
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
 from sockjet.hub import Envelope
 from sockjet.hub.backends.nats import NatsBackend
-from sockjet.hub.backends.presence import Report, ReportKind
+from sockjet.hub.backends.nats_counts import Report, ReportKind
 from tests.conftest import MS
 from tests.e2e.nats_server import NatsServer, nats_server, running_nats  # noqa: F401 - the fixture
 from tests.e2e.servers import free_port

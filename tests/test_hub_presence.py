@@ -1,4 +1,4 @@
-"""Presence on every backend (ids ``memory`` and ``redis``, the fixtures of the backend suite):
+"""Presence on every backend (ids ``memory``, ``redis`` and ``nats``, the fixtures of the backend suite):
 who is in a room, joins and leaves as frames and to observers, users, nesting, several rooms."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sockjet.hub.backends.redis_presence import RedisPresenceStore
 from tests.conftest import MS
 from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from tests.hub_fakes import FakeSocket, connected
-from tests.test_hub_backends import hub_url, make_hub, shared_redis  # noqa: F401 - the fixtures
+from tests.test_hub_backends import hub_url, make_hub, shared_nats, shared_redis  # noqa: F401 - the fixtures
 
 ROOM = "lobby"
 
