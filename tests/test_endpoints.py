@@ -70,6 +70,8 @@ app = App(
     ]
 )
 client = TestClient(app)
+# For the failures: what the client sees, without the TestClient re-raising the endpoint's error.
+lenient = TestClient(app, raise_server_exceptions=False)
 
 
 def test_text_encoding_and_disconnect_code() -> None:
@@ -90,7 +92,7 @@ def test_text_encoding_and_disconnect_code() -> None:
     ],
 )
 def test_wrong_kind_of_frame_closes_1003(path: str, send: str, message: str, caplog: pytest.LogCaptureFixture) -> None:
-    with client.websocket_connect(path) as ws:
+    with lenient.websocket_connect(path) as ws:
         if send == "bytes":
             ws.send_bytes(b"x")
         elif send == "text":
@@ -118,7 +120,7 @@ def test_bytes_json_and_raw_encodings() -> None:
 
 
 def test_unsupported_encoding_closes_1011(caplog: pytest.LogCaptureFixture) -> None:
-    with client.websocket_connect("/bad") as ws:
+    with lenient.websocket_connect("/bad") as ws:
         ws.send_text("x")
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_text()
@@ -128,7 +130,7 @@ def test_unsupported_encoding_closes_1011(caplog: pytest.LogCaptureFixture) -> N
 
 def test_exception_in_on_receive_runs_on_disconnect_with_1011(caplog: pytest.LogCaptureFixture) -> None:
     closed.clear()
-    with caplog.at_level(logging.ERROR), client.websocket_connect("/failing") as ws:
+    with caplog.at_level(logging.ERROR), lenient.websocket_connect("/failing") as ws:
         ws.send_text("x")
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_text()
@@ -149,7 +151,9 @@ def test_failing_on_connect_skips_on_disconnect_and_closes_1011() -> None:
             calls.append(close_code)
 
     with (
-        TestClient(App(routes=[WebSocketRoute("/", Refusing)])).websocket_connect("/") as ws,
+        TestClient(App(routes=[WebSocketRoute("/", Refusing)]), raise_server_exceptions=False).websocket_connect(
+            "/"
+        ) as ws,
         pytest.raises(WebSocketDisconnect) as info,
     ):
         ws.receive_text()

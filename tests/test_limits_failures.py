@@ -38,7 +38,7 @@ def test_an_endpoint_error_closes_1011_logs_route_and_client_and_releases_the_hu
 ) -> None:
     hub, ended = Hub(), list[Any]()
     with (
-        TestClient(_chat_app(hub, ended)) as client,
+        TestClient(_chat_app(hub, ended), raise_server_exceptions=False) as client,
         client.websocket_connect("/chat/lobby") as bystander,
         client.websocket_connect("/chat/lobby") as victim,
     ):

@@ -35,7 +35,10 @@ def _error_messages(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def test_echo_then_graceful_close(caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(seed_01_echo.app) as client, client.websocket_connect("/ws/echo") as websocket:
+    with (
+        TestClient(seed_01_echo.app, raise_server_exceptions=False) as client,
+        client.websocket_connect("/ws/echo") as websocket,
+    ):
         websocket.send_text("Hello, WebSocket!")
         assert websocket.receive_text(TIMEOUT) == "Echo: Hello, WebSocket!"
         websocket.send_text("close")
@@ -73,7 +76,7 @@ def test_binary_echo(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFix
 
 
 def test_low_level_text_and_binary(caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(seed_04_generic.app) as client:
+    with TestClient(seed_04_generic.app, raise_server_exceptions=False) as client:
         with client.websocket_connect("/ws/generic") as websocket:
             websocket.send_text("Hello via generic method")
             assert websocket.receive(TIMEOUT) == {"type": "websocket.send", "text": "Echo: Hello via generic method"}
@@ -135,7 +138,10 @@ def test_iter_json_then_bytes_then_close() -> None:
 
 
 def test_iter_ends_quietly_when_the_client_leaves(caplog: pytest.LogCaptureFixture) -> None:
-    with TestClient(seed_08_iter.app) as client, client.websocket_connect("/ws/iter") as websocket:
+    with (
+        TestClient(seed_08_iter.app, raise_server_exceptions=False) as client,
+        client.websocket_connect("/ws/iter") as websocket,
+    ):
         websocket.receive_text(TIMEOUT)
         # iter_json ended on the disconnect; the seed's next send_text then meets a closed socket
         # (WebSocketDisconnect 1006), which the App ends quietly.

@@ -3,19 +3,29 @@
 WebSocket endpoints are handled where the WebSocket object lives (the route's wrapper), so the
 handler knows whether the handshake was accepted without wrapping ``send`` on the hot path:
 
-==========================  ==========================================================
-escaped exception           what the client sees
-==========================  ==========================================================
-WebSocketDisconnect         nothing more: the connection is already over
-WebSocketException          close with its code and reason (HTTP 403 before accept)
-HTTPException, before       denial response with its status and detail (close 1008
-accept                      where the server lacks the denial-response extension)
-HTTPException, after accept close 1011, reason = detail
-UnexpectedMessage           close 1003 (unsupported data), logged
-any other Exception         close 1011 (HTTP 500 before accept), logged with route and client
-==========================  ==========================================================
+==============================  ======================================================
+escaped exception               what the client sees
+==============================  ======================================================
+WebSocketDisconnect             nothing more: the connection is already over
+WebSocketException              close with its code and reason (HTTP 403 before accept);
+                                a refusal before accept is logged with who raised it
+WebSocketRequestValidationError close 1008, the reason naming the parameter and the
+                                problem; logged as a refusal
+HTTPException, before accept    denial response with its status and detail (close 1008
+                                where the server lacks the denial-response extension);
+                                logged as a refusal
+HTTPException, after accept     close 1011, reason = detail
+UnexpectedMessage               close 1003 (unsupported data), logged
+any other Exception             close 1011 (HTTP 500 before accept), logged with route
+                                and client (no close once the connection is over)
+==============================  ======================================================
 
 A user handler registered for the exception class (or an HTTP status) runs instead.
+
+The last three rows are what Starlette lets escape to the server. When the App has user
+middleware they do escape the route, so that middleware can catch them as in Starlette, and the
+outermost layer does the same. Either way, under the TestClient they are also recorded in the
+scope (``SERVER_EXCEPTIONS_KEY``) for it to re-raise in the test (``raise_server_exceptions``).
 """
 
 from __future__ import annotations
@@ -27,15 +37,23 @@ from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from sockjet import status
-from sockjet.exceptions import HTTPException, WebSocketException
+from sockjet.exceptions import (
+    HTTPException,
+    RequestValidationError,
+    WebSocketException,
+    WebSocketRequestValidationError,
+)
 from sockjet.requests import Request
-from sockjet.responses import PlainTextResponse, Response
+from sockjet.responses import JSONResponse, PlainTextResponse, Response
 from sockjet.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
 from sockjet.websockets import UnexpectedMessage, WebSocket, WebSocketDisconnect, WebSocketState
 
 logger = logging.getLogger("sockjet.error")
 
 HANDLERS_KEY = "sockjet.exception_handlers"
+PROPAGATE_KEY = "sockjet.propagate_exceptions"  # set when user middleware should see what escaped
+WEBSOCKET_KEY = "sockjet.websocket"  # the route's WebSocket, for the outer layer, when one propagates
+SERVER_EXCEPTIONS_KEY = "sockjet.server_exceptions"  # a list the TestClient puts in the scope
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is at most 125 bytes, 2 for the code
 
 
@@ -101,37 +119,94 @@ def _describe(websocket: WebSocket) -> str:
     return f"WebSocket {route} from {who}"
 
 
+def _raised_by(exc: BaseException) -> str:
+    """The function the exception came from (the innermost frame): a dependency, or the endpoint."""
+    tb = exc.__traceback__
+    if tb is None:
+        return "the app"
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_name
+
+
+def record_server_exception(scope: Scope, exc: BaseException) -> None:
+    """Keep ``exc`` for the TestClient to re-raise (a no-op under a real server)."""
+    escaped = scope.get(SERVER_EXCEPTIONS_KEY)
+    if escaped is not None:
+        escaped.append(exc)
+
+
 async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> None:
     """Turn an exception that escaped a WebSocket endpoint into what the client should see."""
+    scope = websocket.scope
+    if not isinstance(exc, WebSocketDisconnect):
+        handlers: Handlers | None = scope.get(HANDLERS_KEY)
+        handler = handlers.lookup(exc) if handlers is not None else None
+        if handler is not None:
+            result = await _call_handler(handler, websocket, exc)
+            if isinstance(result, Response) and websocket.application_state is WebSocketState.CONNECTING:
+                await deny(websocket, result)
+            return
+        before_accept = websocket.application_state is WebSocketState.CONNECTING
+        if isinstance(exc, WebSocketException):
+            if before_accept:
+                logger.warning(
+                    "Refused %s: %s raised %s(code=%d, reason=%r)",
+                    _describe(websocket),
+                    _raised_by(exc),
+                    type(exc).__name__,
+                    exc.code,
+                    exc.reason,
+                )
+            await _close_quietly(websocket, exc.code, exc.reason)
+            return
+        if isinstance(exc, WebSocketRequestValidationError):
+            logger.warning("Refused %s with 1008: %s", _describe(websocket), exc)
+            await _close_quietly(websocket, status.WS_1008_POLICY_VIOLATION, exc.reason)
+            return
+        if isinstance(exc, HTTPException):
+            if before_accept:
+                logger.warning(
+                    "Refused %s with HTTP %d: %s raised HTTPException(%r)",
+                    _describe(websocket),
+                    exc.status_code,
+                    _raised_by(exc),
+                    exc.detail,
+                )
+                await deny(websocket, PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers))
+            else:
+                await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR, exc.detail)
+            return
+    if scope.get(PROPAGATE_KEY):
+        # User middleware wraps this route: let it see the exception, as Starlette does; the
+        # outermost layer (ServerErrorMiddleware) finishes the job with the WebSocket found here.
+        scope[WEBSOCKET_KEY] = websocket
+        raise exc
+    await handle_unhandled(websocket, exc)
+
+
+async def handle_unhandled(websocket: WebSocket, exc: Exception) -> None:
+    """What nobody handled: Starlette would let it reach the server; sockjet logs it and closes."""
+    record_server_exception(websocket.scope, exc)
     if isinstance(exc, WebSocketDisconnect):
         return
-    handlers: Handlers | None = websocket.scope.get(HANDLERS_KEY)
-    handler = handlers.lookup(exc) if handlers is not None else None
-    if handler is not None:
-        result = await _call_handler(handler, websocket, exc)
-        if isinstance(result, Response) and websocket.application_state is WebSocketState.CONNECTING:
-            await deny(websocket, result)
-        return
-    if isinstance(exc, WebSocketException):
-        await _close_quietly(websocket, exc.code, exc.reason)
-    elif isinstance(exc, HTTPException):
-        if websocket.application_state is WebSocketState.CONNECTING:
-            await deny(websocket, PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers))
-        else:
-            await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR, exc.detail)
-    elif isinstance(exc, UnexpectedMessage):
+    if isinstance(exc, UnexpectedMessage):
         logger.warning("%s closed with 1003: %s", _describe(websocket), exc)
         await _close_quietly(websocket, status.WS_1003_UNSUPPORTED_DATA, str(exc))
+        return
+    state = websocket.application_state
+    if state is WebSocketState.DISCONNECTED or websocket.client_state is WebSocketState.DISCONNECTED:
+        logger.error("Exception in %s after the connection was closed", _describe(websocket), exc_info=exc)
+        return
+    logger.error("Exception in %s; closing with 1011", _describe(websocket), exc_info=exc)
+    if state is WebSocketState.CONNECTING:
+        await deny(
+            websocket,
+            PlainTextResponse("Internal Server Error", status_code=500),
+            close_code=status.WS_1011_INTERNAL_ERROR,
+        )
     else:
-        logger.error("Exception in %s; closing with 1011", _describe(websocket), exc_info=exc)
-        if websocket.application_state is WebSocketState.CONNECTING:
-            await deny(
-                websocket,
-                PlainTextResponse("Internal Server Error", status_code=500),
-                close_code=status.WS_1011_INTERNAL_ERROR,
-            )
-        else:
-            await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR)
+        await _close_quietly(websocket, status.WS_1011_INTERNAL_ERROR)
 
 
 async def deny(websocket: WebSocket, response: Response, *, close_code: int = status.WS_1008_POLICY_VIOLATION) -> None:
@@ -145,6 +220,12 @@ async def deny(websocket: WebSocket, response: Response, *, close_code: int = st
 async def close_after_failure(scope: Scope, send: Send, exc: Exception) -> None:
     """An exception raised outside an endpoint (a middleware, a raw ASGI app): the state is
     unknown, so close at best effort; a server that already saw a close refuses this one."""
+    websocket: WebSocket | None = scope.get(WEBSOCKET_KEY)
+    if websocket is not None:
+        await handle_unhandled(websocket, exc)  # propagated from a route, through user middleware
+        return
+    if not isinstance(exc, WebSocketException):
+        record_server_exception(scope, exc)
     if isinstance(exc, WebSocketDisconnect):
         return
     code, reason = status.WS_1011_INTERNAL_ERROR, ""
@@ -172,6 +253,7 @@ class ExceptionMiddleware:
             return self._http(scope, receive, send)
         if scope_type == "websocket":
             scope[HANDLERS_KEY] = self.handlers
+            scope[PROPAGATE_KEY] = True
         return self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -188,10 +270,13 @@ class ExceptionMiddleware:
             await self.app(scope, receive, sender)
         except Exception as exc:
             handler = self.handlers.lookup(exc)
-            if handler is None:
+            if handler is None and isinstance(exc, RequestValidationError):
+                # FastAPI's answer: 422 with the errors as JSON.
+                response: Response | None = JSONResponse({"detail": exc.errors()}, status_code=422)
+            elif handler is None:
                 if not isinstance(exc, HTTPException):
                     raise
-                response: Response | None = (
+                response = (
                     Response(status_code=exc.status_code, headers=exc.headers)
                     if exc.status_code in (204, 304)
                     else PlainTextResponse(exc.detail, status_code=exc.status_code, headers=exc.headers)
@@ -257,5 +342,7 @@ __all__ = [
     "close_after_failure",
     "close_reason",
     "deny",
+    "handle_unhandled",
     "handle_websocket_exception",
+    "record_server_exception",
 ]

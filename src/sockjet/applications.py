@@ -16,9 +16,10 @@ from typing import Any, TypeVar
 
 from sockjet._errors import HANDLERS_KEY, ExceptionMiddleware, Handlers, ServerErrorMiddleware, close_after_failure
 from sockjet.datastructures import State, URLPath
-from sockjet.guard import connection_settings
-from sockjet.limits import RateLimit
+from sockjet.guard import ConnectionOptions, connection_settings
 from sockjet.middleware import Middleware
+from sockjet.params import Depends
+from sockjet.routers import APIRouter
 from sockjet.routing import BaseRoute, Mount, Router
 from sockjet.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
 
@@ -41,29 +42,24 @@ class App:
         middleware: Sequence[Middleware] | None = None,
         lifespan: Lifespan[Any] | None = None,
         exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
-        allowed_origins: Sequence[str] | None = None,
-        allow_missing_origin: bool = True,
-        max_message_size: int | None = None,
-        max_connections: int | None = None,
-        rate_limit: RateLimit | None = None,
-        idle_timeout: float | None = None,
+        dependencies: Sequence[Depends] | None = None,
         shutdown_timeout: float | None = 5.0,
         drain_on_signal: bool = True,
+        options: ConnectionOptions | None = None,
+        **option_values: Any,
     ) -> None:
         self.debug = debug
         # WebSocket origin policy, limits and graceful shutdown: docs/guarantees.md, sockjet.guard.
+        # The options are ConnectionOptions' fields (allowed_origins=..., max_message_size=..., ...).
         self.connection_settings = connection_settings(
-            allowed_origins=allowed_origins,
-            allow_missing_origin=allow_missing_origin,
-            max_message_size=max_message_size,
-            max_connections=max_connections,
-            rate_limit=rate_limit,
-            idle_timeout=idle_timeout,
+            ConnectionOptions.build(options, option_values, where="App"),
             shutdown_timeout=shutdown_timeout,
             drain_on_signal=drain_on_signal,
         )
         self.state = State()
-        self.router = Router(routes, lifespan=lifespan)
+        self.router = APIRouter(routes, lifespan=lifespan, dependencies=dependencies)
+        # Tests replace a dependency: ``app.dependency_overrides[get_user] = lambda: fake_user``.
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
         self.exception_handlers: dict[Any, ExceptionHandler] = dict(exception_handlers or {})
         self.user_middleware: list[Middleware] = list(middleware or [])
         self.middleware_stack: ASGIApp | None = None
@@ -142,17 +138,42 @@ class App:
     ) -> None:
         self.router.add_websocket_route(path, route, name=name, **options)
 
-    def websocket(self, path: str, name: str | None = None, **options: Any) -> Callable[[_F], _F]:
-        """``@app.websocket("/ws/{room}")``: the endpoint gets the WebSocket and its path parameters by name.
+    def add_api_websocket_route(
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Depends] | None = None,
+        **options: Any,
+    ) -> None:
+        self.router.add_api_websocket_route(path, endpoint, name=name, dependencies=dependencies, **options)
 
-        ``options`` override the App's origin policy and limits for this route (see ``WebSocketRoute``).
+    def websocket(
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None, **options: Any
+    ) -> Callable[[_F], _F]:
+        """``@app.websocket("/ws/{room}")``: the endpoint's parameters are filled as in FastAPI
+        (the WebSocket, path and query parameters, ``Header``, ``Cookie``, ``Depends``...).
+
+        ``dependencies`` run after the App's, before the endpoint's own; ``options`` override the
+        App's origin policy and limits for this route (see ``WebSocketRoute``).
         """
+        return self.router.websocket(path, name=name, dependencies=dependencies, **options)
 
-        def decorator(func: _F) -> _F:
-            self.add_websocket_route(path, func, name=name, **options)
-            return func
+    def websocket_route(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
+        """Starlette's decorator: a WebSocketRoute without the App's dependencies."""
+        return self.router.websocket_route(path, name=name)
 
-        return decorator
+    def include_router(
+        self,
+        router: Router,
+        *,
+        prefix: str = "",
+        dependencies: Sequence[Depends] | None = None,
+        **schema_options: Any,
+    ) -> None:
+        """Add ``router``'s routes under ``prefix``; see ``APIRouter.include_router``."""
+        self.router.include_router(router, prefix=prefix, dependencies=dependencies, **schema_options)
 
     def route(
         self,
@@ -169,11 +190,29 @@ class App:
 
         return decorator
 
-    def get(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
-        return self.route(path, methods=["GET"], name=name)
+    def api_route(
+        self,
+        path: str,
+        *,
+        methods: Collection[str] | None = None,
+        name: str | None = None,
+        dependencies: Sequence[Depends] | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[_F], _F]:
+        """An HTTP route that takes the App's dependencies (FastAPI's ``@app.api_route``)."""
+        return self.router.api_route(
+            path, methods=methods, name=name, dependencies=dependencies, include_in_schema=include_in_schema
+        )
 
-    def post(self, path: str, name: str | None = None) -> Callable[[_F], _F]:
-        return self.route(path, methods=["POST"], name=name)
+    def get(
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None
+    ) -> Callable[[_F], _F]:
+        return self.api_route(path, methods=["GET"], name=name, dependencies=dependencies)
+
+    def post(
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None
+    ) -> Callable[[_F], _F]:
+        return self.api_route(path, methods=["POST"], name=name, dependencies=dependencies)
 
 
 Starlette = App

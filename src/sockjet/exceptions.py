@@ -8,6 +8,10 @@ sockjet's own errors form one tree::
     │   ├── PayloadTooLarge      a publish over the hub's max_payload
     │   └── PresenceInfoTooLarge (also a ValueError) presence info over the hub's max_presence_info
     ├── ConfigurationError       (also a ValueError) an option that cannot work
+    │   └── ParameterError       (also a TypeError) an endpoint parameter sockjet cannot fill,
+    │                            raised when the route is defined
+    ├── RequestValidationError   a connection's parameters are missing or invalid (HTTP: 422)
+    │   └── WebSocketRequestValidationError   the same on a WebSocket (close 1008)
     └── ReceiveTimeout           (also a TimeoutError) ``receive_*(timeout=...)`` got no message
 
 ``HTTPException`` and ``WebSocketException`` keep Starlette's signatures so that code
@@ -17,7 +21,8 @@ that raises them ports unchanged.
 from __future__ import annotations
 
 import http
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class HTTPException(Exception):
@@ -59,6 +64,32 @@ class ConfigurationError(SockjetError, ValueError):
     """An option that cannot work, found when the object is built rather than at the first message."""
 
 
+class ParameterError(ConfigurationError, TypeError):
+    """An endpoint or dependency parameter sockjet cannot fill (unknown marker, unsupported annotation).
+
+    Raised when the route is defined, naming the endpoint and the parameter: a parameter sockjet
+    does not understand is never guessed to be a query parameter.
+    """
+
+
+class RequestValidationError(SockjetError):
+    """A connection's parameters are missing or do not convert; ``errors()`` lists them as FastAPI does
+    (``type``, ``loc``, ``msg``, ``input``); ``reason`` names the first problem in a line short enough
+    for a close frame, ``str(error)`` names them all."""
+
+    def __init__(self, errors: Sequence[dict[str, Any]], reason: str = "", *, summary: str | None = None) -> None:
+        super().__init__(summary or reason)
+        self._errors = list(errors)
+        self.reason = reason
+
+    def errors(self) -> list[dict[str, Any]]:
+        return list(self._errors)
+
+
+class WebSocketRequestValidationError(RequestValidationError):
+    """``RequestValidationError`` on a WebSocket: by default the connection is closed with 1008."""
+
+
 class ReceiveTimeout(SockjetError, TimeoutError):
     """``receive_text/bytes/json(timeout=...)`` waited that long and no message came; the connection stays open."""
 
@@ -83,10 +114,13 @@ __all__ = [
     "ConfigurationError",
     "HTTPException",
     "HubError",
+    "ParameterError",
     "PayloadTooLarge",
     "PresenceInfoTooLarge",
     "PublishError",
     "ReceiveTimeout",
+    "RequestValidationError",
     "SockjetError",
     "WebSocketException",
+    "WebSocketRequestValidationError",
 ]

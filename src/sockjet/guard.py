@@ -13,7 +13,7 @@ otherwise the connection is closed before accept (1008 / 1013), which servers an
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -57,6 +57,20 @@ class ConnectionOptions:
             raise ConfigurationError(
                 f"rate_limit must be a sockjet.RateLimit(messages=..., per=...), not {self.rate_limit!r}"
             )
+
+    @classmethod
+    def build(cls, options: ConnectionOptions | None, values: Mapping[str, Any], *, where: str) -> ConnectionOptions:
+        """``options`` with ``values`` (options by keyword) on top; a keyword that is no option is a TypeError."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise TypeError(
+                f"{where}() got unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"its connection options are {', '.join(sorted(names))}"
+            )
+        if options is None:
+            return cls(**values)
+        return replace(options, **values) if values else options
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in fields(self))
@@ -186,25 +200,9 @@ _UNSET: Any = object()
 
 
 def connection_settings(
-    *,
-    allowed_origins: Sequence[str] | None,
-    allow_missing_origin: bool,
-    max_message_size: int | None,
-    max_connections: int | None,
-    rate_limit: RateLimit | None,
-    idle_timeout: float | None,
-    shutdown_timeout: float | None,
-    drain_on_signal: bool,
+    options: ConnectionOptions, *, shutdown_timeout: float | None, drain_on_signal: bool
 ) -> AppConnectionSettings:
     """The App's settings, validated when the App is built (``ConfigurationError`` otherwise)."""
-    options = ConnectionOptions(
-        allowed_origins=allowed_origins,
-        allow_missing_origin=allow_missing_origin,
-        max_message_size=max_message_size,
-        max_connections=max_connections,
-        rate_limit=rate_limit,
-        idle_timeout=idle_timeout,
-    )
     registry = None
     if shutdown_timeout is not None:
         if not shutdown_timeout >= 0:
@@ -212,7 +210,7 @@ def connection_settings(
                 f"shutdown_timeout must be a number of seconds >= 0 or None, not {shutdown_timeout!r}"
             )
         registry = ConnectionRegistry(shutdown_timeout=shutdown_timeout, drain_on_signal=drain_on_signal)
-    elif max_connections is not None:
+    elif options.max_connections is not None:
         raise ConfigurationError("App(max_connections=...) counts tracked connections: it needs shutdown_timeout set")
     return AppConnectionSettings(options, registry)
 

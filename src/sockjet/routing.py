@@ -1,8 +1,8 @@
 """Routing: match a scope's path to a Route, WebSocketRoute or Mount, with path parameters converted.
 
 Paths compile once, when the route is built; a connection costs one regex match per route tried.
-Endpoints are called FastAPI-style: the connection first (or the parameter annotated with its
-type), then every other declared parameter by name from the path parameters, then the query string.
+Endpoint parameters (the connection, path, query, headers, cookies, ``Depends``) are read and
+filled by ``sockjet.dependencies``; this module only matches and dispatches.
 """
 
 from __future__ import annotations
@@ -14,16 +14,17 @@ import inspect
 import re
 import traceback
 from collections.abc import Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
 from sockjet._errors import handle_websocket_exception
 from sockjet.convertors import CONVERTOR_TYPES, Convertor
 from sockjet.datastructures import URLPath
-from sockjet.exceptions import HTTPException, SockjetError, WebSocketException
+from sockjet.dependencies import Injector
+from sockjet.exceptions import HTTPException, ParameterError, SockjetError
 from sockjet.guard import ConnectionOptions, GuardSlot
-from sockjet.limits import RateLimit
-from sockjet.requests import HTTPConnection, Request, route_path
+from sockjet.params import Depends
+from sockjet.requests import Request, route_path
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
 from sockjet.shutdown import CONNECTION_KEY
 from sockjet.types import ASGIApp, Lifespan, Receive, Scope, Send
@@ -90,93 +91,53 @@ def _name_of(endpoint: Callable[..., Any]) -> str:
     return getattr(endpoint, "__name__", type(endpoint).__name__)
 
 
-_SCALARS = (str, int, float, bool)
+def websocket_session(
+    func: Callable[..., Awaitable[None]],
+    path_params: Collection[str] = (),
+    *,
+    dependencies: Sequence[Depends] = (),
+    name: str | None = None,
+) -> ASGIApp:
+    """Wrap ``async def endpoint(websocket, **params)`` as an ASGI app; parameters as ``sockjet.dependencies`` says.
 
+    Raises ``ParameterError`` now, naming the endpoint and the parameter, for one it cannot fill.
+    """
+    injector = Injector(func, path_params=path_params, kind="websocket", dependencies=dependencies, name=name)
 
-class _Signature:
-    """How to call an endpoint: which parameter gets the connection, which come from the path or query."""
+    if injector.simple:
 
-    __slots__ = ("connection_param", "converters", "defaults", "others")
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            websocket = WebSocket(scope, receive, send)
+            connection = scope.get(CONNECTION_KEY)
+            if connection is not None:
+                connection.websocket = websocket  # so a shutdown or a limit closes it through its state machine
+            try:
+                kwargs = injector.arguments(websocket)
+                endpoint = func(**kwargs)
+                del kwargs  # bound into the endpoint's frame; an idle connection need not keep the dict too
+                await endpoint
+            except Exception as exc:
+                await handle_websocket_exception(websocket, exc)
 
-    def __init__(self, func: Callable[..., Any], path_params: Collection[str] = ()) -> None:
-        parameters = list(inspect.signature(func).parameters.values())
-        try:
-            hints = inspect.get_annotations(func, eval_str=True)
-        except Exception:  # pragma: no cover - unresolvable annotations: fall back to position
-            hints = {}
-        self.connection_param: str | None = None
-        for param in parameters:
-            hint = hints.get(param.name)
-            if isinstance(hint, type) and issubclass(hint, HTTPConnection):
-                self.connection_param = param.name
-                break
-        if self.connection_param is None and parameters:
-            # Starlette style: `async def endpoint(websocket)`, the connection first and unannotated.
-            first = parameters[0]
-            if first.name not in path_params and hints.get(first.name) not in _SCALARS:
-                self.connection_param = first.name
-        self.others = [p.name for p in parameters if p.name != self.connection_param]
-        self.defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-        self.converters: dict[str, Callable[[str], Any]] = {
-            name: hint for name, hint in hints.items() if hint in (int, float) and name in self.others
-        }
-        if bool in hints.values():
-            for name, hint in hints.items():
-                if hint is bool and name in self.others:
-                    self.converters[name] = lambda s: s.lower() in ("1", "true", "yes", "on")
+        return app
 
-    def arguments(self, connection: HTTPConnection) -> dict[str, Any]:
-        """Keyword arguments for one call; raises ``LookupError`` naming a required value that is missing."""
-        kwargs: dict[str, Any] = {}
-        if self.connection_param is not None:
-            kwargs[self.connection_param] = connection
-        if not self.others:
-            return kwargs
-        path_params = connection.path_params
-        query = connection.query_params
-        for name in self.others:
-            if name in path_params:
-                kwargs[name] = path_params[name]
-            elif name in query:
-                raw = query[name]
-                convert = self.converters.get(name)
-                if convert is None:
-                    kwargs[name] = raw
-                    continue
-                try:
-                    kwargs[name] = convert(raw)
-                except ValueError:
-                    raise LookupError(f"Query parameter {name!r} is not valid: {raw!r}") from None
-            elif name in self.defaults:
-                kwargs[name] = self.defaults[name]
-            else:
-                raise LookupError(f"Missing required parameter {name!r}")
-        return kwargs
-
-
-def websocket_session(func: Callable[..., Awaitable[None]], path_params: Collection[str] = ()) -> ASGIApp:
-    """Wrap ``async def endpoint(websocket, **params)`` as an ASGI app."""
-    signature = _Signature(func, path_params)
-
-    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    async def app_with_dependencies(scope: Scope, receive: Receive, send: Send) -> None:
         websocket = WebSocket(scope, receive, send)
         connection = scope.get(CONNECTION_KEY)
         if connection is not None:
-            connection.websocket = websocket  # so a shutdown or a limit closes it through its state machine
+            connection.websocket = websocket
         try:
-            kwargs = signature.arguments(websocket)
-        except LookupError as exc:
-            # FastAPI closes with 1008 when an endpoint's parameters cannot be filled.
-            await handle_websocket_exception(websocket, WebSocketException(1008, str(exc.args[0])))
-            return
-        try:
-            endpoint = func(**kwargs)
-            del kwargs  # bound into the endpoint's frame; an idle connection need not keep the dict too
-            await endpoint
+            # Teardowns of `yield` dependencies run when this block ends, whatever ended it,
+            # and before the exception (if any) becomes a close code.
+            async with AsyncExitStack() as stack:
+                kwargs = await injector.solve(websocket, stack)
+                endpoint = func(**kwargs)
+                del kwargs
+                await endpoint
         except Exception as exc:
             await handle_websocket_exception(websocket, exc)
 
-    return app
+    return app_with_dependencies
 
 
 def _to_response(result: Any) -> Response:
@@ -187,22 +148,36 @@ def _to_response(result: Any) -> Response:
     return JSONResponse(result)
 
 
-def request_response(func: Callable[..., Any], path_params: Collection[str] = ()) -> ASGIApp:
-    """Wrap ``def endpoint(request, **params)`` (sync or async) returning a Response, str or JSON-able value."""
-    signature = _Signature(func, path_params)
+def request_response(
+    func: Callable[..., Any],
+    path_params: Collection[str] = (),
+    *,
+    dependencies: Sequence[Depends] = (),
+    name: str | None = None,
+) -> ASGIApp:
+    """Wrap ``def endpoint(request, **params)`` (sync or async) returning a Response, str or JSON-able value.
+
+    Missing or invalid parameters raise ``RequestValidationError`` (the App answers 422); ``yield``
+    dependencies with ``scope="function"`` are torn down before the response is sent, the others after.
+    """
+    injector = Injector(func, path_params=path_params, kind="http", dependencies=dependencies, name=name)
     is_async = inspect.iscoroutinefunction(func)
+
+    async def call(kwargs: dict[str, Any]) -> Response:
+        if is_async:
+            return _to_response(await func(**kwargs))
+        return _to_response(await asyncio.to_thread(functools.partial(func, **kwargs)))
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
-        try:
-            kwargs = signature.arguments(request)
-        except LookupError as exc:
-            raise HTTPException(status_code=422, detail=str(exc.args[0])) from None
-        if is_async:
-            result = await func(**kwargs)
-        else:
-            result = await asyncio.to_thread(functools.partial(func, **kwargs))
-        await _to_response(result)(scope, receive, send)
+        if injector.simple:
+            response = await call(injector.arguments(request))
+            await response(scope, receive, send)
+            return
+        async with AsyncExitStack() as request_stack:
+            async with AsyncExitStack() as function_stack:
+                response = await call(await injector.solve(request, request_stack, function_stack))
+            await response(scope, receive, send)
 
     return app
 
@@ -240,7 +215,7 @@ class BaseRoute:
 
 
 class Route(BaseRoute):
-    """An HTTP route: ``Route("/health", endpoint, methods=["GET"])``."""
+    """An HTTP route: ``Route("/health", endpoint, methods=["GET"])``; ``dependencies=`` as on WebSocketRoute."""
 
     def __init__(
         self,
@@ -250,6 +225,7 @@ class Route(BaseRoute):
         methods: Collection[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
+        dependencies: Sequence[Depends] | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("Routed paths must start with '/'")
@@ -257,11 +233,16 @@ class Route(BaseRoute):
         self.endpoint = endpoint
         self.name = _name_of(endpoint) if name is None else name
         self.include_in_schema = include_in_schema
+        self.dependencies = list(dependencies or [])
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
         if _is_plain_function(endpoint):
-            self.app: ASGIApp = request_response(endpoint, self.param_convertors)
+            self.app: ASGIApp = request_response(
+                endpoint, self.param_convertors, dependencies=self.dependencies, name=_name_of(endpoint)
+            )
             if methods is None:
                 methods = ["GET"]
+        elif self.dependencies:
+            raise ParameterError(f"dependencies=[...] need a function endpoint; {self.name!r} is an ASGI app")
         else:
             self.app = endpoint
         if methods is None:
@@ -307,7 +288,12 @@ class Route(BaseRoute):
 
 
 class WebSocketRoute(BaseRoute):
-    """A WebSocket route: ``WebSocketRoute("/ws/{room}", endpoint)``; endpoint a function or an ASGI class."""
+    """A WebSocket route: ``WebSocketRoute("/ws/{room}", endpoint)``; endpoint a function or an ASGI class.
+
+    ``dependencies=[Depends(...)]`` run before the endpoint's own (FastAPI's route-level dependencies).
+    The origin policy and limits are ``sockjet.guard.ConnectionOptions``, given as one ``options=``
+    value or as its fields by keyword (``max_message_size=...``); None means "as the App says".
+    """
 
     def __init__(
         self,
@@ -315,33 +301,27 @@ class WebSocketRoute(BaseRoute):
         endpoint: Callable[..., Any],
         *,
         name: str | None = None,
-        allowed_origins: Sequence[str] | None = None,
-        allow_missing_origin: bool | None = None,
-        max_message_size: int | None = None,
-        max_connections: int | None = None,
-        rate_limit: RateLimit | None = None,
-        idle_timeout: float | None = None,
+        dependencies: Sequence[Depends] | None = None,
+        options: ConnectionOptions | None = None,
+        **option_values: Any,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("Routed paths must start with '/'")
         self.path = path
         self.endpoint = endpoint
         self.name = _name_of(endpoint) if name is None else name
+        self.dependencies = list(dependencies or [])
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
-        # Origin policy and limits (sockjet.guard); None: as the App says.
-        self.guard = GuardSlot(
-            ConnectionOptions(
-                allowed_origins=allowed_origins,
-                allow_missing_origin=allow_missing_origin,
-                max_message_size=max_message_size,
-                max_connections=max_connections,
-                rate_limit=rate_limit,
-                idle_timeout=idle_timeout,
+        self.options = ConnectionOptions.build(options, option_values, where="WebSocketRoute")
+        self.guard = GuardSlot(self.options)
+        if _is_plain_function(endpoint):
+            self.app: ASGIApp = websocket_session(
+                endpoint, self.param_convertors, dependencies=self.dependencies, name=_name_of(endpoint)
             )
-        )
-        self.app: ASGIApp = (
-            websocket_session(endpoint, self.param_convertors) if _is_plain_function(endpoint) else endpoint
-        )
+        elif self.dependencies:
+            raise ParameterError(f"dependencies=[...] need a function endpoint; {self.name!r} is an ASGI app")
+        else:
+            self.app = endpoint
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] != "websocket":
@@ -553,14 +533,30 @@ class Router:
         methods: Collection[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
+        dependencies: Sequence[Depends] | None = None,
     ) -> None:
-        self.routes.append(Route(path, endpoint, methods=methods, name=name, include_in_schema=include_in_schema))
+        self.routes.append(
+            Route(
+                path,
+                endpoint,
+                methods=methods,
+                name=name,
+                include_in_schema=include_in_schema,
+                dependencies=dependencies,
+            )
+        )
 
     def add_websocket_route(
-        self, path: str, endpoint: Callable[..., Any], name: str | None = None, **options: Any
+        self,
+        path: str,
+        endpoint: Callable[..., Any],
+        name: str | None = None,
+        *,
+        dependencies: Sequence[Depends] | None = None,
+        **options: Any,
     ) -> None:
         """``options``: the WebSocketRoute's origin policy and limits (``allowed_origins=...``, ...)."""
-        self.routes.append(WebSocketRoute(path, endpoint, name=name, **options))
+        self.routes.append(WebSocketRoute(path, endpoint, name=name, dependencies=dependencies, **options))
 
 
 __all__ = [

@@ -11,7 +11,10 @@ Differences from a real server that tests may notice, all chosen to fail loudly,
   ``_EXIT_GRACE`` seconds to finish, then is cancelled;
 - an app that returns without closing gets a close with 1000 after accept (as uvicorn does), and
   an HTTP 500 denial before accept;
-- an exception that escapes a raw ASGI app is re-raised in the test (``raise_server_exceptions``).
+- with ``raise_server_exceptions=True`` (the default), an exception that escaped the endpoint --
+  one Starlette would let reach the server, ``WebSocketDisconnect`` included -- is re-raised in
+  the test when the ``with websocket_connect(...)`` block ends (the client still saw the close
+  first, as a real client would); with ``False`` the test sees only what a client would see.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from urllib.parse import unquote, urljoin
 
 import httpx2
 
+from sockjet._errors import SERVER_EXCEPTIONS_KEY
 from sockjet.types import ASGIApp, Message, Scope
 from sockjet.websockets import WebSocketDisconnect
 
@@ -166,6 +170,9 @@ class WebSocketTestSession:
         except Exception:
             if self._raise_server_exceptions:
                 raise
+        escaped = self.scope.get(SERVER_EXCEPTIONS_KEY)
+        if escaped and self._raise_server_exceptions:
+            raise escaped[0]
 
     def send(self, message: Message) -> None:
         """Hand one raw ASGI message to the app (``websocket.receive``, ``websocket.disconnect``...)."""
@@ -381,10 +388,13 @@ class TestClient(httpx2.Client):
         full = httpx2.URL(urljoin(str(self.base_url), url))
         if full.scheme in ("http", "https"):
             full = full.copy_with(scheme="ws" if full.scheme == "http" else "wss")
-        merged: list[tuple[str, str]] = [(k, v) for k, v in self.headers.multi_items() if k.lower() != "host"]
+        # The handshake headers Starlette's TestClient sends: one `connection: upgrade` (not the
+        # client's keep-alive), a key and a version.
+        merged: list[tuple[str, str]] = [
+            (k, v) for k, v in self.headers.multi_items() if k.lower() not in ("host", "connection")
+        ]
         merged += [
             ("connection", "upgrade"),
-            ("upgrade", "websocket"),
             ("sec-websocket-key", "testserver=="),
             ("sec-websocket-version", "13"),
         ]
@@ -396,6 +406,7 @@ class TestClient(httpx2.Client):
             merged = [(k, v) for k, v in merged if k.lower() != key.lower()] + [(key, value)]
         scope = self._scope_for("websocket", full, merged)
         scope["subprotocols"] = list(subprotocols or [])
+        scope[SERVER_EXCEPTIONS_KEY] = []
         return WebSocketTestSession(self.app, scope, self._portal, self.raise_server_exceptions)
 
     # -- lifespan -------------------------------------------------------------------------------
