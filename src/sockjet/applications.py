@@ -18,7 +18,7 @@ from sockjet._errors import HANDLERS_KEY, ExceptionMiddleware, Handlers, ServerE
 from sockjet.datastructures import State, URLPath
 from sockjet.guard import ConnectionOptions, connection_settings
 from sockjet.middleware import Middleware
-from sockjet.params import Depends
+from sockjet.params import Dependency
 from sockjet.routers import APIRouter
 from sockjet.routing import BaseRoute, Mount, Router
 from sockjet.types import ASGIApp, ExceptionHandler, Lifespan, Receive, Scope, Send
@@ -42,7 +42,7 @@ class App:
         middleware: Sequence[Middleware] | None = None,
         lifespan: Lifespan[Any] | None = None,
         exception_handlers: Mapping[Any, ExceptionHandler] | None = None,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         shutdown_timeout: float | None = 5.0,
         drain_on_signal: bool = True,
         options: ConnectionOptions | None = None,
@@ -144,13 +144,13 @@ class App:
         endpoint: Callable[..., Any],
         name: str | None = None,
         *,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         **options: Any,
     ) -> None:
         self.router.add_api_websocket_route(path, endpoint, name=name, dependencies=dependencies, **options)
 
     def websocket(
-        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None, **options: Any
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Dependency] | None = None, **options: Any
     ) -> Callable[[_F], _F]:
         """``@app.websocket("/ws/{room}")``: the endpoint's parameters are filled as in FastAPI
         (the WebSocket, path and query parameters, ``Header``, ``Cookie``, ``Depends``...).
@@ -169,7 +169,7 @@ class App:
         router: Router,
         *,
         prefix: str = "",
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         **schema_options: Any,
     ) -> None:
         """Add ``router``'s routes under ``prefix``; see ``APIRouter.include_router``."""
@@ -196,7 +196,7 @@ class App:
         *,
         methods: Collection[str] | None = None,
         name: str | None = None,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         include_in_schema: bool = True,
     ) -> Callable[[_F], _F]:
         """An HTTP route that takes the App's dependencies (FastAPI's ``@app.api_route``)."""
@@ -205,12 +205,12 @@ class App:
         )
 
     def get(
-        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["GET"], name=name, dependencies=dependencies)
 
     def post(
-        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["POST"], name=name, dependencies=dependencies)
 

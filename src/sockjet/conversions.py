@@ -98,9 +98,8 @@ def to_uuid(raw: str) -> uuid.UUID:
 
 
 def to_decimal(raw: str) -> decimal.Decimal:
-    text = raw.strip()
     try:
-        value = decimal.Decimal(text) if text.isascii() else None
+        value: decimal.Decimal | None = decimal.Decimal(raw.strip())
     except decimal.InvalidOperation:
         value = None
     if value is None:

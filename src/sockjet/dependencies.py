@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from sockjet.conversions import ConversionError, FieldType, field_type
 from sockjet.exceptions import ParameterError, RequestValidationError, WebSocketRequestValidationError
-from sockjet.params import Depends, Param, Required, Source
+from sockjet.params import Dependency, Param, Required, Source
 from sockjet.requests import HTTPConnection, Request
 from sockjet.websockets import WebSocket
 
@@ -247,7 +247,11 @@ def _is_foreign_marker(value: Any) -> bool:
     module = getattr(cls, "__module__", "") or ""
     if module.split(".")[0] in _FOREIGN_MODULES:
         return True
-    return cls.__name__ in _MARKER_NAMES and not isinstance(value, Depends | Param)
+    return cls.__name__ in _MARKER_NAMES and not isinstance(value, Dependency | Param)
+
+
+def _marker_name(marker: Dependency | Param) -> str:
+    return "Depends" if isinstance(marker, Dependency) else type(marker).__name__.removesuffix("Param")
 
 
 def _foreign_name(value: Any) -> str:
@@ -266,8 +270,11 @@ class _Unresolved:
 class _Analysis:
     """Reads one route's endpoint and dependencies; raises ParameterError naming what it cannot fill."""
 
-    def __init__(self, route: RouteInfo) -> None:
+    def __init__(self, route: RouteInfo, localns: dict[str, Any] | None = None) -> None:
         self.route = route
+        # Where the route is defined: string annotations (`from __future__ import annotations`)
+        # may name a dependency defined in that function, next to the endpoint.
+        self.localns = localns
 
     def fail(self, owner: str, param: str, problem: str) -> ParameterError:
         where = (
@@ -284,23 +291,28 @@ class _Analysis:
             raise ParameterError(f"Cannot read the parameters of '{owner}' ({exc})") from None
         source = _hint_source(call)
         try:
-            hints = typing.get_type_hints(source, include_extras=True)
+            hints = typing.get_type_hints(source, localns=self.localns, include_extras=True)
         except Exception:
-            hints = self._resolve_one_by_one(source, signature, owner)
-        return [(p, hints.get(p.name, p.annotation)) for p in signature.parameters.values()]
+            hints = self._resolve_one_by_one(source, signature)
+        parameters = []
+        for param in signature.parameters.values():
+            if param.default is Ellipsis:  # `= ...`: required, as in FastAPI
+                param = param.replace(default=_EMPTY)
+            parameters.append((param, hints.get(param.name, param.annotation)))
+        return parameters
 
-    def _resolve_one_by_one(self, source: Any, signature: inspect.Signature, owner: str) -> dict[str, Any]:
+    def _resolve_one_by_one(self, source: Any, signature: inspect.Signature) -> dict[str, Any]:
         namespace = getattr(inspect.unwrap(source), "__globals__", {})
         hints: dict[str, Any] = {}
         for param in signature.parameters.values():
             if isinstance(param.annotation, str):
                 try:
-                    hints[param.name] = eval(param.annotation, namespace)
+                    hints[param.name] = eval(param.annotation, namespace, self.localns)
                 except Exception as exc:
                     hints[param.name] = _Unresolved(param.annotation, exc)
         return hints
 
-    def dependant(self, call: Any, *, is_endpoint: bool, route_dependencies: Sequence[Depends] = ()) -> Dependant:
+    def dependant(self, call: Any, *, is_endpoint: bool, route_dependencies: Sequence[Dependency] = ()) -> Dependant:
         owner = self.route.endpoint if is_endpoint else _name(call)
         parameters = self.parameters(call, owner)
         connection_params: list[str] = []
@@ -323,12 +335,12 @@ class _Analysis:
                 if param.default is not _EMPTY and marker is None:
                     continue
                 raise self.fail(owner, param.name, "positional-only parameters cannot be filled by name")
-            if isinstance(marker, Depends):
+            if isinstance(marker, Dependency):
                 dependencies.append(self.sub_dependency(owner, param.name, marker, base))
                 continue
             if self._connection_class(owner, param.name, base):
                 if marker is not None:
-                    raise self.fail(owner, param.name, f"the connection cannot also be a {type(marker).__name__}()")
+                    raise self.fail(owner, param.name, f"the connection cannot also be a {_marker_name(marker)}()")
                 connection_params.append(param.name)
                 continue
             if (
@@ -361,23 +373,23 @@ class _Analysis:
             var_keyword=var_keyword,
         )
 
-    def marker(self, owner: str, param: inspect.Parameter, hint: Any) -> tuple[Any, Depends | Param | None]:
+    def marker(self, owner: str, param: inspect.Parameter, hint: Any) -> tuple[Any, Dependency | Param | None]:
         """The annotation without ``Annotated``, and the one sockjet marker (from it or the default)."""
         base: Any = hint
         metadata: tuple[Any, ...] = ()
         if typing.get_origin(hint) is typing.Annotated:
             base, *rest = typing.get_args(hint)
             metadata = tuple(rest)
-        marker: Depends | Param | None = None
+        marker: Dependency | Param | None = None
         for item in metadata:
-            if isinstance(item, Depends | Param):
+            if isinstance(item, Dependency | Param):
                 if marker is not None:
                     raise self.fail(owner, param.name, "Annotated[...] holds more than one Depends/Query/Header/...")
                 marker = item
             elif _is_foreign_marker(item):
                 raise self.fail(owner, param.name, self._foreign_problem(item))
         default = param.default
-        if isinstance(default, Depends | Param):
+        if isinstance(default, Dependency | Param):
             if marker is not None:
                 raise self.fail(owner, param.name, "a marker in Annotated[...] and another as the default")
             marker = default
@@ -418,7 +430,7 @@ class _Analysis:
         return False
 
     def parameterless(self, depends: Any) -> SubDependency:
-        if not isinstance(depends, Depends):
+        if not isinstance(depends, Dependency):
             found = _foreign_name(depends)
             raise ParameterError(
                 f"dependencies=[...] of endpoint '{self.route.endpoint}' holds {found}, not a sockjet Depends(...)"
@@ -435,10 +447,10 @@ class _Analysis:
             self.dependant(depends.dependency, is_endpoint=False),
         )
 
-    def sub_dependency(self, owner: str, name: str, depends: Depends, annotation: Any) -> SubDependency:
+    def sub_dependency(self, owner: str, name: str, depends: Dependency, annotation: Any) -> SubDependency:
         call = depends.dependency
         if call is None:
-            if not (isinstance(annotation, type) or callable(annotation)) or annotation is _EMPTY:
+            if annotation is _EMPTY or not isinstance(annotation, type):
                 raise self.fail(owner, name, "Depends() without a callable needs a class as the annotation")
             call = annotation
         return SubDependency(name, call, depends.use_cache, depends.scope, self.dependant(call, is_endpoint=False))
@@ -451,10 +463,10 @@ class _Analysis:
         else:
             source = marker.source
             if in_path and source is not Source.PATH:
-                raise self.fail(owner, name, f"it is a path parameter; it cannot be a {type(marker).__name__}()")
+                raise self.fail(owner, name, f"it is a path parameter; it cannot be a {_marker_name(marker)}()")
         ftype = field_type(Any if base is _EMPTY else base)
         if ftype is None:
-            shown = getattr(base, "__qualname__", None) or repr(base)
+            shown = repr(base) if typing.get_args(base) else getattr(base, "__qualname__", repr(base))
             raise self.fail(
                 owner,
                 name,
@@ -554,6 +566,16 @@ class _Solve:
         return value
 
 
+def _definition_locals() -> dict[str, Any] | None:
+    """The local names of the innermost caller outside sockjet: the function that defines the route."""
+    frame = inspect.currentframe()
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "sockjet":
+        frame = frame.f_back
+    if frame is None or frame.f_code.co_name == "<module>":
+        return None
+    return dict(frame.f_locals)
+
+
 class Injector:
     """An endpoint's parameters, read once when the route is defined; filled for each connection."""
 
@@ -570,7 +592,8 @@ class Injector:
     ) -> None:
         self.endpoint = endpoint
         self.route = RouteInfo(name or _name(endpoint), frozenset(path_params), kind)
-        self.dependant = _Analysis(self.route).dependant(endpoint, is_endpoint=True, route_dependencies=dependencies)
+        analysis = _Analysis(self.route, _definition_locals())
+        self.dependant = analysis.dependant(endpoint, is_endpoint=True, route_dependencies=dependencies)
         # No dependency at all: arguments() fills everything without awaiting (the common WebSocket case).
         self.simple = not self.dependant.dependencies
         self._overridden: dict[Any, Dependant] = {}

@@ -21,7 +21,9 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec
+
+_P = ParamSpec("_P")
 
 _REQUIRED_TEXT = "required"
 
@@ -47,7 +49,7 @@ class Source(enum.Enum):
     COOKIE = "cookie"
 
 
-class Depends:
+class Dependency:
     """The parameter is the value returned (or yielded) by ``dependency``, called once per connection.
 
     ``Depends()`` with no callable uses the parameter's annotation (a class) as the dependency.
@@ -77,7 +79,7 @@ class Depends:
     def __repr__(self) -> str:
         name = getattr(self.dependency, "__name__", type(self.dependency).__name__)
         cache = "" if self.use_cache else ", use_cache=False"
-        return f"{type(self).__name__}({'' if self.dependency is None else name}{cache})"
+        return f"Depends({'' if self.dependency is None else name}{cache})"
 
 
 class Param:
@@ -140,31 +142,31 @@ class Param:
 
     def __repr__(self) -> str:
         default = _REQUIRED_TEXT if self.required else repr(self.default)
-        return f"{type(self).__name__}({default})"
+        return f"{type(self).__name__.removesuffix('Param')}({default})"
 
 
-class Query(Param):
+class QueryParam(Param):
     """A query-string value: ``?q=3``; ``list[X]`` takes every ``q``."""
 
     source = Source.QUERY
     __slots__ = ()
 
 
-class Path(Param):
+class PathParam(Param):
     """A path parameter of the route (``/items/{item_id}``); always required."""
 
     source = Source.PATH
     __slots__ = ()
 
 
-class Cookie(Param):
+class CookieParam(Param):
     """A cookie of the handshake request."""
 
     source = Source.COOKIE
     __slots__ = ()
 
 
-class Header(Param):
+class HeaderParam(Param):
     """A request header; ``x_token`` reads ``x-token`` unless ``convert_underscores=False``."""
 
     source = Source.HEADER
@@ -175,4 +177,36 @@ class Header(Param):
         self.convert_underscores = convert_underscores
 
 
-__all__ = ["Cookie", "Depends", "Header", "Param", "Path", "Query", "Required", "Source"]
+def _marker(cls: Callable[_P, Any], name: str) -> Callable[_P, Any]:
+    """The function users call: the class's signature, typed ``Any`` so ``q: int = Query(1)`` type-checks
+    (FastAPI's functions are typed the same way)."""
+
+    def make(*args: _P.args, **kwargs: _P.kwargs) -> Any:
+        return cls(*args, **kwargs)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = cls.__doc__
+    return make
+
+
+Depends = _marker(Dependency, "Depends")
+Query = _marker(QueryParam, "Query")
+Header = _marker(HeaderParam, "Header")
+Cookie = _marker(CookieParam, "Cookie")
+Path = _marker(PathParam, "Path")
+
+__all__ = [
+    "Cookie",
+    "CookieParam",
+    "Dependency",
+    "Depends",
+    "Header",
+    "HeaderParam",
+    "Param",
+    "Path",
+    "PathParam",
+    "Query",
+    "QueryParam",
+    "Required",
+    "Source",
+]

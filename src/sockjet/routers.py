@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 
-from sockjet.params import Depends
+from sockjet.params import Dependency
 from sockjet.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
 from sockjet.types import ASGIApp, Lifespan
 
@@ -47,7 +47,7 @@ class APIRouter(Router):
         routes: Sequence[BaseRoute] | None = None,
         *,
         prefix: str = "",
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         default: ASGIApp | None = None,
         lifespan: Lifespan[Any] | None = None,
         tags: Sequence[Any] | None = None,
@@ -57,7 +57,7 @@ class APIRouter(Router):
     ) -> None:
         super().__init__(routes, default=default, lifespan=lifespan)
         self.prefix = _check_prefix(prefix)
-        self.dependencies: list[Depends] = list(dependencies or [])
+        self.dependencies: list[Dependency] = list(dependencies or [])
 
     # -- WebSockets -------------------------------------------------------------------------------
     def add_api_websocket_route(
@@ -66,7 +66,7 @@ class APIRouter(Router):
         endpoint: Callable[..., Any],
         name: str | None = None,
         *,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         **options: Any,
     ) -> None:
         """Add a WebSocket route at ``prefix + path``; ``options`` are its connection options (limits...)."""
@@ -81,7 +81,7 @@ class APIRouter(Router):
         )
 
     def websocket(
-        self, path: str, name: str | None = None, *, dependencies: Sequence[Depends] | None = None, **options: Any
+        self, path: str, name: str | None = None, *, dependencies: Sequence[Dependency] | None = None, **options: Any
     ) -> Callable[[_F], _F]:
         """``@router.websocket("/ws/{room}", dependencies=[Depends(auth)])``."""
 
@@ -108,7 +108,7 @@ class APIRouter(Router):
         *,
         methods: Collection[str] | None = None,
         name: str | None = None,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         include_in_schema: bool = True,
     ) -> None:
         self.routes.append(
@@ -128,7 +128,7 @@ class APIRouter(Router):
         *,
         methods: Collection[str] | None = None,
         name: str | None = None,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         include_in_schema: bool = True,
     ) -> Callable[[_F], _F]:
         def decorator(func: _F) -> _F:
@@ -140,27 +140,27 @@ class APIRouter(Router):
         return decorator
 
     def get(
-        self, path: str, *, name: str | None = None, dependencies: Sequence[Depends] | None = None
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["GET"], name=name, dependencies=dependencies)
 
     def post(
-        self, path: str, *, name: str | None = None, dependencies: Sequence[Depends] | None = None
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["POST"], name=name, dependencies=dependencies)
 
     def put(
-        self, path: str, *, name: str | None = None, dependencies: Sequence[Depends] | None = None
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["PUT"], name=name, dependencies=dependencies)
 
     def patch(
-        self, path: str, *, name: str | None = None, dependencies: Sequence[Depends] | None = None
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["PATCH"], name=name, dependencies=dependencies)
 
     def delete(
-        self, path: str, *, name: str | None = None, dependencies: Sequence[Depends] | None = None
+        self, path: str, *, name: str | None = None, dependencies: Sequence[Dependency] | None = None
     ) -> Callable[[_F], _F]:
         return self.api_route(path, methods=["DELETE"], name=name, dependencies=dependencies)
 
@@ -185,7 +185,7 @@ class APIRouter(Router):
         router: Router,
         *,
         prefix: str = "",
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         tags: Sequence[Any] | None = None,
         responses: dict[Any, Any] | None = None,
         deprecated: bool | None = None,

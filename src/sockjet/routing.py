@@ -23,7 +23,7 @@ from sockjet.datastructures import URLPath
 from sockjet.dependencies import Injector
 from sockjet.exceptions import HTTPException, ParameterError, SockjetError
 from sockjet.guard import ConnectionOptions, GuardSlot
-from sockjet.params import Depends
+from sockjet.params import Dependency
 from sockjet.requests import Request, route_path
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
 from sockjet.shutdown import CONNECTION_KEY
@@ -95,7 +95,7 @@ def websocket_session(
     func: Callable[..., Awaitable[None]],
     path_params: Collection[str] = (),
     *,
-    dependencies: Sequence[Depends] = (),
+    dependencies: Sequence[Dependency] = (),
     name: str | None = None,
 ) -> ASGIApp:
     """Wrap ``async def endpoint(websocket, **params)`` as an ASGI app; parameters as ``sockjet.dependencies`` says.
@@ -152,7 +152,7 @@ def request_response(
     func: Callable[..., Any],
     path_params: Collection[str] = (),
     *,
-    dependencies: Sequence[Depends] = (),
+    dependencies: Sequence[Dependency] = (),
     name: str | None = None,
 ) -> ASGIApp:
     """Wrap ``def endpoint(request, **params)`` (sync or async) returning a Response, str or JSON-able value.
@@ -225,7 +225,7 @@ class Route(BaseRoute):
         methods: Collection[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
     ) -> None:
         if not path.startswith("/"):
             raise ValueError("Routed paths must start with '/'")
@@ -301,7 +301,7 @@ class WebSocketRoute(BaseRoute):
         endpoint: Callable[..., Any],
         *,
         name: str | None = None,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         options: ConnectionOptions | None = None,
         **option_values: Any,
     ) -> None:
@@ -533,7 +533,7 @@ class Router:
         methods: Collection[str] | None = None,
         name: str | None = None,
         include_in_schema: bool = True,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
     ) -> None:
         self.routes.append(
             Route(
@@ -552,7 +552,7 @@ class Router:
         endpoint: Callable[..., Any],
         name: str | None = None,
         *,
-        dependencies: Sequence[Depends] | None = None,
+        dependencies: Sequence[Dependency] | None = None,
         **options: Any,
     ) -> None:
         """``options``: the WebSocketRoute's origin policy and limits (``allowed_origins=...``, ...)."""
