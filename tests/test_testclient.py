@@ -330,3 +330,103 @@ def test_app_error_during_denial_is_raised() -> None:
     expected = "Expected ASGI message \"websocket.http.response.body\", but got 'websocket.http.response.start'"
     with pytest.raises(RuntimeError, match=re.escape(expected)), TestClient(app).websocket_connect("/"):
         pass
+
+
+# --- raise_server_exceptions, as Starlette's TestClient does it -----------------------------------------
+
+
+def _looping_app() -> App:
+    app = App()
+
+    @app.websocket("/loop")
+    async def loop(websocket: WebSocket) -> None:
+        await websocket.accept()
+        while True:
+            await websocket.send_text(await websocket.receive_text())
+
+    @app.websocket("/fail-after-accept")
+    async def fail_after_accept(websocket: WebSocket) -> None:
+        await websocket.accept()
+        raise LookupError("after accept")
+
+    @app.websocket("/fail-before-accept")
+    async def fail_before_accept(websocket: WebSocket) -> None:
+        raise LookupError("before accept")
+
+    return app
+
+
+def test_a_disconnect_escaping_the_endpoint_is_re_raised_when_the_block_ends() -> None:
+    client = TestClient(_looping_app())
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/loop") as ws:
+        ws.send_text("x")
+        assert ws.receive_text() == "x"
+    assert info.value.code == 1000  # the close the client sent on leaving the block
+    with TestClient(_looping_app(), raise_server_exceptions=False).websocket_connect("/loop") as ws:
+        ws.send_text("y")
+        assert ws.receive_text() == "y"
+
+
+def test_an_endpoint_error_is_re_raised_after_the_client_saw_the_close() -> None:
+    seen: list[int] = []
+    with (
+        pytest.raises(LookupError, match="after accept"),
+        TestClient(_looping_app()).websocket_connect("/fail-after-accept") as ws,
+    ):
+        with pytest.raises(WebSocketDisconnect) as info:
+            ws.receive_text()
+        seen.append(info.value.code)
+    assert seen == [1011]
+    with (
+        pytest.raises(LookupError, match="before accept"),
+        TestClient(_looping_app()).websocket_connect("/fail-before-accept"),
+    ):
+        pass  # pragma: no cover - raised on enter
+    lenient = TestClient(_looping_app(), raise_server_exceptions=False)
+    with pytest.raises(WebSocketDenialResponse) as denied, lenient.websocket_connect("/fail-before-accept"):
+        pass  # pragma: no cover - refused
+    assert denied.value.status_code == 500
+
+
+def test_handshake_headers_are_starlettes() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        websocket = WebSocket(scope, receive=receive, send=send)
+        headers = dict(websocket.headers)
+        raw = [name for name, _ in scope["headers"]]
+        await websocket.accept()
+        await websocket.send_json({"headers": headers, "connection_headers": raw.count(b"connection")})
+        await websocket.close()
+
+    with TestClient(app).websocket_connect("/") as ws:
+        assert ws.receive_json() == {
+            "headers": {
+                "accept": "*/*",
+                "accept-encoding": "gzip, deflate",
+                "connection": "upgrade",
+                "host": "testserver",
+                "user-agent": "testclient",
+                "sec-websocket-key": "testserver==",
+                "sec-websocket-version": "13",
+            },
+            "connection_headers": 1,
+        }
+
+
+def test_connections_open_together_share_one_loop_outside_a_with_block() -> None:
+    app = App()
+    peers: list[WebSocket] = []
+
+    @app.websocket("/peer")
+    async def peer(websocket: WebSocket) -> None:
+        await websocket.accept()
+        peers.append(websocket)
+        text = await websocket.receive_text()
+        for other in peers:
+            await other.send_text(text)
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with client.websocket_connect("/peer") as first, client.websocket_connect("/peer") as second:
+        second.send_text("to all")
+        assert first.receive_text(timeout=2000 * MS) == "to all"
+        assert second.receive_text(timeout=2000 * MS) == "to all"
+    assert client._open_portal is None  # stopped with the last connection

@@ -44,6 +44,7 @@ _WHERE = {
     Source.HEADER: "header",
     Source.COOKIE: "cookie",
 }
+_SOURCE_ORDER = {Source.PATH: 0, Source.QUERY: 1, Source.HEADER: 2, Source.COOKIE: 3}
 _IMMUTABLE = (str, bytes, int, float, bool, tuple, frozenset, type(None), enum.Enum)
 _FOREIGN_MODULES = ("fastapi", "starlette", "pydantic", "annotated_types")
 _MARKER_NAMES = frozenset({"Depends", "Security", "Query", "Header", "Cookie", "Path", "Body", "Form", "File", "Param"})
@@ -368,7 +369,8 @@ class _Analysis:
             call=call,
             kind=_call_kind(call),
             connection_params=tuple(connection_params),
-            params=tuple(params),
+            # FastAPI's order, so that errors are listed as it lists them: path, query, header, cookie.
+            params=tuple(sorted(params, key=lambda field: _SOURCE_ORDER[field.source])),
             dependencies=tuple(dependencies),
             var_keyword=var_keyword,
         )

@@ -297,6 +297,8 @@ class TestClient(httpx2.Client):
         self.client_address = client
         self.app_state: dict[str, Any] = {}
         self._shared_portal: _Portal | None = None
+        self._open_portal: _Portal | None = None
+        self._portal_users = 0
         merged = {"user-agent": "testclient"}
         merged.update(headers or {})
         super().__init__(
@@ -313,11 +315,19 @@ class TestClient(httpx2.Client):
         if self._shared_portal is not None:
             yield self._shared_portal
             return
-        portal = _Portal()
+        # Outside `with TestClient(app)`: connections open at the same time share one loop (as
+        # on a server, so an endpoint may send to another connection); it stops with the last.
+        if self._open_portal is None:
+            self._open_portal = _Portal()
+        portal = self._open_portal
+        self._portal_users += 1
         try:
             yield portal
         finally:
-            portal.close()
+            self._portal_users -= 1
+            if self._portal_users == 0:
+                self._open_portal = None
+                portal.close()
 
     def _scope_for(self, kind: str, url: httpx2.URL, headers: Sequence[tuple[str, str]]) -> Scope:
         scheme = url.scheme
