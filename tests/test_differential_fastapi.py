@@ -174,14 +174,19 @@ def test_echo_example_is_the_same() -> None:
 def test_manager_example_is_the_same() -> None:
     def script(library: str) -> list[Any]:
         app = load_example("fastapi_ws_manager", library).app
-        client = _client(library, app)
         seen: list[Any] = []
-        with client.websocket_connect("/ws/1") as first, client.websocket_connect("/ws/2") as second:
+        # Inside `with client`: one event loop for both connections (Starlette's TestClient gives each
+        # connection its own loop otherwise, and a broadcast across loops may never wake the reader).
+        with (
+            _client(library, app) as client,
+            client.websocket_connect("/ws/1") as first,
+            client.websocket_connect("/ws/2") as second,
+        ):
             first.send_text("hello")
             seen += [first.receive_text(), second.receive_text(), first.receive_text()]
             second.close()
             seen.append(first.receive_text())
-        seen.append(_outcome(library, app, "/ws/x"))
+        seen.append(_outcome(library, load_example("fastapi_ws_manager", library).app, "/ws/x"))
         return seen
 
     theirs, ours = script("fastapi"), script("sockjet")
