@@ -1,5 +1,5 @@
 """The Hub's history contract -- ``publish`` -> ``Position``, ``history``, ``join(since=...)``,
-``member.recovered``, gap filling -- one suite over memory and Redis, then Redis only:
+``member.recovered``, gap filling -- one suite over memory, Redis and NATS, then Redis only:
 publishers in two processes, a subscriber that drops, a Redis restart."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sockjet.exceptions import ConfigurationError, HubError
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.backends.redis import RedisBackend
 from tests.conftest import MS
+from tests.e2e.nats_server import NatsServer, running_nats
 from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
 from tests.hub_fakes import FakeSocket, connected
 
@@ -31,11 +32,17 @@ def shared_redis() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="module")
+def shared_nats() -> Iterator[NatsServer]:
+    with running_nats() as server:
+        yield server
+
+
+@pytest.fixture(params=["memory", "redis", "nats"])
 def hub_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "memory":
         return None
-    server: RedisServer = request.getfixturevalue("shared_redis")
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
     return server.url
 
 
@@ -340,17 +347,22 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
-@pytest.mark.redis
-async def test_publishers_in_two_processes_and_members_joining_mid_stream(shared_redis: RedisServer) -> None:
+@pytest.fixture(params=["redis", "nats"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
+    return server.url
+
+
+async def test_publishers_in_two_processes_and_members_joining_mid_stream(shared_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     count = 300
     options: dict[str, Any] = {"history_size": 10000, "max_queue": 10000}  # members read at the test's pace
     async with (
-        make_hub(shared_redis.url, prefix, **options) as here,
-        make_hub(shared_redis.url, prefix, **options) as there,
+        make_hub(shared_url, prefix, **options) as here,
+        make_hub(shared_url, prefix, **options) as there,
     ):
         watcher, _ = await join(there, "r")
-        process = subprocess.Popen([sys.executable, "-c", PUBLISHER, shared_redis.url, prefix, str(count)])
+        process = subprocess.Popen([sys.executable, "-c", PUBLISHER, shared_url, prefix, str(count)])
         try:
             members: list[tuple[FakeSocket, int]] = []
             for i in range(count):

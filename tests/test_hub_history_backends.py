@@ -1,5 +1,5 @@
 """The backend history interface (``publish_history``, ``read_stream``, ``stream_interrupted``), one
-suite over every backend (ids ``memory``, ``redis``), then what only Redis can do: several
+suite over every backend (ids ``memory``, ``redis``, ``nats``), then what only Redis can do: several
 processes publishing at once, a restart that loses the stream, keys that expire.
 
 These drive the backends directly with a recording ``LocalRooms``; the hub's use of them is
@@ -19,11 +19,13 @@ import pytest
 from sockjet.exceptions import HubError, PublishError
 from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
+from sockjet.hub.backends.nats import NatsBackend
 from sockjet.hub.backends.redis import RedisBackend
 from sockjet.hub.backends.redis_history import meta_key, parse_live, parse_slice, stream_key
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import KIND_BYTES, KIND_JSON, KIND_TEXT, Position, Publication, kind_of
 from tests.conftest import MS
+from tests.e2e.nats_server import NatsServer, running_nats
 from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
 
 
@@ -78,17 +80,25 @@ def prefix() -> str:
     return f"test-{uuid.uuid4().hex[:8]}:"
 
 
+@pytest.fixture(scope="module")
+def shared_nats() -> Iterator[NatsServer]:
+    with running_nats() as server:
+        yield server
+
+
 def make_backend(url: str | None, prefix_: str | None = None, **options: float) -> Backend:
     if url is None:
         return MemoryBackend()
+    if url.startswith("nats://"):
+        return NatsBackend(url, prefix=prefix_ or prefix(), **options)  # type: ignore[arg-type]
     return RedisBackend(url, prefix=prefix_ or prefix(), **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "nats"])
 def backend_url(request: pytest.FixtureRequest) -> str | None:
     if request.param == "memory":
         return None
-    server: RedisServer = request.getfixturevalue("shared_redis")
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
     return server.url
 
 
@@ -182,12 +192,17 @@ async def test_rooms_have_their_own_streams_and_epochs(started: tuple[Backend, R
     assert a.offset == b.offset == 1 and a.epoch != b.epoch
 
 
-# -- Redis only ---------------------------------------------------------------------------------------------
-@pytest.mark.redis
-async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(shared_redis: RedisServer) -> None:
+# -- Redis and NATS -------------------------------------------------------------------------------------------
+@pytest.fixture(params=["redis", "nats"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
+    return server.url
+
+
+async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(shared_url: str) -> None:
     shared = prefix()
     locals_ = [Recorder(), Recorder()]
-    backends = [make_backend(shared_redis.url, shared) for _ in locals_]
+    backends = [make_backend(shared_url, shared) for _ in locals_]
     for backend, local in zip(backends, locals_, strict=True):
         await backend.start(local)
         await backend.sync_room("r")
@@ -207,6 +222,9 @@ async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(sha
     finally:
         for backend in backends:
             await backend.stop()
+
+
+# -- Redis only ---------------------------------------------------------------------------------------------
 
 
 @pytest.mark.redis

@@ -173,7 +173,13 @@ class Hub:
         if self.url.startswith(_NATS_SCHEMES):
             from sockjet.hub.backends.nats import NatsBackend
 
-            return NatsBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)
+            return NatsBackend(
+                self.url,
+                timeout=self.timeout,
+                prefix=self.prefix,
+                presence_ttl=self.presence_ttl,
+                history=None if self._history is None else self._history.retention,
+            )
         from sockjet.hub.backends.redis import RedisBackend
 
         return RedisBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)

@@ -20,6 +20,9 @@
   and remembers the others'; ``count`` first waits for its own marker to come back, so every
   report the server took before the call is counted. A process that died stops counting after
   ``presence_ttl``; one that stops cleanly says so.
+- History (``Hub(history_size=N)``): one JetStream stream per hub, see ``nats_history``. The
+  server needs JetStream (``nats-server -js``); without it the hub does not start. After a
+  reconnect the hub is told (``stream_interrupted``) and fills each room's gap from the stream.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from typing import Any
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.base import Backend, LocalRooms
+from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
+from sockjet.hub.backends.nats_history import RoomStreams, Tip, position_of, sequence_of
 from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.position import Position, Publication, StreamSlice
 
 try:
     import nats.aio.client
@@ -65,6 +70,7 @@ class NatsBackend(Backend):
         presence_ttl: float = 30.0,
         reconnect_wait: float = 0.25,
         ping_interval: float = 5.0,
+        history: Retention | None = None,
     ) -> None:
         if nats is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='nats://...') needs nats-py: pip install 'sockjet[nats]'.")
@@ -75,6 +81,9 @@ class NatsBackend(Backend):
         self.presence_ttl = presence_ttl
         self.reconnect_wait = reconnect_wait
         self.ping_interval = ping_interval
+        self.history = history
+        self.streams: RoomStreams | None = None
+        """The JetStream side, with ``history`` (created at ``start``)."""
         self.process_id = uuid.uuid4().hex
         self.disconnects = 0
         """How often the connection to NATS was lost (for logs and tests)."""
@@ -118,6 +127,13 @@ class NatsBackend(Backend):
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
             await self.stop()
             raise HubError(f"Cannot use NATS at {redacted(self.url)}: {_describe(exc)}.") from None
+        if self.history is not None:
+            self.streams = RoomStreams(self._nc, self.base, self.history, timeout=self.timeout)
+            try:
+                await asyncio.wait_for(self.streams.ensure(), self.timeout)
+            except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
+                await self.stop()
+                raise HubError(_jetstream_problem(redacted(self.url), exc)) from None
         self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-nats-presence")
 
     async def _connect(self) -> Any:
@@ -192,6 +208,7 @@ class NatsBackend(Backend):
         self._echoes.clear()
         self._subs.clear()
         self._book = PresenceBook()
+        self.streams = None
         self._local = None
 
     async def _on_disconnected(self) -> None:
@@ -214,6 +231,10 @@ class NatsBackend(Backend):
         if client is not None and client.is_connected:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await self._send(Report(ReportKind.HELLO, self.process_id))
+        if self.streams is not None:
+            self.streams.tips.forget()  # the server may have lost its store
+            if self._local is not None and self._subs:
+                self._local.stream_interrupted(sorted(self._subs))
 
     # -- publish ------------------------------------------------------------------------------------
     async def publish(self, envelope: Envelope) -> None:
@@ -229,6 +250,51 @@ class NatsBackend(Backend):
                 f"Could not publish to room {envelope.room!r}: NATS at {redacted(self.url)} did not take it "
                 f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when NATS is back."
             ) from exc
+
+    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
+        """Store with the room's next offset (JetStream checks it), delivered by the stream's RePublish."""
+        client = self._nc
+        if client is None:
+            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+        payload = kind.encode() + envelope.to_wire()[1:]
+        try:
+            if not client.is_connected:
+                raise ConnectionError("disconnected, reconnecting")
+            streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
+            return await asyncio.wait_for(streams.publish(envelope.room, payload), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise PublishError(
+                f"Could not publish to room {envelope.room!r}: NATS at {redacted(self.url)} did not store it "
+                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when NATS is back."
+            ) from exc
+
+    async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
+        """The room's epoch and top, and its retained publications after ``after`` (see ``nats_history``)."""
+        client = self._nc
+        if client is None:
+            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+        try:
+            if not client.is_connected:
+                raise ConnectionError("disconnected, reconnecting")
+            streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
+            return await asyncio.wait_for(streams.read(room, after=after, limit=limit), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise HubError(
+                f"Cannot read the history of room {room!r}: NATS at {redacted(self.url)} did not answer "
+                f"({_describe(exc)})."
+            ) from exc
+
+    async def _streams_for(self, retention: Retention) -> RoomStreams:
+        """The JetStream side for ``retention`` (made at start from the hub's options; changed limits
+        are applied to the stream once)."""
+        streams = self.streams
+        if streams is None:
+            streams = self.streams = RoomStreams(self._nc, self.base, retention, timeout=self.timeout)
+            await streams.ensure()
+        elif streams.retention != retention:
+            streams.retention = retention
+            await streams.ensure()
+        return streams
 
     async def _publish_confirmed(self, client: Any, envelope: Envelope) -> None:
         await client.publish(self.subject(envelope.room), envelope.to_wire())
@@ -283,11 +349,18 @@ class NatsBackend(Backend):
             if local is None:
                 return
             try:
-                envelope = Envelope.from_wire(room, msg.data)
+                position = position_of(msg.headers)
+                if position is None:
+                    local.deliver(Envelope.from_wire(room, msg.data))
+                    return
+                publication = Publication.from_wire(room, position, msg.data)
             except (ValueError, UnicodeDecodeError) as exc:
                 logger.warning("Ignored a message on %r: %s", msg.subject, exc)
                 return
-            local.deliver(envelope)
+            sequence = sequence_of(msg.headers)
+            if self.streams is not None and sequence is not None:
+                self.streams.tips.heard(room, Tip(sequence, position))
+            local.deliver_publication(publication)
 
         return on_message
 
@@ -347,6 +420,19 @@ class NatsBackend(Backend):
         finally:
             self._pings.pop(nonce, None)
         return local.local_count(room) + self._book.count(room, time.monotonic())
+
+
+def _jetstream_problem(url: str, exc: BaseException) -> str:
+    """One line for a hub with history that cannot use JetStream."""
+    unavailable = isinstance(exc, (nats.errors.NoRespondersError, nats.errors.TimeoutError)) or (
+        "ServiceUnavailable" in type(exc).__name__
+    )
+    if unavailable:
+        return (
+            f"NATS at {url} has no JetStream, which Hub(history_size=...) needs: start nats-server with -js "
+            "(or set jetstream in its config), or use history_size=0."
+        )
+    return f"Cannot set up the JetStream stream of the hub's history on NATS at {url}: {_describe(exc)}."
 
 
 def _is_refusal(exc: BaseException) -> bool:
