@@ -11,7 +11,7 @@ room's last message keeps its epoch and offset until ``history_meta_ttl`` -- as 
   offset = the room's last offset + 1 *with* ``Nats-Expected-Last-Subject-Sequence`` = the stream
   sequence of the room's last message: JetStream stores it only if nobody else wrote to the room
   in between, so offsets go up by exactly 1 with no hole and no duplicate. A loser of that race
-  re-reads the room's last message (a direct get) and tries again. Each process remembers the
+  re-reads the room's last message and tries again. Each process remembers the
   last sequence and offset of every room it publishes to or hears, so an uncontended publish is
   one round trip.
 - **Epoch.** A room whose subject holds no message (never published, all aged out, or the stream
@@ -113,8 +113,8 @@ def sequence_of(headers: Mapping[str, str] | None) -> int | None:
 class RoomTips:
     """What this process knows of each room's last stored message (a cache: JetStream checks it).
 
-    Holds at most ``max_rooms`` rooms, the most recently used; a forgotten room costs one direct
-    get at its next publish.
+    Holds at most ``max_rooms`` rooms, the most recently used; a forgotten room costs one more
+    round trip at its next publish.
     """
 
     __slots__ = ("_tips", "max_rooms")
@@ -232,12 +232,13 @@ class RoomStreams:
 
     async def last(self, room: str) -> Tip | None:
         """The room's last stored message, read from the server (``None``: the subject is empty)."""
-        from nats.errors import NoRespondersError
         from nats.js.errors import NotFoundError
 
         try:
-            msg = await self.js.get_last_msg(self.name, history_subject(self.base, room), direct=True)
-        except (NotFoundError, NoRespondersError):  # no such message, or no such stream (a wiped store)
+            # The JetStream API, not a direct get: for a stream that is gone, a direct get gets no
+            # answer at all (a timeout), the API says "stream not found".
+            msg = await self.js.get_last_msg(self.name, history_subject(self.base, room))
+        except NotFoundError:  # no such message, or no such stream (a wiped store)
             return None
         position = position_of(msg.headers)
         if position is None:
