@@ -376,7 +376,6 @@ async def crashed_process(url: str, prefix: str, ttl: float, room: str, users: l
     for connection, user in zip(ids, users, strict=True):
         await store.join(room, connection, json.dumps({"user": user}), json.dumps(user))
     store._mine.clear()  # ...and takes nothing with it
-    store._sink = None
     await backend.stop()
     return ids
 
@@ -500,15 +499,31 @@ async def test_upkeep_repairs_what_redis_missed(shared_redis: RedisServer) -> No
         assert observed == [("leave", "stray")]
 
 
+@pytest.mark.redis
+async def test_a_store_stopped_with_connections_withdraws_them(shared_redis: RedisServer) -> None:  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    backend = RedisBackend(shared_redis.url, prefix=prefix)
+    await backend.start(_Nobody())
+    store = RedisPresenceStore(backend)
+    await store.start(_Nobody())
+    await store.join(ROOM, "c1", "{}", "")
+    assert await store.stats(ROOM) == (1, 1)
+    await store.stop()  # normally the hub has left every room first; if not, the store does
+    await backend.stop()
+    async with Hub(shared_redis.url, prefix=prefix) as hub:
+        assert await hub.presence(ROOM) == {}
+
+
 async def _raise(exc: BaseException) -> None:
     raise exc
 
 
 @pytest.mark.redis
 async def test_presence_fails_clearly_when_redis_is_down(redis_server: RedisServer) -> None:  # noqa: F811
-    async with Hub(redis_server.url, timeout=0.5) as hub:
+    async with Hub(redis_server.url, timeout=0.5, presence_ttl=0.3) as hub:
         redis_server.stop()
         port = redis_server.port
+        await asyncio.sleep(0.25)  # the upkeep task fails, logs, and carries on
         for call in (hub.presence(ROOM), hub.presence_stats(ROOM)):
             with pytest.raises(
                 HubError,

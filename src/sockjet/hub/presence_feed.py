@@ -150,8 +150,6 @@ class PresenceFeed(Generic[_M]):
             self._schedule(room, state, mode, coalescer)
 
     def _send(self, room: str, state: _Room[_M], mode: PresenceMode, diff: Diff) -> None:
-        if not diff.joins and not diff.leaves:
-            return
         message, size = _message(diff_frame(room, diff))
         for member, kept in list(state.members.get(mode, {}).items()):
             if kept is None:

@@ -32,6 +32,22 @@ class PresenceSink(Protocol):
         """True if some local member listens to ``room``'s presence events."""
 
 
+class _NoSink:
+    """Where a store's events go before ``start`` and after ``stop``: nowhere."""
+
+    def observe(self, event: PresenceEvent) -> None:
+        return None
+
+    def deliver(self, event: PresenceEvent) -> None:
+        return None
+
+    def wants(self, room: str) -> bool:
+        return False
+
+
+NO_SINK: PresenceSink = _NoSink()
+
+
 class PresenceStore(abc.ABC):
     """Per-room presence shared by every process of one backend."""
 
@@ -74,13 +90,13 @@ class MemoryPresenceStore(PresenceStore):
 
     def __init__(self) -> None:
         self._rooms: dict[str, _MemoryRoom] = {}
-        self._sink: PresenceSink | None = None
+        self._sink: PresenceSink = NO_SINK
 
     async def start(self, sink: PresenceSink) -> None:
         self._sink = sink
 
     async def stop(self) -> None:
-        self._sink = None
+        self._sink = NO_SINK
         self._rooms.clear()
 
     async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
@@ -109,10 +125,8 @@ class MemoryPresenceStore(PresenceStore):
         self._emit(PresenceEvent(room, "leave", connection, info_json, user_changed=not count))
 
     def _emit(self, event: PresenceEvent) -> None:
-        sink = self._sink
-        if sink is not None:
-            sink.observe(event)
-            sink.deliver(event)
+        self._sink.observe(event)
+        self._sink.deliver(event)
 
     async def entries(self, room: str) -> dict[str, str]:
         state = self._rooms.get(room)
@@ -123,4 +137,4 @@ class MemoryPresenceStore(PresenceStore):
         return PresenceStats(0, 0) if state is None else PresenceStats(len(state.entries), len(state.users))
 
 
-__all__ = ["MemoryPresenceStore", "PresenceSink", "PresenceStore"]
+__all__ = ["NO_SINK", "MemoryPresenceStore", "PresenceSink", "PresenceStore"]

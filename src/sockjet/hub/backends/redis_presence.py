@@ -32,7 +32,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
-from sockjet.hub.backends.presence import PresenceSink, PresenceStore
+from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ class RedisPresenceStore(PresenceStore):
         self.ttl = backend.presence_ttl
         self.reap_interval = min(self.ttl / 3, 1.0)
         self.reap_limit = reap_limit
-        self._sink: PresenceSink | None = None
+        self._sink: PresenceSink = NO_SINK
         self._mine: dict[str, dict[str, tuple[str, str]]] = {}
         """room -> connection -> (user key, info JSON): what this process announced."""
         self._leaves: set[tuple[str, str]] = set()
@@ -276,12 +276,11 @@ class RedisPresenceStore(PresenceStore):
         self.backend.on_presence = None
         self._mine.clear()
         self._leaves.clear()
-        self._sink = None
+        self._sink = NO_SINK
 
     def _on_channel(self, room: str, raw: bytes) -> None:
-        sink = self._sink
-        if sink is not None and sink.wants(room):
-            sink.deliver(decode_event(room, raw))
+        if self._sink.wants(room):
+            self._sink.deliver(decode_event(room, raw))
 
     async def _call(self, name: str, *args: Any) -> Any:
         coro: Awaitable[Any] = self._scripts[name](args=self._args(*args))
@@ -294,11 +293,8 @@ class RedisPresenceStore(PresenceStore):
         return answer
 
     def _observe(self, flat: list[bytes]) -> None:
-        sink = self._sink
-        if sink is None:
-            return
         for i in range(0, len(flat), 2):
-            sink.observe(decode_event(flat[i].decode("utf-8"), flat[i + 1]))
+            self._sink.observe(decode_event(flat[i].decode("utf-8"), flat[i + 1]))
 
     def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
         from sockjet.hub.backends.redis import _describe, redacted
@@ -353,12 +349,13 @@ class RedisPresenceStore(PresenceStore):
         next_refresh = time.monotonic() + self.ttl / 3
         while True:
             await asyncio.sleep(self.reap_interval)
+            refresh = time.monotonic() >= next_refresh
             try:
-                await self.tick(refresh=time.monotonic() >= next_refresh)
+                await self.tick(refresh=refresh)
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
-                logger.debug("Presence upkeep failed: %r", exc)
+                logger.debug("Presence upkeep failed (retried in %gs): %r", self.reap_interval, exc)
                 continue
-            if time.monotonic() >= next_refresh:
+            if refresh:
                 next_refresh = time.monotonic() + self.ttl / 3
 
     async def tick(self, *, refresh: bool) -> None:
@@ -368,10 +365,8 @@ class RedisPresenceStore(PresenceStore):
             await self._call("leave", room, pid, connection)
             self._leaves.discard((room, connection))
         if refresh:
-            for room in list(self._mine):
-                conns = dict(self._mine.get(room, {}))
-                if not conns:
-                    continue
+            for room, announced in list(self._mine.items()):
+                conns = dict(announced)
                 if await self._call("refresh", room, pid, self._ttl_ms, len(conns)) == 1:
                     continue
                 # Reaped while we were away, Redis lost its keys, or a leave went missing: reconcile.
