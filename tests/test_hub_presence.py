@@ -413,6 +413,9 @@ async def test_a_dead_process_is_reaped_once_within_the_bound(shared_redis: Redi
     ):
         one.on_presence(observed.append)
         two.on_presence(observed.append)
+        for hub in (one, two):
+            assert isinstance(hub._presence.store, RedisPresenceStore)
+            hub._presence.store.reap_limit = 1  # two rooms come due at once: one script each
         watchers = [(await enter(hub, presence={"user": "ada"}, presence_events=True))[0] for hub in (one, two)]
         for room in ("elsewhere", ROOM):  # "elsewhere" has no member in any survivor: reaped all the same
             dead = await crashed_process(shared_redis.url, prefix, ttl, room, ["x", "y", "ada"])

@@ -8,6 +8,7 @@ or in the store, so the hub only needs those two hooks.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
@@ -137,9 +138,8 @@ class PresenceTracker:
 
     # -- questions ------------------------------------------------------------------------------------
     async def presence(self, room: str) -> dict[str, dict[str, Any]]:
-        import json
-
-        return {connection: json.loads(info) for connection, info in (await self.store.entries(room)).items()}
+        everyone: dict[str, dict[str, Any]] = json.loads(await self.store.entries_json(room))
+        return everyone
 
     async def stats(self, room: str) -> PresenceStats:
         return await self.store.stats(room)

@@ -14,6 +14,7 @@ was the user's first or last (``PresenceEvent.user_changed``). For each change i
 from __future__ import annotations
 
 import abc
+import json
 from typing import Protocol
 
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
@@ -70,6 +71,10 @@ class PresenceStore(abc.ABC):
     @abc.abstractmethod
     async def entries(self, room: str) -> dict[str, str]:
         """Connection id -> info JSON of everyone in ``room``, every process; ``HubError`` on failure."""
+
+    @abc.abstractmethod
+    async def entries_json(self, room: str) -> str:
+        """The same as one JSON object text, ``{"<connection>": {info}, ...}`` (cheaper for large rooms)."""
 
     @abc.abstractmethod
     async def stats(self, room: str) -> PresenceStats:
@@ -131,6 +136,10 @@ class MemoryPresenceStore(PresenceStore):
     async def entries(self, room: str) -> dict[str, str]:
         state = self._rooms.get(room)
         return {} if state is None else {c: info for c, (_, info) in state.entries.items()}
+
+    async def entries_json(self, room: str) -> str:
+        entries = await self.entries(room)
+        return "{" + ",".join(f"{json.dumps(c)}:{info}" for c, info in entries.items()) + "}"
 
     async def stats(self, room: str) -> PresenceStats:
         state = self._rooms.get(room)
