@@ -411,4 +411,4 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-__all__ = ["RedisBackend", "end_task", "redacted"]
+__all__ = ["RedisBackend", "redacted"]

@@ -32,6 +32,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
+from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
 
@@ -279,8 +280,6 @@ class RedisPresenceStore(PresenceStore):
 
     async def stop(self) -> None:
         if self._task is not None:
-            from sockjet.hub.backends.redis import end_task
-
             await end_task(self._task)
             self._task = None
         mine = [(room, conn) for room, conns in self._mine.items() for conn in conns]
