@@ -143,11 +143,11 @@ async def test_without_history_publish_returns_none_and_since_is_refused(hub_url
         sock, _ = await join(hub, "r")
         assert await hub.publish("r", "x") is None
         assert await sock.wait_data(1) == ["x"]
-        with pytest.raises(ConfigurationError, match=re.escape("hub.history() needs a hub that keeps history")):
+        with pytest.raises(
+            ConfigurationError, match=re.escape("hub.history('r') needs a hub that keeps history for that room")
+        ):
             await hub.history("r")
-        message = (
-            "Cannot join room 'r' with since='e.1': this hub keeps no history. Create it with Hub(history_size=N)."
-        )
+        message = "Cannot join room 'r' with since='e.1': this hub keeps no history for it. Create it with Hub(history_size=N)."
         with pytest.raises(ConfigurationError, match=re.escape(message)):
             hub.join("r", sock.websocket, since="e.1")
 
@@ -452,3 +452,30 @@ async def test_binary_publications_reach_members_as_binary_frames(hub: Hub) -> N
     sock, _ = await join(hub, "r")
     await hub.publish("r", b"\x00\x01")
     assert await sock.wait_data(1) == [b"\x00\x01"]
+
+
+async def test_history_by_room_name_prefix(hub_url: str | None) -> None:
+    async with make_hub(hub_url, history_size=5, history_by_prefix={"presence:": 0, "audit:": 1000}) as hub:
+        sock, _ = await join(hub, "presence:lobby")
+        assert await hub.publish("presence:lobby", "here") is None  # no history: published as without
+        assert await sock.wait_data(1) == ["here"]
+        with pytest.raises(ConfigurationError, match=re.escape("hub.history('presence:lobby') needs a hub")):
+            await hub.history("presence:lobby")
+        with pytest.raises(ConfigurationError, match=re.escape("this hub keeps no history for it")):
+            hub.join("presence:lobby", sock.websocket, since="e.1")
+        for i in range(10):
+            await hub.publish("audit:x", i)
+            await hub.publish("lobby", i)
+        assert len((await hub.history("audit:x")).messages) == 10
+        assert len((await hub.history("lobby")).messages) == 5
+    async with make_hub(hub_url, history_size=0, history_by_prefix={"kept:": 3}) as hub:
+        assert await hub.publish("plain", "x") is None
+        assert (await hub.publish("kept:a", "x")) is not None
+
+
+@pytest.mark.parametrize("value", [{"": 3}, {3: 3}, [("a", 3)]])
+def test_history_by_prefix_is_checked(value: Any) -> None:
+    with pytest.raises(ConfigurationError, match="history_by_prefix must be a dict of non-empty room-name prefixes"):
+        Hub(history_size=5, history_by_prefix=value)
+    with pytest.raises(ConfigurationError, match="history_size must be an int >= 0"):
+        Hub(history_size=5, history_by_prefix={"a": -1})

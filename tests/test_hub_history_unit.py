@@ -13,7 +13,7 @@ import pytest
 from sockjet.exceptions import HubError
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.backends.memory import MemoryBackend
-from sockjet.hub.history import RoomHistories, frame_message, json_frame
+from sockjet.hub.history import RetentionRules, RoomHistories, frame_message, json_frame
 from sockjet.hub.position import KIND_BYTES, Position, Publication, StreamSlice
 from sockjet.types import Message
 
@@ -45,7 +45,7 @@ class Room:
         self.tasks: list[asyncio.Task[None]] = []
         self.backend = ScriptedBackend()
         self.histories: RoomHistories[str] = RoomHistories(
-            Retention(size=10),
+            RetentionRules(Retention(size=10)),
             None,
             members=lambda room: self.members.get(room, ()),
             offer=lambda member, message, size: self.sent.append((member, message)),
@@ -169,3 +169,13 @@ def test_frames() -> None:
     text = Publication("r é", Position("e", 2), "é")
     message, size = frame_message(text, json_frame)
     assert message["text"] == '{"room":"r é","position":"e.2","data":"é"}' and size == len(message["text"]) + 2
+
+
+def test_retention_rules_take_the_longest_matching_prefix() -> None:
+    hundred, big = Retention(100), Retention(10000)
+    rules = RetentionRules(hundred, {"presence:": None, "a": big, "audit:": None})
+    assert rules.any
+    assert rules("lobby") is hundred and rules("presence:lobby") is None
+    assert rules("audit:x") is None and rules("alpha") is big
+    assert not RetentionRules(None, {"x": None}).any
+    assert RetentionRules(None, {"x": hundred}).any

@@ -66,6 +66,31 @@ def frame_message(publication: Publication, frame: Frame | None) -> tuple[Messag
     return {"type": "websocket.send", "bytes": payload}, len(payload)
 
 
+class RetentionRules:
+    """Which rooms keep history, and how much: the longest matching room-name prefix wins.
+
+    ``RetentionRules(Retention(100), {"presence:": None, "audit:": Retention(10000)})``: rooms
+    starting with ``presence:`` keep none, ``audit:...`` the last 10,000, every other room 100.
+    """
+
+    __slots__ = ("_default", "_prefixes")
+
+    def __init__(self, default: Retention | None, by_prefix: dict[str, Retention | None] | None = None) -> None:
+        self._default = default
+        self._prefixes = sorted((by_prefix or {}).items(), key=lambda item: -len(item[0]))
+
+    @property
+    def any(self) -> bool:
+        """True when at least one room can keep history."""
+        return self._default is not None or any(r is not None for _, r in self._prefixes)
+
+    def __call__(self, room: str) -> Retention | None:
+        for prefix, retention in self._prefixes:
+            if room.startswith(prefix):
+                return retention
+        return self._default
+
+
 class RoomHistories(Generic[_M]):
     """Every room's feed in this process, for one hub with ``history_size > 0``.
 
@@ -76,7 +101,7 @@ class RoomHistories(Generic[_M]):
 
     def __init__(
         self,
-        retention: Retention,
+        retention: RetentionRules,
         frame: Frame | None,
         *,
         members: Callable[[str], tuple[_M, ...]],
@@ -85,6 +110,7 @@ class RoomHistories(Generic[_M]):
         spawn: Callable[[Coroutine[Any, Any, None]], None],
     ) -> None:
         self.retention = retention
+        """Which rooms keep history: the hub asks before publishing, joining with ``since`` or reading."""
         self.frame = frame
         self._members = members
         self._offer = offer
@@ -94,12 +120,17 @@ class RoomHistories(Generic[_M]):
         self.feeds: dict[str, RoomFeed[_M]] = {}
 
     # -- publish and read ---------------------------------------------------------------------------------
+    def _kept(self, room: str) -> Retention:
+        retention = self.retention(room)
+        assert retention is not None, "the hub only asks about rooms that keep history"
+        return retention
+
     async def publish(self, backend: Backend, envelope: Envelope, data: Any) -> Position:
-        return await backend.publish_history(envelope, kind_of(data), self.retention)
+        return await backend.publish_history(envelope, kind_of(data), self._kept(envelope.room))
 
     async def history(self, backend: Backend, room: str, since: Position | None, limit: int | None) -> History:
         after = 0 if since is None else since.offset
-        read = await backend.read_stream(room, after=after, limit=limit, retention=self.retention)
+        read = await backend.read_stream(room, after=after, limit=limit, retention=self._kept(room))
         if since is None or read.continues(since):
             return History(read.publications, read.top_position, True)
         return History((), read.top_position, False)
@@ -126,7 +157,7 @@ class RoomHistories(Generic[_M]):
         if since is None and feed.state is not FeedState.NEW:
             return True
         after, limit = (0, 0) if since is None else (since.offset, None)
-        read = await backend.read_stream(room, after=after, limit=limit, retention=self.retention)
+        read = await backend.read_stream(room, after=after, limit=limit, retention=self._kept(room))
         if self.feeds.get(room) is not feed:
             return False
         feed.seed(read)
@@ -193,7 +224,7 @@ class RoomHistories(Generic[_M]):
             if backend is None or self.feeds.get(room) is not feed:
                 return
             try:
-                read = await backend.read_stream(room, after=after, limit=None, retention=self.retention)
+                read = await backend.read_stream(room, after=after, limit=None, retention=self._kept(room))
                 break
             except HubError as exc:
                 if delay is None:
@@ -208,6 +239,7 @@ __all__ = [
     "HISTORY_LOST_CLOSE_CODE",
     "HISTORY_LOST_CLOSE_REASON",
     "Frame",
+    "RetentionRules",
     "RoomHistories",
     "frame_message",
     "json_frame",

@@ -25,7 +25,13 @@ from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.backends.subjects import server_urls, subject_base
 from sockjet.hub.envelope import Envelope
-from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON, Frame, RoomHistories
+from sockjet.hub.history import (
+    HISTORY_LOST_CLOSE_CODE,
+    HISTORY_LOST_CLOSE_REASON,
+    Frame,
+    RetentionRules,
+    RoomHistories,
+)
 from sockjet.hub.member import Member
 from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
@@ -74,7 +80,9 @@ class Hub:
     - ``history_meta_ttl``: a room's epoch and offset are forgotten this long after its last publish
       (memory: and after its last local member left); its next publish then starts a new epoch;
     - ``frame``: how members receive a publication, e.g. ``sockjet.hub.json_frame`` (a JSON envelope
-      with the position); ``None`` sends the payload as published, exactly as without history.
+      with the position); ``None`` sends the payload as published, exactly as without history;
+    - ``history_by_prefix``: per-room sizes by room-name prefix, e.g. ``{"presence:": 0}`` (the
+      longest matching prefix wins; ``0``: that room keeps no history and publishes as without).
 
     Every process of one hub (same URL and prefix) must use the same history options.
     """
@@ -98,6 +106,7 @@ class Hub:
         history_ttl: float | None = None,
         history_meta_ttl: float = 3600.0,
         frame: Frame | None = None,
+        history_by_prefix: dict[str, int] | None = None,
     ) -> None:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
@@ -126,6 +135,13 @@ class Hub:
         ):
             _positive(name, value)
         retention = _retention(history_size, history_ttl, history_meta_ttl)
+        rules = RetentionRules(
+            retention,
+            {
+                prefix: _retention(size, history_ttl, history_meta_ttl)
+                for prefix, size in _by_prefix(history_by_prefix).items()
+            },
+        )
         if frame is not None and not callable(frame):
             raise ConfigurationError(f"frame must be a callable (Publication) -> str | bytes, or None; got {frame!r}.")
         self.url = url
@@ -152,9 +168,10 @@ class Hub:
         self.history_meta_ttl = history_meta_ttl
         self.frame = frame
         self._history: RoomHistories[Member] | None = None
-        if retention is not None:
+        self.history_by_prefix = dict(history_by_prefix or {})
+        if rules.any:
             self._history = RoomHistories(
-                retention,
+                rules,
                 frame,
                 members=self._membership.members,
                 offer=self._offer,
@@ -292,9 +309,9 @@ class Hub:
         """
         _check_room(room)
         position = as_position(since)
-        if position is not None and self._history is None:
+        if position is not None and not self._keeps_history(room):
             raise ConfigurationError(
-                f"Cannot join room {room!r} with since={str(position)!r}: this hub keeps no history. "
+                f"Cannot join room {room!r} with since={str(position)!r}: this hub keeps no history for it. "
                 "Create it with Hub(history_size=N)."
             )
         mode = events_mode(presence_events)
@@ -379,7 +396,7 @@ class Hub:
         envelope = Envelope.build(room, data, max_payload=self.max_payload)
         if not self._running:
             await self.start()
-        if self._history is None:
+        if self._history is None or not self._keeps_history(room):
             await self._backend.publish(envelope)
             return None
         return await self._history.publish(self._backend, envelope, data)
@@ -397,13 +414,18 @@ class Hub:
         position = as_position(since)
         if isinstance(limit, bool) or not (limit is None or (isinstance(limit, int) and limit >= 0)):
             raise ValueError(f"limit must be None or an int >= 0, got {limit!r}.")
-        if self._history is None:
-            raise ConfigurationError("hub.history() needs a hub that keeps history: Hub(history_size=N).")
+        if self._history is None or not self._keeps_history(room):
+            raise ConfigurationError(
+                f"hub.history({room!r}) needs a hub that keeps history for that room: Hub(history_size=N)."
+            )
         if not self._running:
             await self.start()
         return await self._history.history(self._backend, room, position, limit)
 
     # -- internals ------------------------------------------------------------------------------------
+    def _keeps_history(self, room: str) -> bool:
+        return self._history is not None and self._history.retention(room) is not None
+
     def _history_lost(self, room: str) -> None:
         for member in self._membership.members(room):
             member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
@@ -474,7 +496,7 @@ class Hub:
         actions = self._membership.join(room, member)
         if not needs_backend(actions):
             return
-        history = self._history
+        history = self._history if self._keeps_history(room) else None
         if history is not None:
             history.enter(room, member, since)
         try:
@@ -558,6 +580,16 @@ class _LocalView:
         history = self._hub._history
         if history is not None:
             history.interrupted(rooms)
+
+
+def _by_prefix(sizes: Any) -> dict[str, int]:
+    if sizes is None:
+        return {}
+    if not isinstance(sizes, dict) or not all(isinstance(p, str) and p for p in sizes):
+        raise ConfigurationError(
+            f"history_by_prefix must be a dict of non-empty room-name prefixes to sizes, got {sizes!r}."
+        )
+    return sizes
 
 
 def _retention(size: Any, ttl: Any, meta_ttl: Any) -> Retention | None:
