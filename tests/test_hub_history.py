@@ -147,7 +147,7 @@ async def test_without_history_publish_returns_none_and_since_is_refused(hub_url
             ConfigurationError, match=re.escape("hub.history('r') needs a hub that keeps history for that room")
         ):
             await hub.history("r")
-        message = "Cannot join room 'r' with since='e.1': this hub keeps no history for it. Create it with Hub(history_size=N)."
+        message = "Cannot join room 'r' with since='e.1': this hub keeps no history for it."
         with pytest.raises(ConfigurationError, match=re.escape(message)):
             hub.join("r", sock.websocket, since="e.1")
 
