@@ -223,3 +223,68 @@ def test_a_failed_join_closes_with_1013_so_the_page_retries(caplog: pytest.LogCa
             receive(ws)
     assert (exc_info.value.code, exc_info.value.reason) == (1013, "chat backend unavailable, try again later")
     assert "join of lobby failed: Redis at redis://127.0.0.1:1/0 is unreachable" in caplog.text
+
+
+# -- with history (the demo's own hub) ---------------------------------------------------------------------
+@pytest.fixture
+def history_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.delenv(demo_app.REDIS_URL_ENV, raising=False)
+    with TestClient(demo_app.create_app()) as client:
+        yield client
+
+
+def enter(ws: WebSocketTestSession, room: str, nick: str, since: str | None = None) -> list[dict[str, Any]]:
+    """Join (with ``since``, a re-join) and return every frame up to and including the welcome."""
+    frame: dict[str, Any] = {"type": "join", "room": room, "nick": nick}
+    if since is not None:
+        frame["since"] = since
+    ws.send_json(frame)
+    frames = [receive(ws)]
+    while frames[-1].get("type") != "welcome":
+        frames.append(receive(ws))
+    return frames
+
+
+def test_a_page_joining_sees_the_rooms_history_then_live(history_client: TestClient) -> None:
+    assert history_client.get("/favicon.ico").headers["content-type"] == "image/svg+xml"
+    with history_client.websocket_connect("/ws") as ada:
+        first = enter(ada, "lobby", "ada")
+        assert first[0] == {"type": "history", "room": "lobby", "resync": False, "top": None, "messages": []}
+        joined = receive(ada)  # our own join, from the room's stream, with its position
+        assert joined["room"] == "lobby" and joined["data"]["event"] == "join" and joined["position"]
+        ada.send_json({"type": "say", "text": "kept for later"})
+        said = receive(ada)
+        assert said["data"]["text"] == "kept for later"
+        with history_client.websocket_connect("/ws") as bob:
+            frames = enter(bob, "lobby", "bob")
+            history = frames[0]
+            assert history["type"] == "history" and history["top"] == said["position"]
+            assert [m["data"].get("text") for m in history["messages"]] == [None, "kept for later"]
+            assert frames[-1]["recovered"] is True
+
+
+def test_a_page_that_comes_back_gets_exactly_what_it_missed(history_client: TestClient) -> None:
+    with history_client.websocket_connect("/ws") as ada:
+        enter(ada, "lobby", "ada")
+        last = receive(ada)["position"]  # ada's own join line
+        with history_client.websocket_connect("/ws") as bob:
+            enter(bob, "lobby", "bob")
+            receive(bob)
+            for text in ("one", "two", "three"):
+                bob.send_json({"type": "say", "text": text})
+                receive(bob)
+        with history_client.websocket_connect("/ws") as again:
+            frames = enter(again, "lobby", "ada", since=last)
+            replayed = [f["data"] for f in frames if "position" in f]
+            kinds = [d.get("text") or d["event"] for d in replayed]
+            assert kinds == ["join", "one", "two", "three", "leave"]  # bob's join, his 3 lines, his leave
+            assert frames[-1]["type"] == "welcome" and frames[-1]["recovered"] is True
+            assert not any(f.get("type") == "history" for f in frames)
+
+
+def test_a_page_whose_position_is_gone_is_told_and_reloaded(history_client: TestClient) -> None:
+    with history_client.websocket_connect("/ws") as ada:
+        frames = enter(ada, "lobby", "ada", since="0ld3poch.12")
+        resync = [f for f in frames if f.get("type") == "history"]
+        assert len(resync) == 1 and resync[0]["resync"] is True
+        assert frames[-1]["recovered"] is False

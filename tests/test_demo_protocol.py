@@ -78,6 +78,7 @@ def test_server_events() -> None:
         "worker": 42,
         "heartbeat": protocol.HEARTBEAT,
         "ttl": protocol.PRESENCE_TTL,
+        "recovered": True,
     }
     assert protocol.presence("leave", connection="c1", room="lobby", nick="ada") == {
         "type": "presence",
@@ -95,3 +96,16 @@ def test_server_events() -> None:
 def test_presence_outlives_missed_heartbeats() -> None:
     # A page forgets a connection only after it has missed at least two heartbeats.
     assert protocol.PRESENCE_TTL >= 2 * protocol.HEARTBEAT
+
+
+def test_a_join_may_carry_the_last_position_seen() -> None:
+    from sockjet import Position
+
+    assert parse_frame(frame(type="join", room="lobby", nick="ada", since="e1.7")) == protocol.Join(
+        "lobby", "ada", Position("e1", 7)
+    )
+    with pytest.raises(InvalidFrame, match="since is not a position the server sent"):
+        parse_frame(frame(type="join", room="lobby", nick="ada", since="nope"))
+    with pytest.raises(InvalidFrame, match="since must be a position string"):
+        parse_frame(frame(type="join", room="lobby", nick="ada", since=7))
+    assert protocol.presence_room("lobby") == "presence:lobby"

@@ -114,12 +114,70 @@ def test_two_people_chat_then_one_leaves_then_the_server_restarts(browser: Brows
         # The server restarts on the same port: the page shows it, reconnects by itself, rejoins.
         stop_demo(server)
         expect(ada.locator("#status")).to_have_attribute("data-state", "reconnecting")
-        expect(ada.locator("#send")).to_be_disabled()
+        say(ada, "typed while the server is away")  # Enter says why nothing was sent, and keeps the text
+        expect(ada.locator("#chat-error")).to_contain_text("Not sent yet: reconnecting")
+        expect(ada.locator("#text")).to_have_value("typed while the server is away")
         server = start_demo(port)
         expect(ada.locator("#status")).to_have_attribute("data-state", "online")
         expect(ada.locator("#room-title")).to_have_text("# sockjet-team")
         expect(ada.locator("#online li")).to_have_text(["ada (you)"])
+        # The restarted (in-memory) hub lost the room's history: the page says so and reloads the room.
+        expect(ada.locator("#chat-notice")).to_contain_text("could not be recovered")
         say(ada, "Back after a restart.")
         expect(ada.locator("#messages li.mine").last).to_have_text("adaBack after a restart.")
+    finally:
+        stop_demo(server)
+
+
+def test_a_page_that_goes_offline_catches_up_once_in_order(browser: Browser) -> None:
+    expect.set_options(timeout=WAIT_MS)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    server = start_demo(port)
+    try:
+        phone: ViewportSize = {"width": 390, "height": 844}
+        ada_context = browser.new_context(viewport=phone)
+        ada = ada_context.new_page()
+        not_found: list[str] = []
+        ada.on("response", lambda response: not_found.append(response.url) if response.status == 404 else None)
+        bob = browser.new_context(viewport={"width": 960, "height": 600}).new_page()
+        enter(ada, url, "ada")
+        say(ada, "before bob")
+        expect(ada.locator("#messages li").last).to_have_text("adabefore bob")
+        enter(bob, url, "bob")
+        # A page that joins sees the room's history (across workers: it comes from the hub's stream).
+        expect(bob.locator("#messages li.system").first).to_have_text("ada joined")
+        expect(bob.locator("#messages li").filter(has_text="before bob")).to_have_count(1)
+
+        # On a 390 px phone the conversation comes before the lists.
+        conversation = ada.locator(".conversation").bounding_box()
+        lists = ada.locator("aside").bounding_box()
+        assert conversation is not None and lists is not None
+        assert conversation["y"] < lists["y"] and conversation["width"] <= 390
+
+        ada_context.set_offline(True)
+        expect(ada.locator("#status")).to_have_attribute("data-state", "offline")
+        expect(ada.locator("#status-text")).to_contain_text("Offline")
+        ada.fill("#text", "written offline")
+        ada.press("#text", "Enter")
+        expect(ada.locator("#chat-error")).to_contain_text("Not sent: you are offline")
+        expect(ada.locator("#text")).to_have_value("written offline")
+
+        for i in (1, 2, 3):
+            say(bob, f"while ada is away {i}")
+        expect(bob.locator("#messages li").last).to_have_text("bobwhile ada is away 3")
+
+        ada_context.set_offline(False)
+        expect(ada.locator("#status")).to_have_attribute("data-state", "online")
+        away = ada.locator("#messages li").filter(has_text="while ada is away")
+        expect(away).to_have_text(["bobwhile ada is away 1", "bobwhile ada is away 2", "bobwhile ada is away 3"])
+        expect(ada.locator("#chat-notice")).to_be_hidden()  # recovered: nothing to apologise for
+        expect(ada.locator("#text")).to_have_value("written offline")
+        ada.press("#text", "Enter")
+        expect(bob.locator("#messages li").last).to_have_text("adawritten offline")
+        expect(ada.locator("#messages li").filter(has_text="while ada is away")).to_have_count(3)
+        assert not_found == []
+        # Both pages show the same lines, join and leave lines included, whatever the reconnects.
+        assert ada.locator("#messages li").all_inner_texts() == bob.locator("#messages li").all_inner_texts()
     finally:
         stop_demo(server)

@@ -4,7 +4,11 @@
 URL is given or ``SOCKJET_DEMO_HUB_URL`` / ``SOCKJET_DEMO_REDIS_URL`` is set (that is how
 ``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and
 broadcast go through the hub only; see ``protocol`` for how the online list is built on top of
-``publish``.
+``publish``, and how a page that reconnects catches up.
+
+The demo's own hub keeps the last ``HISTORY_SIZE`` messages of every room: a page that joins
+sees them, a page whose socket dropped re-joins with the last position it saw and gets exactly
+what it missed (or, when that is impossible, the room's history again and a plain notice).
 """
 
 from __future__ import annotations
@@ -23,13 +27,20 @@ from sockjet.applications import App
 from sockjet.demo import protocol
 from sockjet.demo.protocol import Command, InvalidFrame, Join, Say
 from sockjet.exceptions import HubError
-from sockjet.hub import Hub, Member
+from sockjet.hub import Hub, Member, json_frame
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
 from sockjet.websockets import WebSocket, WebSocketDisconnect
 
 REDIS_URL_ENV = "SOCKJET_DEMO_REDIS_URL"
 HUB_URL_ENV = "SOCKJET_DEMO_HUB_URL"
+HISTORY_SIZE = 100
+HISTORY_TTL = 24 * 3600.0
+FAVICON = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    b'<rect width="32" height="32" rx="7" fill="#4f46e5"/>'
+    b'<path d="M18 3 7 18h7l-2 11 11-15h-7z" fill="#fff"/></svg>'
+)
 logger = logging.getLogger("sockjet.demo")
 
 
@@ -52,6 +63,7 @@ class ChatSession:
 
     def __init__(self, hub: Hub, websocket: WebSocket, *, hub_kind: str) -> None:
         self.hub = hub
+        self.history = getattr(hub, "history_size", 0) > 0
         self.websocket = websocket
         self.hub_kind = hub_kind
         self.id = secrets.token_hex(6)
@@ -107,7 +119,9 @@ class ChatSession:
 
     async def publish_presence(self, event: str, room: str, nick: str) -> None:
         # A lost presence event heals itself: the next heartbeat or join answer carries the same news.
-        await self.publish(room, protocol.presence(event, connection=self.id, room=room, nick=nick))
+        # Joins (and leaves) go to the room's stream, so every page shows the same lines; heartbeats don't.
+        target = room if event == "join" else protocol.presence_room(room)
+        await self.publish(target, protocol.presence(event, connection=self.id, room=room, nick=nick))
 
     async def heartbeat(self, room: str, nick: str) -> None:
         while True:
@@ -122,7 +136,7 @@ class ChatSession:
         room, nick = join.room, join.nick
         membership = contextlib.AsyncExitStack()
         try:
-            self.member = await membership.enter_async_context(self.hub.join(room, self.websocket))
+            recovered = await self.enter(membership, room, join.since)
         except HubError as exc:
             # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
             logger.warning("join of %s failed: %s", room, exc)
@@ -132,16 +146,39 @@ class ChatSession:
             return None
         try:
             async with membership:
-                command = await self.converse(room, nick)
+                command = await self.converse(room, nick, recovered)
         finally:
             self.member = None
             await self.publish_leave(room, nick)
         return command
 
-    async def converse(self, room: str, nick: str) -> Command | None:
+    async def enter(self, membership: contextlib.AsyncExitStack, room: str, since: Any) -> bool:
+        """Join ``room`` (and its presence room); with history, catch the page up. Returns ``recovered``.
+
+        A fresh page first gets the room's history, then joins from its top, so that nothing
+        published meanwhile is missed or doubled. A page that comes back with ``since`` gets what
+        it missed replayed by the hub; when that is impossible it gets the history again, marked
+        ``resync``. ``HubError`` when the backend is unavailable.
+        """
+        fresh = since is None
+        if self.history and fresh:
+            history = await self.hub.history(room)
+            await self.websocket.send_json(protocol.history(room, history, resync=False))
+            since = history.top
+        if not self.history:
+            since = None
+        self.member = await membership.enter_async_context(self.hub.join(room, self.websocket, since=since))
+        await membership.enter_async_context(self.hub.join(protocol.presence_room(room), self.websocket))
+        if self.history and not self.member.recovered:
+            await self.reply(protocol.history(room, await self.hub.history(room), resync=not fresh))
+        return fresh or self.member.recovered
+
+    async def converse(self, room: str, nick: str, recovered: bool = True) -> Command | None:
         """Welcome, announce, then relay this member's commands until it leaves or switches rooms."""
         await self.reply(
-            protocol.welcome(connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid())
+            protocol.welcome(
+                connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid(), recovered=recovered
+            )
         )
         beat = asyncio.create_task(self.heartbeat(room, nick))
         try:
@@ -173,7 +210,17 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     """A new chat demo App. ``hub`` wins over ``redis_url``, which wins over ``SOCKJET_DEMO_HUB_URL``,
     then ``SOCKJET_DEMO_REDIS_URL``."""
     if hub is None:
-        hub = Hub(redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None)
+        url = redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None
+        # History on memory and Redis; the NATS backend keeps none yet (live delivery only).
+        history = HISTORY_SIZE if url is None or not url.startswith(("nats://", "tls://")) else 0
+        hub = Hub(
+            url,
+            history_size=history,
+            history_ttl=HISTORY_TTL,
+            history_meta_ttl=HISTORY_TTL,
+            history_by_prefix={protocol.PRESENCE_PREFIX: 0},
+            frame=json_frame,
+        )
     url = getattr(hub, "url", None)
     hub_kind = "memory"
     if isinstance(url, str) and url.startswith(("redis", "unix")):
@@ -195,6 +242,10 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
             return Response(b"Not Found", status_code=404, media_type="text/plain")
         body, kind = found
         return Response(body, media_type=kind, headers={"cache-control": "no-cache"})
+
+    @app.get("/favicon.ico")
+    def favicon(request: Request) -> Response:
+        return Response(FAVICON, media_type="image/svg+xml", headers={"cache-control": "max-age=86400"})
 
     @app.get("/healthz")
     def health(request: Request) -> Response:

@@ -4,6 +4,7 @@ Pure functions, no I/O, so every rule about client input is tested without a soc
 frames are JSON objects in text frames::
 
     {"type": "join", "room": "lobby", "nick": "ada"}   enter a room (again: switch rooms)
+    {"type": "join", ..., "since": "<position>"}        re-enter after a drop: replay what was missed
     {"type": "say", "text": "hello"}                   a chat message to the current room
     {"type": "here"}                                    "I am still here", answering a join
 
@@ -12,6 +13,14 @@ workers: every connection publishes ``join`` when it enters a room, ``leave`` wh
 ``here`` every ``HEARTBEAT`` seconds and whenever a page answers someone else's ``join``. Each
 page aggregates these events into its online list and forgets a connection not heard from for
 ``PRESENCE_TTL`` seconds (a worker that died never says ``leave``).
+
+History: with a hub that keeps history, everything published to a room reaches pages as
+``{"room", "position", "data"}`` (``json_frame``). ``join`` and ``leave`` go to the room itself,
+so every page -- and every replay -- shows the same join and leave lines; ``here`` heartbeats go
+to a sibling room ``presence:<room>`` that keeps no history. A page joining afresh first gets
+``{"type": "history", ...}`` (the room's retained messages); a page re-joining with ``since``
+gets what it missed replayed, or, when that is impossible, a ``history`` frame with
+``"resync": true`` that replaces what it shows.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
+
+from sockjet.hub.position import History, Position
 
 MAX_FRAME = 4096
 """Largest client frame in characters; larger ones close the connection with 1008."""
@@ -51,6 +62,8 @@ class InvalidFrame(ValueError):
 class Join:
     room: str
     nick: str
+    since: Position | None = None
+    """The last position the page saw in ``room`` (a re-join after a drop), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +125,19 @@ def clean_text(value: Any) -> str:
     return text
 
 
+def clean_since(data: dict[str, Any]) -> Position | None:
+    """The optional ``since`` of a join: a position token as the page received it."""
+    since = data.get("since")
+    if since is None:
+        return None
+    if not isinstance(since, str):
+        raise InvalidFrame("since must be a position string")
+    try:
+        return Position.parse(since)
+    except ValueError:
+        raise InvalidFrame("since is not a position the server sent") from None
+
+
 def parse_frame(frame: str | bytes | None) -> Command:
     """Turn one received frame into a command, or raise ``InvalidFrame`` saying what is wrong with it."""
     if not isinstance(frame, str):
@@ -126,7 +152,7 @@ def parse_frame(frame: str | bytes | None) -> Command:
         raise InvalidFrame('frame must be a JSON object with a "type"')
     kind = data.get("type")
     if kind == "join":
-        return Join(room=clean_room(data.get("room")), nick=clean_nick(data.get("nick")))
+        return Join(room=clean_room(data.get("room")), nick=clean_nick(data.get("nick")), since=clean_since(data))
     if kind == "say":
         return Say(text=clean_text(data.get("text")))
     if kind == "here":
@@ -141,8 +167,9 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def welcome(*, connection: str, room: str, nick: str, hub: str, worker: int) -> dict[str, Any]:
-    """Sent to one connection when it has entered a room; ``worker`` is the serving process's id."""
+def welcome(*, connection: str, room: str, nick: str, hub: str, worker: int, recovered: bool = True) -> dict[str, Any]:
+    """Sent to one connection when it has entered a room; ``worker`` is the serving process's id;
+    ``recovered``: a re-join got every message it missed (always True on a first join)."""
     return {
         "type": "welcome",
         "id": connection,
@@ -152,6 +179,26 @@ def welcome(*, connection: str, room: str, nick: str, hub: str, worker: int) -> 
         "worker": worker,
         "heartbeat": HEARTBEAT,
         "ttl": PRESENCE_TTL,
+        "recovered": recovered,
+    }
+
+
+def presence_room(room: str) -> str:
+    """Where ``here`` heartbeats of ``room`` go: a room that keeps no history (room names cannot hold ':')."""
+    return f"{PRESENCE_PREFIX}{room}"
+
+
+PRESENCE_PREFIX = "presence:"
+
+
+def history(room: str, history: History, *, resync: bool) -> dict[str, Any]:
+    """Sent to one connection: the room's retained messages, oldest first (``resync``: replace what you show)."""
+    return {
+        "type": "history",
+        "room": room,
+        "resync": resync,
+        "top": None if history.top is None else str(history.top),
+        "messages": [{"position": str(m.position), "data": m.data} for m in history.messages],
     }
 
 

@@ -1,6 +1,10 @@
 // sockjet chat demo: one WebSocket to /ws, JSON frames (see sockjet/demo/protocol.py).
 // The online list is built here from presence events (join / here / leave) with expiry,
 // so it works the same with one worker or many behind Redis.
+// History: what a room publishes arrives as {room, position, data}. The page keeps the last
+// position of each room and re-joins with it after a drop, so the server replays exactly what
+// was missed; a frame at or below the last position is a duplicate and is ignored. When the
+// server cannot replay ({type: "history", resync: true}) the page says so and reloads the room.
 "use strict";
 
 const DEFAULT_ROOMS = ["lobby", "random", "help"];
@@ -16,7 +20,8 @@ const state = {
   retryTimer: null,
   ttlMs: 45000,
   online: new Map(), // connection id -> {nick, seen}
-  history: new Map(), // room -> [{kind, nick, text, mine}]
+  history: new Map(), // room -> [{kind, nick, text, mine, offset}]
+  positions: new Map(), // room -> {epoch, offset}: the last publication shown
   rooms: [...DEFAULT_ROOMS],
 };
 
@@ -25,7 +30,12 @@ const $ = (id) => document.getElementById(id);
 function setStatus(kind, text) {
   $("status").dataset.state = kind;
   $("status-text").textContent = text;
-  $("send").disabled = kind !== "online";
+  // The Send button stays enabled: pressing Enter while offline must say why nothing was sent.
+  $("send").classList.toggle("waiting", kind !== "online");
+}
+
+function isOffline() {
+  return navigator.onLine === false;
 }
 
 function send(frame) {
@@ -38,13 +48,25 @@ function send(frame) {
 
 // --- connection, with reconnection and exponential backoff ---
 
+function joinFrame(room) {
+  const frame = { type: "join", room, nick: state.nick };
+  const last = state.positions.get(room);
+  if (last) frame.since = `${last.epoch}.${last.offset}`;
+  return frame;
+}
+
 function connect() {
+  if (state.retryTimer) clearTimeout(state.retryTimer);
   state.retryTimer = null;
+  if (isOffline()) {
+    setOffline();
+    return;
+  }
   setStatus(state.attempt === 0 ? "connecting" : "reconnecting", state.attempt === 0 ? "Connecting…" : "Reconnecting…");
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   const ws = new WebSocket(`${scheme}://${location.host}/ws`);
   state.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify({ type: "join", room: state.room, nick: state.nick }));
+  ws.onopen = () => ws.send(JSON.stringify(joinFrame(state.room)));
   ws.onmessage = (event) => {
     let frame;
     try {
@@ -63,9 +85,29 @@ function connect() {
     if (event.code === 1008) {
       showError(`The server closed the connection: ${event.reason || "policy violation"}`);
     }
-    scheduleReconnect();
+    if (isOffline()) setOffline();
+    else scheduleReconnect();
   };
 }
+
+function setOffline() {
+  setStatus("offline", "Offline — what you type is kept; reconnecting when the network is back");
+}
+
+// The browser knows before the socket does: drop it now, and come back as soon as we can.
+window.addEventListener("offline", () => {
+  if (!state.nick) return;
+  const ws = state.ws;
+  state.ws = null;
+  state.myId = null;
+  if (ws) ws.close();
+  setOffline();
+});
+window.addEventListener("online", () => {
+  if (!state.nick || state.ws) return;
+  state.attempt = 0;
+  connect();
+});
 
 function scheduleReconnect() {
   const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** state.attempt);
@@ -77,7 +119,66 @@ function scheduleReconnect() {
 
 // --- events from the server ---
 
+function parsePosition(token) {
+  const dot = token.lastIndexOf(".");
+  return { epoch: token.slice(0, dot), offset: Number(token.slice(dot + 1)) };
+}
+
+// A publication of a room that keeps history: shown once, in position order.
+function publication(frame) {
+  const position = parsePosition(frame.position);
+  const last = state.positions.get(frame.room);
+  if (last && last.epoch === position.epoch && position.offset <= last.offset) return; // already shown
+  state.positions.set(frame.room, position);
+  event(frame.data, position.offset, true);
+}
+
+function history(frame) {
+  // Replace what the room shows with its history, keeping lines that arrived after it.
+  const top = frame.top ? parsePosition(frame.top) : null;
+  const lines = [];
+  for (const message of frame.messages) {
+    const line = lineFor(message.data, parsePosition(message.position).offset);
+    if (line) lines.push(line);
+  }
+  const shown = state.history.get(frame.room) || [];
+  const last = state.positions.get(frame.room);
+  const sameEpoch = top && last && last.epoch === top.epoch;
+  for (const line of shown) {
+    if (sameEpoch && line.offset !== undefined && line.offset > top.offset) lines.push(line);
+  }
+  state.history.set(frame.room, lines);
+  if (top && !(sameEpoch && last.offset > top.offset)) state.positions.set(frame.room, top);
+  if (!top) state.positions.delete(frame.room);
+  if (frame.resync) {
+    showNotice("Some messages could not be recovered after the connection dropped: the room was reloaded.");
+  }
+  if (frame.room === state.room) renderMessages();
+}
+
+function lineFor(data, offset) {
+  if (data.type === "message") {
+    return { kind: "message", nick: data.nick, text: data.text, mine: data.nick === state.nick, offset };
+  }
+  if (data.type === "presence" && data.event === "join") return { kind: "system", text: `${data.nick} joined`, offset };
+  if (data.type === "presence" && data.event === "leave") return { kind: "system", text: `${data.nick} left`, offset };
+  return null;
+}
+
 function handle(frame) {
+  if (frame.position !== undefined) {
+    publication(frame);
+    return;
+  }
+  if (frame.type === "history") {
+    history(frame);
+    return;
+  }
+  event(frame, undefined, false);
+}
+
+// One event: from a room with history (offset set, lines the same on every page) or without.
+function event(frame, offset, streamed) {
   switch (frame.type) {
     case "welcome":
       state.attempt = 0;
@@ -94,19 +195,26 @@ function handle(frame) {
     case "presence":
       if (frame.room !== state.room) return;
       if (frame.event === "leave") {
-        if (state.online.delete(frame.id)) addLine(frame.room, { kind: "system", text: `${frame.nick} left` });
+        const known = state.online.delete(frame.id);
+        if (streamed || known) addLine(frame.room, { kind: "system", text: `${frame.nick} left`, offset });
       } else {
         const known = state.online.has(frame.id);
         state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
-        if (frame.event === "join" && frame.id !== state.myId) {
-          send({ type: "here" }); // so the newcomer learns we are here
-          if (!known) addLine(frame.room, { kind: "system", text: `${frame.nick} joined` });
+        if (frame.event === "join" && frame.id !== state.myId) send({ type: "here" }); // so the newcomer learns we are here
+        if (frame.event === "join" && (streamed || (!known && frame.id !== state.myId))) {
+          addLine(frame.room, { kind: "system", text: `${frame.nick} joined`, offset });
         }
       }
       renderOnline();
       break;
     case "message":
-      addLine(frame.room, { kind: "message", nick: frame.nick, text: frame.text, mine: frame.id === state.myId });
+      addLine(frame.room, {
+        kind: "message",
+        nick: frame.nick,
+        text: frame.text,
+        mine: frame.id === state.myId || (streamed && frame.nick === state.nick),
+        offset,
+      });
       if (state.online.has(frame.id)) state.online.get(frame.id).seen = Date.now();
       break;
     case "error":
@@ -206,6 +314,11 @@ function hideError() {
   $("chat-error").hidden = true;
 }
 
+function showNotice(text) {
+  $("chat-notice").textContent = text;
+  $("chat-notice").hidden = false;
+}
+
 // --- user actions ---
 
 function switchRoom(name) {
@@ -217,7 +330,9 @@ function switchRoom(name) {
   if (!state.rooms.includes(room)) state.rooms.push(room);
   state.room = room;
   state.online.clear();
+  $("chat-notice").hidden = true;
   renderAll();
+  state.positions.delete(room); // a fresh join: the server sends the room's history first
   send({ type: "join", room, nick: state.nick });
 }
 
@@ -245,7 +360,17 @@ function start() {
   $("say-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const text = $("text").value.trim();
-    if (text && send({ type: "say", text })) $("text").value = "";
+    if (!text) return;
+    if (send({ type: "say", text })) {
+      $("text").value = "";
+      hideError();
+    } else {
+      showError(
+        isOffline()
+          ? "Not sent: you are offline. Your text is kept — press Enter again once you are back online."
+          : "Not sent yet: reconnecting to the chat. Your text is kept — press Enter again in a moment.",
+      );
+    }
   });
   setInterval(expirePresence, 5000);
 }
