@@ -178,4 +178,5 @@ def test_retention_rules_take_the_longest_matching_prefix() -> None:
     assert rules("lobby") is hundred and rules("presence:lobby") is None
     assert rules("audit:x") is None and rules("alpha") is big
     assert not RetentionRules(None, {"x": None}).any
+    assert rules.widest is big and RetentionRules(None, {"x": None}).widest is None
     assert RetentionRules(None, {"x": hundred}).any

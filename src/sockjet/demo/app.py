@@ -211,11 +211,9 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     then ``SOCKJET_DEMO_REDIS_URL``."""
     if hub is None:
         url = redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None
-        # History on memory and Redis; the NATS backend keeps none yet (live delivery only).
-        history = HISTORY_SIZE if url is None or not url.startswith(("nats://", "tls://")) else 0
         hub = Hub(
             url,
-            history_size=history,
+            history_size=HISTORY_SIZE,
             history_ttl=HISTORY_TTL,
             history_meta_ttl=HISTORY_TTL,
             history_by_prefix={protocol.PRESENCE_PREFIX: 0},

@@ -84,6 +84,12 @@ class RetentionRules:
         """True when at least one room can keep history."""
         return self._default is not None or any(r is not None for _, r in self._prefixes)
 
+    @property
+    def widest(self) -> Retention | None:
+        """The largest retention of any room: for a backend that sets one store up for every room."""
+        kept = [r for r in (self._default, *(r for _, r in self._prefixes)) if r is not None]
+        return max(kept, key=lambda r: r.size, default=None)
+
     def __call__(self, room: str) -> Retention | None:
         for prefix, retention in self._prefixes:
             if room.startswith(prefix):

@@ -195,7 +195,7 @@ class Hub:
                 timeout=self.timeout,
                 prefix=self.prefix,
                 presence_ttl=self.presence_ttl,
-                history=None if self._history is None else self._history.retention,
+                history=None if self._history is None else self._history.retention.widest,
             )
         from sockjet.hub.backends.redis import RedisBackend
 
