@@ -53,7 +53,6 @@ async def get_cookie_or_token(
     session: Annotated[str | None, Cookie()] = None,
     token: Annotated[str | None, Query()] = None,
 ):
-    # Neither a session cookie nor a token: refuse before the handshake completes.
     if session is None and token is None:
         raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION)
     return session or token

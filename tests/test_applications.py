@@ -575,3 +575,55 @@ def test_raw_asgi_endpoint_failures_close_at_best_effort(
         ws.receive_text()
     assert info.value.code == 1000  # the app ended without a close: the server's own 1000
     assert caplog.records == []
+
+
+def test_an_error_after_the_close_is_logged_without_claiming_a_1011(caplog: pytest.LogCaptureFixture) -> None:
+    app = App()
+
+    @app.websocket("/closed-first")
+    async def closed_first(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.close(code=1000, reason="done")
+        raise ValueError("after close")
+
+    @app.websocket("/client-left")
+    async def client_left(websocket: WebSocket) -> None:
+        await websocket.accept()
+        try:
+            await websocket.receive_text()
+        except WebSocketDisconnect:
+            raise ValueError("after the client left") from None
+
+    client = TestClient(app, raise_server_exceptions=False)
+    with (
+        caplog.at_level(logging.ERROR, logger="sockjet"),
+        client.websocket_connect("/closed-first") as ws,
+        pytest.raises(WebSocketDisconnect) as info,
+    ):
+        ws.receive_text()
+    assert (info.value.code, info.value.reason) == (1000, "done")
+    with caplog.at_level(logging.ERROR, logger="sockjet"), client.websocket_connect("/client-left") as ws:
+        ws.close(1001)
+    messages = [(record.levelname, record.getMessage()) for record in caplog.records]
+    assert messages == [
+        ("ERROR", "Exception in WebSocket /closed-first from testclient:50000 after the connection was closed"),
+        ("ERROR", "Exception in WebSocket /client-left from testclient:50000 after the connection was closed"),
+    ]
+    assert all("1011" not in text for _, text in messages)
+
+
+def test_connection_options_in_one_value() -> None:
+    from sockjet.guard import ConnectionOptions
+
+    base = ConnectionOptions(max_message_size=100, idle_timeout=5)
+    route = WebSocketRoute("/ws", lambda websocket: None, options=base, max_message_size=10)
+    assert (route.options.max_message_size, route.options.idle_timeout) == (10, 5)
+    assert WebSocketRoute("/ws", lambda websocket: None, options=base).options is base
+    app = App(options=base, allowed_origins=["https://example.com"])
+    assert app.connection_settings.options == ConnectionOptions(
+        max_message_size=100, idle_timeout=5, allowed_origins=("https://example.com",)
+    )
+    with pytest.raises(TypeError, match=re.escape("App() got unexpected keyword argument(s) max_size; its connection")):
+        App(max_size=3)
+    with pytest.raises(TypeError, match=re.escape("WebSocketRoute() got unexpected keyword argument(s) origins")):
+        WebSocketRoute("/ws", lambda websocket: None, origins=["x"])

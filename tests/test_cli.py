@@ -39,6 +39,8 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def fake_run(app: str, **kwargs: Any) -> None:
+        # Every run configures sockjet's loggers next to uvicorn's (checked in test_log_config).
+        assert kwargs.pop("log_config") == cli.log_config(kwargs["log_level"])
         calls.append({"app": app, **kwargs})
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
@@ -452,3 +454,17 @@ def test_run_takes_the_frame_limit_from_the_apps_max_message_size(
     assert served[0]["ws_max_size"] == 4096
     assert run(capsys, "run", "main:app", "--port", "0", "--ws-max-size", "100")[0] == 0
     assert served[1]["ws_max_size"] == 100
+
+
+def test_log_config_gives_sockjet_lines_their_level_as_uvicorn_does() -> None:
+    import logging
+
+    import uvicorn.logging
+
+    config = cli.log_config("warning")
+    assert config["loggers"]["sockjet"] == {"handlers": ["default"], "level": "WARNING", "propagate": False}
+    assert config["loggers"]["uvicorn"]["handlers"] == ["default"]  # uvicorn's own, unchanged
+    assert cli.log_config("trace")["loggers"]["sockjet"]["level"] == "DEBUG"
+    formatter = uvicorn.logging.DefaultFormatter(config["formatters"]["default"]["fmt"], use_colors=False)
+    record = logging.LogRecord("sockjet.error", logging.WARNING, __file__, 1, "Refused WebSocket %s", ("/ws",), None)
+    assert formatter.format(record) == "WARNING:  Refused WebSocket /ws"

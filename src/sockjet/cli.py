@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import copy
 import errno
 import importlib
 import importlib.util
@@ -273,6 +274,21 @@ class ServerOptions:
     ws_ping_timeout: float | None = 20.0
 
 
+def log_config(log_level: str) -> dict[str, Any]:
+    """uvicorn's own logging configuration, plus the ``sockjet`` loggers on uvicorn's handler.
+
+    So that sockjet's lines (a refused connection, an endpoint's exception) come out as uvicorn's
+    do -- ``WARNING:  Refused WebSocket /ws ...`` on stderr, at ``--log-level`` -- instead of bare
+    messages from Python's last-resort handler (and nothing at all below WARNING).
+    """
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    level = "DEBUG" if log_level == "trace" else log_level.upper()
+    config["loggers"]["sockjet"] = {"handlers": ["default"], "level": level, "propagate": False}
+    return config
+
+
 def _serve(options: ServerOptions) -> int:
     check_server(options.ws)
     check_port(options.host, options.port)
@@ -285,6 +301,7 @@ def _serve(options: ServerOptions) -> int:
             port=options.port,
             workers=options.workers,
             log_level=options.log_level,
+            log_config=log_config(options.log_level),
             factory=options.factory,
             reload=options.reload,
             ws=options.ws,
@@ -428,4 +445,4 @@ def console_main() -> None:
     sys.exit(130)  # pragma: no cover - Ctrl+C before the server installed its own handler
 
 
-__all__ = ["CLIError", "ServerOptions", "build_parser", "console_main", "load_app", "main"]
+__all__ = ["CLIError", "ServerOptions", "build_parser", "console_main", "load_app", "log_config", "main"]

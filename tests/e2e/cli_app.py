@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
-from sockjet import App, WebSocket, WebSocketDisconnect
+from sockjet import App, Depends, HTTPException, Query, WebSocket, WebSocketDisconnect
 
 app = App()
 
@@ -22,3 +23,16 @@ async def echo(websocket: WebSocket) -> None:
             await websocket.send_text(f"{os.getpid()}: {text}")
     except WebSocketDisconnect:
         pass
+
+
+async def member(token: Annotated[str, Query()] = "") -> str:
+    if token == "expired":
+        raise HTTPException(status_code=401, detail="token expired")
+    return token
+
+
+@app.websocket("/ws/params")
+async def params(websocket: WebSocket, n: int, who: Annotated[str, Depends(member)]) -> None:
+    await websocket.accept()
+    await websocket.send_text(f"{who}:{n + 1}")
+    await websocket.close()

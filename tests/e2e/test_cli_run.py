@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosedError
+from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from tests.conftest import MS
 from tests.e2e.redis_server import RedisServer
@@ -182,3 +182,25 @@ async def _chat_across_workers(redis_url: str) -> None:
             await first.close()
             for websocket in [*spare, *([other] if other else [])]:
                 await websocket.close()
+
+
+async def test_refusals_reach_the_log_with_their_level_and_the_client_as_http() -> None:
+    port = free_port()
+    server = start_process(sockjet_run(port), port)
+    try:
+        async with connect(f"{server.url}/ws/params?n=1&token=ann", open_timeout=5000 * MS) as websocket:
+            assert await asyncio.wait_for(websocket.recv(), 5000 * MS) == "ann:2"
+        for query, status in (("n=x", 403), ("n=1&token=expired", 401)):
+            with pytest.raises(InvalidStatus) as refused:
+                await connect(f"{server.url}/ws/params?{query}", open_timeout=5000 * MS)
+            assert refused.value.response.status_code == status
+    finally:
+        assert stop_process(server.process, signal.SIGINT) == 0
+    output = server.output()
+    assert server.process.stdout is not None
+    server.process.stdout.close()
+    lines = [line for line in output.splitlines() if "Refused" in line]
+    assert len(lines) == 2, output
+    assert lines[0].startswith("WARNING:  Refused WebSocket /ws/params from 127.0.0.1:")
+    assert lines[0].endswith(" with 1008: Invalid query parameter 'n': Input should be a valid integer")
+    assert lines[1].endswith(" with HTTP 401: member raised HTTPException('token expired')")
