@@ -62,6 +62,8 @@ def to_bytes(raw: str) -> bytes:
 
 
 def to_int(raw: str) -> int:
+    if raw.isdigit() and raw.isascii():  # the common case, without a regex
+        return int(raw)
     text = raw.strip()
     if _INT.fullmatch(text):
         return int(text)

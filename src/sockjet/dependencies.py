@@ -581,7 +581,7 @@ def _definition_locals() -> dict[str, Any] | None:
 class Injector:
     """An endpoint's parameters, read once when the route is defined; filled for each connection."""
 
-    __slots__ = ("_overridden", "dependant", "endpoint", "route", "simple")
+    __slots__ = ("_only_connection", "_overridden", "dependant", "endpoint", "route", "simple")
 
     def __init__(
         self,
@@ -598,6 +598,12 @@ class Injector:
         self.dependant = analysis.dependant(endpoint, is_endpoint=True, route_dependencies=dependencies)
         # No dependency at all: arguments() fills everything without awaiting (the common WebSocket case).
         self.simple = not self.dependant.dependencies
+        # `async def endpoint(websocket)`: nothing to read, only the connection to pass.
+        self._only_connection: tuple[str, ...] | None = (
+            self.dependant.connection_params
+            if self.simple and not self.dependant.params and not self.dependant.var_keyword
+            else None
+        )
         self._overridden: dict[Any, Dependant] = {}
 
     def override_dependant(self, call: Any) -> Dependant:
@@ -616,6 +622,9 @@ class Injector:
 
     def arguments(self, connection: HTTPConnection) -> dict[str, Any]:
         """The keyword arguments, for an Injector that is ``simple``; raises ``RequestValidationError``."""
+        only = self._only_connection
+        if only is not None:
+            return {only[0]: connection} if len(only) == 1 else dict.fromkeys(only, connection)
         values: dict[str, Any] = {}
         problems: list[Problem] = []
         self.dependant.fill_params(connection, values, problems)
