@@ -554,3 +554,46 @@ def test_a_query_parameter_never_replaces_a_dependency() -> None:
         assert _refusal(app, f"/ws?{query}") == (1008, "bad token")
     assert _values(app, "/ws?token=good&user=mallory") == "alice"
     assert calls == [None, "bad", None, "good"]
+
+
+def test_edges_of_reading_values() -> None:
+    app = App()
+
+    @app.websocket("/ws")
+    async def endpoint(
+        websocket: WebSocket,
+        *extra: Any,
+        positive: Annotated[float, Query(gt=0, lt=10)] = 1.0,
+        crumbs: Annotated[list[str], Cookie()] = [],  # noqa: B006
+        x_count: Annotated[int, Header(), "documentation only"] = 0,
+        visits: Annotated[int, Cookie()] = 0,
+    ) -> None:
+        await websocket.accept()
+        await websocket.send_json([positive, crumbs, x_count, visits, list(extra)])
+        await websocket.close()
+
+    client = TestClient(app, cookies={"crumbs": "c1"})
+    with client.websocket_connect("/ws?positive=2.5", headers={"x-count": "3"}) as ws:
+        assert ws.receive_json() == [2.5, ["c1"], 3, 0, []]
+    assert _refusal(app, "/ws?positive=0")[1] == "Invalid query parameter 'positive': Input should be greater than 0"
+    assert _refusal(app, "/ws?positive=10")[1] == "Invalid query parameter 'positive': Input should be less than 10"
+    with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect("/ws", headers={"x-count": "x"}):
+        pass  # pragma: no cover - refused
+    assert info.value.reason == "Invalid header 'x-count': Input should be a valid integer"
+    bad_cookie = TestClient(app, cookies={"visits": "many"})
+    with pytest.raises(WebSocketDisconnect) as info, bad_cookie.websocket_connect("/ws"):
+        pass  # pragma: no cover - refused
+    assert info.value.reason == "Invalid cookie 'visits': Input should be a valid integer"
+
+
+def positional_with_default(unused: int = 0, /, *, websocket: WebSocket) -> None: ...  # pragma: no cover
+
+
+def test_a_positional_only_parameter_with_a_default_is_left_to_its_default() -> None:
+    WebSocketRoute("/ws", positional_with_default)  # no error: the default stands
+
+
+def test_reprs() -> None:
+    assert repr(sockjet.params.Required) == "Required"
+    assert repr(Depends(get_token)) == "Depends(get_token)"
+    assert repr(Depends(use_cache=False)) == "Depends(, use_cache=False)"
