@@ -444,9 +444,12 @@ async def test_a_dead_process_is_reaped_once_within_the_bound(shared_redis: Redi
 @pytest.mark.redis
 async def test_presence_comes_back_after_redis_loses_it(redis_server: RedisServer) -> None:  # noqa: F811
     observed: list[str] = []
-    async with Hub(redis_server.url, presence_ttl=0.3) as hub:
+    async with Hub(redis_server.url, presence_ttl=0.3, presence_interval=0) as hub:
         hub.on_presence(lambda e: observed.append(e.kind))
         sock, _ = await enter(hub, presence={"user": "ada"})
+        watcher, _ = await enter(hub, "other", presence_events=True)
+        await enter(hub, "other", sock=watcher, presence_events=True)  # nested: listens once
+        await until(lambda: len(presence_frames(watcher)) == 1)
         connection = hub.member(sock.websocket).connection_id  # type: ignore[union-attr]
         redis_server.restart()  # without persistence: every key is gone
         deadline = time.monotonic() + 5000 * MS
@@ -457,6 +460,8 @@ async def test_presence_comes_back_after_redis_loses_it(redis_server: RedisServe
             assert time.monotonic() < deadline, "presence never came back"
             await asyncio.sleep(20 * MS)
         assert observed == ["join", "join"]
+        # The listener of "other" may have missed changes while the subscriber was away: a fresh state.
+        await until(lambda: len([f for f in presence_frames(watcher) if "state" in f]) == 2)
 
 
 @pytest.mark.redis

@@ -121,3 +121,33 @@ async def test_memory_store_ignores_repeats_and_unknown_connections() -> None:
     await store.leave("nowhere", "c1")
     assert tuple(await store.stats("r")) == (1, 1)
     assert (NO_SINK.wants("r"), NO_SINK.observe(join("c", "u")), NO_SINK.deliver(join("c", "u"))) == (False, None, None)
+
+
+async def test_after_a_reconnect_listeners_get_a_fresh_state_or_at_least_what_was_kept() -> None:
+    from sockjet.exceptions import HubError
+    from sockjet.hub.presence_tracker import PresenceTracker
+
+    rec = Recorder()
+    spawned: list[Any] = []
+    tracker = PresenceTracker(rec.offer, interval=0, spawn=spawned.append)  # type: ignore[arg-type]
+    store = MemoryPresenceStore()
+    await tracker.start(store)
+    await store.join("r", "c1", '{"user":"ada"}', '"ada"')
+    tracker.feed.subscribe("r", "m", PresenceMode.CONNECTIONS)  # type: ignore[arg-type]
+    tracker.feed.ready("r", "m", await store.entries("r"))  # type: ignore[arg-type]
+    tracker.interrupted(["r", "quiet"])  # "quiet" has no listener: nothing to do for it
+    assert tracker.feed.restart("quiet") == []
+    await spawned.pop()
+    assert [list(f) for f in rec.got["m"]] == [["type", "room", "state"], ["type", "room", "state"]]
+
+    async def unreachable(room: str) -> dict[str, str]:
+        raise HubError("Redis is away again")
+
+    store.entries = unreachable  # type: ignore[method-assign]
+    tracker.interrupted(["r"])
+    tracker.deliver(join("c2", "bob"))  # kept aside while the state is being read...
+    await spawned.pop()  # ...which fails: what was kept goes out anyway, and the member is live again
+    assert rec.got["m"][-1]["joins"] == [{"id": "c2", "info": {"user": "bob"}}]
+    tracker.deliver(join("c3", "cy"))
+    assert rec.got["m"][-1]["joins"] == [{"id": "c3", "info": {"user": "cy"}}]
+    await tracker.stop()

@@ -577,6 +577,7 @@ class _LocalView:
             self._hub._deliver(Envelope(publication.room, publication.payload))
 
     def stream_interrupted(self, rooms: list[str]) -> None:
+        self._hub._presence.interrupted(rooms)
         history = self._hub._history
         if history is not None:
             history.interrupted(rooms)

@@ -70,8 +70,11 @@ class PresenceFeed(Generic[_M]):
         state.members.setdefault(mode, {})[member] = []
         state.coalescers.setdefault(mode, Coalescer(self.interval))
 
-    def ready(self, room: str, member: _M, entries: dict[str, str]) -> None:
-        """Send ``member`` the room's state (connection -> info JSON), then what was kept aside; live from now."""
+    def ready(self, room: str, member: _M, entries: dict[str, str] | None) -> None:
+        """Send ``member`` the room's state (connection -> info JSON), then what was kept aside; live from now.
+
+        ``entries=None``: no state could be read; only what was kept aside is sent.
+        """
         state = self._rooms.get(room)
         if state is None:
             return
@@ -79,12 +82,27 @@ class PresenceFeed(Generic[_M]):
             kept = members.get(member)
             if kept is None:
                 continue
-            listed = users_of(entries) if mode is PresenceMode.USERS else [Entry(c, i) for c, i in entries.items()]
-            message, size = _message(state_frame(room, listed))
-            self._offer(member, message, size)
+            if entries is not None:
+                listed = users_of(entries) if mode is PresenceMode.USERS else [Entry(c, i) for c, i in entries.items()]
+                message, size = _message(state_frame(room, listed))
+                self._offer(member, message, size)
             for message, size in kept:
                 self._offer(member, message, size)
             members[member] = None
+
+    def restart(self, room: str) -> list[_M]:
+        """Every member listening to ``room`` waits for a fresh state again (changes may have been
+        missed, e.g. while the backend's subscriber was away); returns them, for ``ready``."""
+        state = self._rooms.get(room)
+        if state is None:
+            return []
+        restarted: dict[_M, None] = {}
+        for members in state.members.values():
+            for member, kept in members.items():
+                if kept is None:
+                    members[member] = []
+                restarted[member] = None
+        return list(restarted)
 
     def unsubscribe(self, room: str, member: _M) -> None:
         state = self._rooms.get(room)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any, NamedTuple
 
-from sockjet.exceptions import ConfigurationError
+from sockjet.exceptions import ConfigurationError, HubError
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.member import Member
 from sockjet.hub.presence import PresenceEvent, PresenceMode, PresenceStats
@@ -85,6 +85,24 @@ class PresenceTracker:
 
     def wants(self, room: str) -> bool:
         return self.feed.wants(room)
+
+    def interrupted(self, rooms: list[str]) -> None:
+        """The backend's delivery was interrupted (a reconnect): listeners of these rooms may have
+        missed changes, so each gets the room's state again, then what came meanwhile."""
+        listened = [room for room in rooms if self.feed.wants(room)]
+        if listened:
+            self._spawn(self._resync(listened))
+
+    async def _resync(self, rooms: list[str]) -> None:
+        for room in rooms:
+            members = self.feed.restart(room)
+            try:
+                entries = await self.store.entries(room)
+            except HubError as exc:  # away again: no state this time (the next reconnect sends one)
+                logger.warning("Could not read the presence of room %r after a reconnect: %s", room, exc)
+                entries = None
+            for member in members:
+                self.feed.ready(room, member, entries)
 
     # -- the hub's hooks ------------------------------------------------------------------------------
     def check_nested(self, room: str, member: Member, asked: Announced) -> None:
