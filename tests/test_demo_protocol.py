@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sockjet.demo import protocol
-from sockjet.demo.protocol import Here, InvalidFrame, Join, Say, parse_frame
+from sockjet.demo.protocol import InvalidFrame, Join, Say, parse_frame
 
 
 def frame(**data: Any) -> str:
@@ -20,7 +20,7 @@ def test_valid_frames() -> None:
     assert parse_frame(frame(type="join", room="  Lobby ", nick="  Ada   Lovelace ")) == Join("lobby", "Ada Lovelace")
     assert parse_frame(frame(type="join", room="café_2-b", nick="zoë")) == Join("café_2-b", "zoë")
     assert parse_frame(frame(type="say", text=" two\nlines\tand a tab ")) == Say("two\nlines\tand a tab")
-    assert parse_frame(frame(type="here", extra="ignored")) == Here()
+    assert parse_frame(frame(type="say", text="hi", extra="ignored")) == Say("hi")
 
 
 def test_limits_are_inclusive() -> None:
@@ -32,12 +32,12 @@ def test_limits_are_inclusive() -> None:
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
-        (b'{"type":"here"}', "send JSON in text frames, not binary frames"),
+        (b'{"type":"say"}', "send JSON in text frames, not binary frames"),
         (None, "send JSON in text frames, not binary frames"),
         ("{not json", "frame is not valid JSON"),
         ("[1, 2]", 'frame must be a JSON object with a "type"'),
-        (frame(kind="join"), '"type" must be one of "join", "say", "here"'),
-        (frame(type="shout"), '"type" must be one of "join", "say", "here"'),
+        (frame(kind="join"), '"type" must be one of "join", "say"'),
+        (frame(type="here"), '"type" must be one of "join", "say"'),
         (frame(type="join", room="lobby"), "nick must be a string"),
         (frame(type="join", room="lobby", nick=7), "nick must be a string"),
         (frame(type="join", room="lobby", nick="   "), "nick must not be empty"),
@@ -76,26 +76,20 @@ def test_server_events() -> None:
         "nick": "ada",
         "hub": "memory",
         "worker": 42,
-        "heartbeat": protocol.HEARTBEAT,
-        "ttl": protocol.PRESENCE_TTL,
+        "user": "ada",
         "recovered": True,
     }
-    assert protocol.presence("leave", connection="c1", room="lobby", nick="ada") == {
+    assert protocol.presence_line("leave", room="lobby", nick="Ada") == {
         "type": "presence",
         "event": "leave",
-        "id": "c1",
         "room": "lobby",
-        "nick": "ada",
+        "nick": "Ada",
     }
+    assert protocol.announced("Zoë Ü") == {"user": "zoë ü", "nick": "Zoë Ü"}  # one user whatever the case
     message = protocol.chat_message(connection="c1", room="lobby", nick="ada", text="hi")
     assert message.pop("ts") == pytest.approx(protocol.now_ms(), abs=60_000)
     assert message == {"type": "message", "id": "c1", "room": "lobby", "nick": "ada", "text": "hi"}
     assert protocol.error("no") == {"type": "error", "error": "no"}
-
-
-def test_presence_outlives_missed_heartbeats() -> None:
-    # A page forgets a connection only after it has missed at least two heartbeats.
-    assert protocol.PRESENCE_TTL >= 2 * protocol.HEARTBEAT
 
 
 def test_a_join_may_carry_the_last_position_seen() -> None:
@@ -108,4 +102,3 @@ def test_a_join_may_carry_the_last_position_seen() -> None:
         parse_frame(frame(type="join", room="lobby", nick="ada", since="nope"))
     with pytest.raises(InvalidFrame, match="since must be a position string"):
         parse_frame(frame(type="join", room="lobby", nick="ada", since=7))
-    assert protocol.presence_room("lobby") == "presence:lobby"

@@ -172,6 +172,9 @@ def test_a_page_that_goes_offline_catches_up_once_in_order(browser: Browser) -> 
         away = ada.locator("#messages li").filter(has_text="while ada is away")
         expect(away).to_have_text(["bobwhile ada is away 1", "bobwhile ada is away 2", "bobwhile ada is away 3"])
         expect(ada.locator("#chat-notice")).to_be_hidden()  # recovered: nothing to apologise for
+        # The online list is the hub's presence: the same on both pages after the reconnect.
+        expect(ada.locator("#online li")).to_have_text(["ada (you)", "bob"])
+        expect(bob.locator("#online li")).to_have_text(["ada", "bob (you)"])
         expect(ada.locator("#text")).to_have_value("written offline")
         ada.press("#text", "Enter")
         expect(bob.locator("#messages li").last).to_have_text("adawritten offline")

@@ -129,6 +129,23 @@ async def _next(websocket: ClientConnection, kind: str, **fields: Any) -> dict[s
     raise AssertionError(f"no {kind!r} frame with {fields} among 50")
 
 
+async def _comes_online(websocket: ClientConnection, nick: str) -> None:
+    """Wait for both signs that ``nick`` joined: a presence frame of the hub listing it, and the line
+    published for it (in either order: under churn the hub groups presence frames, lines are not)."""
+    listed = announced = False
+    for _ in range(100):
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))
+        data = frame["data"] if "position" in frame else frame
+        if frame.get("type") == "presence" and "event" not in frame:
+            entries = frame.get("state", []) + frame.get("joins", [])
+            listed = listed or any(entry["info"]["nick"] == nick for entry in entries)
+        elif data.get("type") == "presence":
+            announced = announced or (data["event"], data["nick"]) == ("join", nick)
+        if listed and announced:
+            return
+    raise AssertionError(f"{nick} never came online among 100 frames (listed: {listed}, line: {announced})")
+
+
 async def _both_workers_ready(http_url: str) -> None:
     """The supervisor listens before its workers do: wait until /healthz has answered from two processes."""
     pids: set[int] = set()
@@ -171,10 +188,8 @@ async def _chat_across_workers(redis_url: str) -> None:
             for websocket in spare:
                 await websocket.close()
             spare.clear()
-            # Ada, on worker A, sees Bob's join from worker B; Bob sees Ada's "here" answer.
-            await _next(first, "presence", event="join", id=hello["id"], nick=hello["nick"])
-            await first.send(json.dumps({"type": "here"}))
-            await _next(other, "presence", event="here", id=welcome["id"], nick="ada")
+            # Ada, on worker A, sees Bob (worker B) come online, then the line his join published.
+            await _comes_online(first, hello["nick"])
             await other.send(json.dumps({"type": "say", "text": "across workers"}))
             message = await _next(first, "message")
             assert (message["nick"], message["text"]) == (hello["nick"], "across workers")

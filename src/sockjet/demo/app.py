@@ -3,8 +3,9 @@
 ``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis or NATS when a
 URL is given or ``SOCKJET_DEMO_HUB_URL`` / ``SOCKJET_DEMO_REDIS_URL`` is set (that is how
 ``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and
-broadcast go through the hub only; see ``protocol`` for how the online list is built on top of
-``publish``, and how a page that reconnects catches up.
+broadcast go through the hub only; the online list is the hub's presence (``protocol`` says
+how), the join and leave lines come from one ``hub.on_presence`` observer, and a page that
+reconnects catches up from the room's history.
 
 The demo's own hub keeps the last ``HISTORY_SIZE`` messages of every room: a page that joins
 sees them, a page whose socket dropped re-joins with the last position it saw and gets exactly
@@ -13,7 +14,6 @@ what it missed (or, when that is impossible, the room's history again and a plai
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import mimetypes
@@ -25,9 +25,9 @@ from typing import Any
 from sockjet import status
 from sockjet.applications import App
 from sockjet.demo import protocol
-from sockjet.demo.protocol import Command, InvalidFrame, Join, Say
+from sockjet.demo.protocol import Command, InvalidFrame, Join
 from sockjet.exceptions import HubError
-from sockjet.hub import Hub, Member, json_frame
+from sockjet.hub import Hub, Member, PresenceEvent, json_frame
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
 from sockjet.websockets import WebSocket, WebSocketDisconnect
@@ -117,26 +117,12 @@ class ChatSession:
             return str(exc) or type(exc).__name__
         return None
 
-    async def publish_presence(self, event: str, room: str, nick: str) -> None:
-        # A lost presence event heals itself: the next heartbeat or join answer carries the same news.
-        # Joins (and leaves) go to the room's stream, so every page shows the same lines; heartbeats don't.
-        target = room if event == "join" else protocol.presence_room(room)
-        await self.publish(target, protocol.presence(event, connection=self.id, room=room, nick=nick))
-
-    async def heartbeat(self, room: str, nick: str) -> None:
-        while True:
-            await asyncio.sleep(protocol.HEARTBEAT)
-            await self.publish_presence("here", room, nick)
-
     async def in_room(self, join: Join) -> Command | None:
-        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room.
-
-        ``leave`` is published once out of the room, so a connection never receives its own leave.
-        """
+        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room."""
         room, nick = join.room, join.nick
         membership = contextlib.AsyncExitStack()
         try:
-            recovered = await self.enter(membership, room, join.since)
+            recovered = await self.enter(membership, room, nick, join.since)
         except HubError as exc:
             # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
             logger.warning("join of %s failed: %s", room, exc)
@@ -149,11 +135,10 @@ class ChatSession:
                 command = await self.converse(room, nick, recovered)
         finally:
             self.member = None
-            await self.publish_leave(room, nick)
         return command
 
-    async def enter(self, membership: contextlib.AsyncExitStack, room: str, since: Any) -> bool:
-        """Join ``room`` (and its presence room); with history, catch the page up. Returns ``recovered``.
+    async def enter(self, membership: contextlib.AsyncExitStack, room: str, nick: str, since: Any) -> bool:
+        """Join ``room``, announced in its presence; with history, catch the page up. Returns ``recovered``.
 
         A fresh page first gets the room's history, then joins from its top, so that nothing
         published meanwhile is missed or doubled. A page that comes back with ``since`` gets what
@@ -167,43 +152,49 @@ class ChatSession:
             since = history.top
         if not self.history:
             since = None
-        self.member = await membership.enter_async_context(self.hub.join(room, self.websocket, since=since))
-        await membership.enter_async_context(self.hub.join(protocol.presence_room(room), self.websocket))
+        joining = self.hub.join(
+            room, self.websocket, since=since, presence=protocol.announced(nick), presence_events="users"
+        )
+        self.member = await membership.enter_async_context(joining)
         if self.history and not self.member.recovered:
             await self.reply(protocol.history(room, await self.hub.history(room), resync=not fresh))
         return fresh or self.member.recovered
 
     async def converse(self, room: str, nick: str, recovered: bool = True) -> Command | None:
-        """Welcome, announce, then relay this member's commands until it leaves or switches rooms."""
+        """Welcome, then relay this member's commands until it leaves or switches rooms."""
         await self.reply(
             protocol.welcome(
                 connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid(), recovered=recovered
             )
         )
-        beat = asyncio.create_task(self.heartbeat(room, nick))
-        try:
-            await self.publish_presence("join", room, nick)
-            while True:
-                command = await self.next_command()
-                if command is None or isinstance(command, Join):
-                    return command
-                if isinstance(command, Say):
-                    message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
-                    failure = await self.publish(room, message)
-                    if failure is not None:
-                        await self.reply(protocol.error(f"message not sent, try again: {failure}"))
-                else:  # Here: answering someone's join
-                    await self.publish_presence("here", room, nick)
-        finally:
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+        while True:
+            command = await self.next_command()
+            if command is None or isinstance(command, Join):
+                return command
+            message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
+            failure = await self.publish(room, message)
+            if failure is not None:
+                await self.reply(protocol.error(f"message not sent, try again: {failure}"))
 
-    async def publish_leave(self, room: str, nick: str) -> None:
+
+def presence_lines(hub: Hub) -> None:
+    """Publish "ada joined" / "ada left" to the room when a user's first page joins or last one leaves.
+
+    ``on_presence`` runs once per change across every worker -- for a worker that crashed, in the
+    survivor that reaped it -- so each line is published once, and with history every page (and
+    every replay) shows the same lines.
+    """
+
+    async def line(event: PresenceEvent) -> None:
+        if not event.user_changed:
+            return
+        nick = str(event.info.get("nick", event.user))
         try:
-            await self.hub.publish(room, protocol.presence("leave", connection=self.id, room=room, nick=nick))
-        except Exception:  # the hub may be shutting down; pages then expire the entry
-            logger.debug("could not publish leave of %s in %s", self.id, room, exc_info=True)
+            await hub.publish(event.room, protocol.presence_line(event.kind, room=event.room, nick=nick))
+        except HubError as exc:  # Redis down, or the hub stopping: the online list stays right all the same
+            logger.warning("could not publish that %s %s %s: %s", nick, event.kind, event.room, exc)
+
+    hub.on_presence(line)
 
 
 def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
@@ -216,7 +207,6 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
             history_size=HISTORY_SIZE,
             history_ttl=HISTORY_TTL,
             history_meta_ttl=HISTORY_TTL,
-            history_by_prefix={protocol.PRESENCE_PREFIX: 0},
             frame=json_frame,
         )
     url = getattr(hub, "url", None)
@@ -226,6 +216,7 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     elif isinstance(url, str) and url.startswith(("nats://", "tls://")):
         hub_kind = "nats"
     static = load_static()
+    presence_lines(hub)
     app = App(lifespan=hub.lifespan)
     chat_hub = hub
 

@@ -6,18 +6,18 @@ frames are JSON objects in text frames::
     {"type": "join", "room": "lobby", "nick": "ada"}   enter a room (again: switch rooms)
     {"type": "join", ..., "since": "<position>"}        re-enter after a drop: replay what was missed
     {"type": "say", "text": "hello"}                   a chat message to the current room
-    {"type": "here"}                                    "I am still here", answering a join
 
-Presence is built on ``hub.publish`` alone, so it works with any hub backend and across
-workers: every connection publishes ``join`` when it enters a room, ``leave`` when it goes, and
-``here`` every ``HEARTBEAT`` seconds and whenever a page answers someone else's ``join``. Each
-page aggregates these events into its online list and forgets a connection not heard from for
-``PRESENCE_TTL`` seconds (a worker that died never says ``leave``).
+Presence is the hub's (``hub.join(..., presence=..., presence_events="users")``): each
+connection announces ``{"user": <nick, case-folded>, "nick": <nick>}``, and a page gets the
+room's online users as ``{"type": "presence", "state": [...]}`` then ``joins``/``leaves``
+frames (docs/hub.md#presence): the same list on every page, whatever worker serves it, and a
+crashed worker's users leave within the hub's bound. Several pages with one nick are one user.
+The join and leave *lines* are published to the room by the app's ``hub.on_presence``
+observer, which runs once per change across every worker: ``presence_line``.
 
 History: with a hub that keeps history, everything published to a room reaches pages as
-``{"room", "position", "data"}`` (``json_frame``). ``join`` and ``leave`` go to the room itself,
-so every page -- and every replay -- shows the same join and leave lines; ``here`` heartbeats go
-to a sibling room ``presence:<room>`` that keeps no history. A page joining afresh first gets
+``{"room", "position", "data"}`` (``json_frame``), the join and leave lines included, so every
+page -- and every replay -- shows the same lines. A page joining afresh first gets
 ``{"type": "history", ...}`` (the room's retained messages); a page re-joining with ``since``
 gets what it missed replayed, or, when that is impossible, a ``history`` frame with
 ``"resync": true`` that replaces what it shows.
@@ -41,10 +41,6 @@ MAX_ROOM = 32
 MAX_TEXT = 500
 MAX_INVALID = 10
 """Invalid frames tolerated per connection before it is closed with 1008."""
-HEARTBEAT = 15.0
-"""Seconds between a connection's ``here`` events."""
-PRESENCE_TTL = 45.0
-"""Seconds after which a page forgets a connection it has not heard from."""
 DEFAULT_ROOMS = ("lobby", "random", "help")
 
 _ROOM = re.compile(r"[\w-]+")
@@ -71,12 +67,7 @@ class Say:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class Here:
-    pass
-
-
-Command = Join | Say | Here
+Command = Join | Say
 
 
 def _has_control(text: str, allowed: str = "") -> bool:
@@ -155,9 +146,7 @@ def parse_frame(frame: str | bytes | None) -> Command:
         return Join(room=clean_room(data.get("room")), nick=clean_nick(data.get("nick")), since=clean_since(data))
     if kind == "say":
         return Say(text=clean_text(data.get("text")))
-    if kind == "here":
-        return Here()
-    raise InvalidFrame('"type" must be one of "join", "say", "here"')
+    raise InvalidFrame('"type" must be one of "join", "say"')
 
 
 # --- server events ------------------------------------------------------------------------------
@@ -177,18 +166,19 @@ def welcome(*, connection: str, room: str, nick: str, hub: str, worker: int, rec
         "nick": nick,
         "hub": hub,
         "worker": worker,
-        "heartbeat": HEARTBEAT,
-        "ttl": PRESENCE_TTL,
+        "user": user_of(nick),
         "recovered": recovered,
     }
 
 
-def presence_room(room: str) -> str:
-    """Where ``here`` heartbeats of ``room`` go: a room that keeps no history (room names cannot hold ':')."""
-    return f"{PRESENCE_PREFIX}{room}"
+def user_of(nick: str) -> str:
+    """The presence user of a nick: pages with the same nick, whatever its case, are one user."""
+    return nick.casefold()
 
 
-PRESENCE_PREFIX = "presence:"
+def announced(nick: str) -> dict[str, Any]:
+    """What a connection announces in its room's presence."""
+    return {"user": user_of(nick), "nick": nick}
 
 
 def history(room: str, history: History, *, resync: bool) -> dict[str, Any]:
@@ -202,9 +192,9 @@ def history(room: str, history: History, *, resync: bool) -> dict[str, Any]:
     }
 
 
-def presence(event: str, *, connection: str, room: str, nick: str) -> dict[str, Any]:
-    """Published to a room: ``join``, ``here`` or ``leave`` of one connection."""
-    return {"type": "presence", "event": event, "id": connection, "room": room, "nick": nick}
+def presence_line(event: str, *, room: str, nick: str) -> dict[str, Any]:
+    """Published to a room once per change: a user's first page ``join``-ed, or its last one ``leave``-s."""
+    return {"type": "presence", "event": event, "room": room, "nick": nick}
 
 
 def chat_message(*, connection: str, room: str, nick: str, text: str) -> dict[str, Any]:

@@ -1,6 +1,9 @@
 // sockjet chat demo: one WebSocket to /ws, JSON frames (see sockjet/demo/protocol.py).
-// The online list is built here from presence events (join / here / leave) with expiry,
-// so it works the same with one worker or many behind Redis.
+// The online list is the hub's presence of the room: a {type: "presence", state} frame when the
+// page joins (or after the server's link to Redis came back), then {joins, leaves} frames, one
+// entry per user (several pages with one nick are one user). Every page applies the same frames,
+// so every page shows the same list, whatever worker serves it. The "joined"/"left" lines are
+// published to the room once per change by the server, so they are in the room's history too.
 // History: what a room publishes arrives as {room, position, data}. The page keeps the last
 // position of each room and re-joins with it after a drop, so the server replays exactly what
 // was missed; a frame at or below the last position is a duplicate and is ignored. When the
@@ -16,10 +19,10 @@ const state = {
   room: "lobby",
   ws: null,
   myId: null,
+  myUser: null,
   attempt: 0,
   retryTimer: null,
-  ttlMs: 45000,
-  online: new Map(), // connection id -> {nick, seen}
+  online: new Map(), // user -> nick
   history: new Map(), // room -> [{kind, nick, text, mine, offset}]
   positions: new Map(), // room -> {epoch, offset}: the last publication shown
   rooms: [...DEFAULT_ROOMS],
@@ -165,7 +168,24 @@ function lineFor(data, offset) {
   return null;
 }
 
+// The hub's presence frames (not publications: no position, no "event").
+function presence(frame) {
+  if (frame.room !== state.room) return;
+  const key = (entry) => (entry.info.user !== undefined ? entry.info.user : `#${entry.id}`);
+  if (frame.state) {
+    state.online = new Map(frame.state.map((entry) => [key(entry), entry.info.nick]));
+  } else {
+    for (const entry of frame.leaves) state.online.delete(key(entry));
+    for (const entry of frame.joins) state.online.set(key(entry), entry.info.nick);
+  }
+  renderOnline();
+}
+
 function handle(frame) {
+  if (frame.type === "presence" && frame.event === undefined) {
+    presence(frame);
+    return;
+  }
   if (frame.position !== undefined) {
     publication(frame);
     return;
@@ -183,29 +203,15 @@ function event(frame, offset, streamed) {
     case "welcome":
       state.attempt = 0;
       state.myId = frame.id;
+      state.myUser = frame.user;
       state.room = frame.room;
-      state.ttlMs = frame.ttl * 1000;
-      state.online.clear();
-      state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
       const hubNames = { redis: "Redis", nats: "NATS" };
       setStatus("online", hubNames[frame.hub] ? `Online · worker ${frame.worker} · ${hubNames[frame.hub]} hub` : "Online");
       hideError();
       renderAll();
       break;
-    case "presence":
-      if (frame.room !== state.room) return;
-      if (frame.event === "leave") {
-        const known = state.online.delete(frame.id);
-        if (streamed || known) addLine(frame.room, { kind: "system", text: `${frame.nick} left`, offset });
-      } else {
-        const known = state.online.has(frame.id);
-        state.online.set(frame.id, { nick: frame.nick, seen: Date.now() });
-        if (frame.event === "join" && frame.id !== state.myId) send({ type: "here" }); // so the newcomer learns we are here
-        if (frame.event === "join" && (streamed || (!known && frame.id !== state.myId))) {
-          addLine(frame.room, { kind: "system", text: `${frame.nick} joined`, offset });
-        }
-      }
-      renderOnline();
+    case "presence": // a line the server published: a user's first page joined, or its last one left
+      addLine(frame.room, { kind: "system", text: `${frame.nick} ${frame.event === "join" ? "joined" : "left"}`, offset });
       break;
     case "message":
       addLine(frame.room, {
@@ -215,24 +221,11 @@ function event(frame, offset, streamed) {
         mine: frame.id === state.myId || (streamed && frame.nick === state.nick),
         offset,
       });
-      if (state.online.has(frame.id)) state.online.get(frame.id).seen = Date.now();
       break;
     case "error":
       showError(frame.error);
       break;
   }
-}
-
-function expirePresence() {
-  const now = Date.now();
-  let changed = false;
-  for (const [id, entry] of state.online) {
-    if (id !== state.myId && now - entry.seen > state.ttlMs) {
-      state.online.delete(id);
-      changed = true;
-    }
-  }
-  if (changed) renderOnline();
 }
 
 // --- rendering (textContent only: user input never becomes HTML) ---
@@ -272,11 +265,11 @@ function renderRooms() {
 function renderOnline() {
   const list = $("online");
   list.replaceChildren();
-  const entries = [...state.online.entries()].sort((a, b) => a[1].nick.localeCompare(b[1].nick));
-  for (const [id, entry] of entries) {
+  const entries = [...state.online.entries()].sort((a, b) => a[1].localeCompare(b[1]));
+  for (const [user, nick] of entries) {
     const item = document.createElement("li");
-    item.textContent = id === state.myId ? `${entry.nick} (you)` : entry.nick;
-    if (id === state.myId) item.className = "self";
+    item.textContent = user === state.myUser ? `${nick} (you)` : nick;
+    if (user === state.myUser) item.className = "self";
     list.append(item);
   }
   $("online-count").textContent = String(entries.length);
@@ -372,7 +365,6 @@ function start() {
       );
     }
   });
-  setInterval(expirePresence, 5000);
 }
 
 start();
