@@ -555,3 +555,30 @@ def test_websocket_routes_keep_their_options_through_include_router() -> None:
         ws.send_text("x" * 11)
         ws.receive_text()
     assert info.value.code == 1009
+
+
+def test_a_dependency_that_swallows_the_endpoints_error_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async def swallowing() -> AsyncIterator[str]:
+        try:  # noqa: SIM105 - the mistake under test, as users write it
+            yield "x"
+        except Exception:
+            pass
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket, d: str = Depends(swallowing)) -> None:
+        await websocket.accept()
+        raise ValueError("boom")
+
+    with (
+        caplog.at_level(logging.WARNING, logger="sockjet"),
+        TestClient(app).websocket_connect("/ws") as ws,
+        pytest.raises(WebSocketDisconnect) as info,
+    ):
+        ws.receive_text()
+    assert info.value.code == 1000  # the exception was swallowed: the endpoint ended normally
+    assert [record.getMessage() for record in caplog.records] == [
+        "WebSocket /ws from testclient:50000: the endpoint raised ValueError('boom'), and a dependency with yield "
+        "caught it without raising it again; re-raise it in the dependency's except block"
+    ]

@@ -185,6 +185,16 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
     await handle_unhandled(websocket, exc)
 
 
+def log_swallowed(websocket: WebSocket, exc: Exception) -> None:
+    """The endpoint raised, and a ``yield`` dependency caught the exception without re-raising it."""
+    logger.warning(
+        "%s: the endpoint raised %r, and a dependency with yield caught it without raising it again; "
+        "re-raise it in the dependency's except block",
+        _describe(websocket),
+        exc,
+    )
+
+
 async def handle_unhandled(websocket: WebSocket, exc: Exception) -> None:
     """What nobody handled: Starlette would let it reach the server; sockjet logs it and closes."""
     record_server_exception(websocket.scope, exc)
@@ -344,5 +354,6 @@ __all__ = [
     "deny",
     "handle_unhandled",
     "handle_websocket_exception",
+    "log_swallowed",
     "record_server_exception",
 ]

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
-from sockjet._errors import handle_websocket_exception
+from sockjet._errors import handle_websocket_exception, log_swallowed
 from sockjet.convertors import CONVERTOR_TYPES, Convertor
 from sockjet.datastructures import URLPath
 from sockjet.dependencies import Injector
@@ -126,6 +126,7 @@ def websocket_session(
         connection = scope.get(CONNECTION_KEY)
         if connection is not None:
             connection.websocket = websocket
+        failure: Exception | None = None
         try:
             # Teardowns of `yield` dependencies run when this block ends, whatever ended it,
             # and before the exception (if any) becomes a close code.
@@ -133,9 +134,16 @@ def websocket_session(
                 kwargs = await injector.solve(websocket, stack)
                 endpoint = func(**kwargs)
                 del kwargs
-                await endpoint
+                try:
+                    await endpoint
+                except Exception as exc:
+                    failure = exc
+                    raise
         except Exception as exc:
             await handle_websocket_exception(websocket, exc)
+            return
+        if failure is not None:
+            log_swallowed(websocket, failure)
 
     return app_with_dependencies
 
