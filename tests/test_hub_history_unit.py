@@ -48,7 +48,7 @@ class Room:
             RetentionRules(Retention(size=10)),
             None,
             members=lambda room: self.members.get(room, ()),
-            offer=lambda member, message, size: self.sent.append((member, message)),
+            deliver=lambda members, message, size: self.sent.extend((member, message) for member in members),
             lost=self.lose,
             spawn=self.spawn,
         )

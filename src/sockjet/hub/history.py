@@ -100,8 +100,8 @@ class RetentionRules:
 class RoomHistories(Generic[_M]):
     """Every room's feed in this process, for one hub with ``history_size > 0``.
 
-    The hub gives it four callbacks: ``members(room)`` (local members, in order), ``offer(member,
-    message, size)`` (queue a delivery, never awaits), ``lost(room)`` (close the room's members),
+    The hub gives it four callbacks: ``members(room)`` (local members, in order), ``deliver(members,
+    message, size)`` (the same message to each, never awaits), ``lost(room)`` (close the room's members),
     and ``spawn(coroutine)`` (run a background task the hub awaits at shutdown).
     """
 
@@ -111,7 +111,7 @@ class RoomHistories(Generic[_M]):
         frame: Frame | None,
         *,
         members: Callable[[str], tuple[_M, ...]],
-        offer: Callable[[_M, Message, int], None],
+        deliver: Callable[[tuple[_M, ...], Message, int], None],
         lost: Callable[[str], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
     ) -> None:
@@ -119,7 +119,7 @@ class RoomHistories(Generic[_M]):
         """Which rooms keep history: the hub asks before publishing, joining with ``since`` or reading."""
         self.frame = frame
         self._members = members
-        self._offer = offer
+        self._deliver = deliver
         self._lost = lost
         self._spawn = spawn
         self.backend: Backend | None = None
@@ -172,9 +172,10 @@ class RoomHistories(Generic[_M]):
         if not feed.catching_up(member):
             return False
         recovered, out = feed.finish(member, since, read)
+        one = (member,)
         for publication in out:
             message, size = frame_message(publication, self.frame)
-            self._offer(member, message, size)
+            self._deliver(one, message, size)
         return recovered
 
     def left(self, room: str, member: _M, emptied: bool) -> None:
@@ -219,9 +220,7 @@ class RoomHistories(Generic[_M]):
         if not members:
             return
         message, size = frame_message(publication, self.frame)
-        offer = self._offer
-        for member in members:
-            offer(member, message, size)
+        self._deliver(members, message, size)
 
     async def _fill(self, room: str, feed: RoomFeed[_M], after: int) -> None:
         read: StreamSlice | None = None

@@ -174,7 +174,7 @@ class Hub:
                 rules,
                 frame,
                 members=self._membership.members,
-                offer=self._offer,
+                deliver=self._deliver_to,
                 lost=self._history_lost,
                 spawn=self._spawn,
             )
@@ -434,8 +434,10 @@ class Hub:
         members = self._membership.members(envelope.room)
         if not members:
             return
-        message: Message = envelope.message()
-        size = envelope.size
+        self._deliver_to(members, envelope.message(), envelope.size)
+
+    def _deliver_to(self, members: tuple[Member, ...], message: Message, size: int) -> None:
+        """The same prebuilt message to each member (never awaits)."""
         loop = asyncio.get_running_loop()
         for member in members:
             if member.loop is loop:

@@ -49,6 +49,14 @@ class Position:
         if isinstance(self.offset, bool) or not isinstance(self.offset, int) or not 0 <= self.offset <= MAX_OFFSET:
             raise ValueError(f"A Position's offset is an int from 0 to 2**63-1, got {self.offset!r}.")
 
+    @classmethod
+    def _of(cls, epoch: str, offset: int) -> Position:
+        """A position from a source that already guarantees the fields (a backend): no checks."""
+        position = object.__new__(cls)
+        object.__setattr__(position, "epoch", epoch)
+        object.__setattr__(position, "offset", offset)
+        return position
+
     def __str__(self) -> str:
         return f"{self.epoch}.{self.offset}"
 

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from sockjet.hub.position import Position, Publication, StreamSlice
 
@@ -35,9 +34,11 @@ class FeedState(enum.Enum):
     """A gap is being filled from the stream; live publications wait in ``pending``."""
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What the hub does next: deliver these (in order), read the stream after ``fill_after``, or report a loss."""
+class Step(NamedTuple):
+    """What the hub does next: deliver these (in order), read the stream after ``fill_after``, or report a loss.
+
+    A named tuple rather than a frozen dataclass: one is built per live publication.
+    """
 
     deliver: tuple[Publication, ...] = ()
     fill_after: int | None = None
@@ -74,13 +75,18 @@ class RoomFeed(Generic[_M]):
     # -- the stream -----------------------------------------------------------------------------------
     def live(self, publication: Publication) -> Step:
         """A publication from the backend's live stream."""
-        if self.state is FeedState.FILLING:
+        state = self.state
+        if state is FeedState.LIVE:
+            position = publication.position
+            if position.offset == self.offset + 1 and position.epoch == self.epoch:  # the common case
+                self.offset += 1
+                return Step((publication,))
+            return self._advance([publication])
+        if state is FeedState.FILLING:
             self.pending.append(publication)
             return NOTHING
-        if self.state is FeedState.NEW:
-            self.state, self.epoch, self.offset = FeedState.LIVE, publication.position.epoch, publication.offset
-            return Step(deliver=(publication,))
-        return self._advance([publication])
+        self.state, self.epoch, self.offset = FeedState.LIVE, publication.position.epoch, publication.offset
+        return Step((publication,))
 
     def interrupted(self) -> Step:
         """The live stream dropped and is back: anything published meanwhile must come from the stream."""

@@ -52,7 +52,7 @@ class RoomStreams:
             self._streams.move_to_end(room)
         stream.top += 1
         stream.last_publish = now
-        publication = Publication(room, Position(stream.epoch, stream.top), payload, kind)
+        publication = Publication(room, Position._of(stream.epoch, stream.top), payload, kind)
         ring = stream.ring
         ring.append((now, publication))
         while len(ring) > retention.size:
@@ -79,8 +79,11 @@ class RoomStreams:
     def expire(self, now: float, retention: Retention) -> None:
         """Forget rooms quiet for ``meta_ttl`` with no local member (oldest use first, amortised O(1))."""
         cutoff = now - retention.meta_ttl
-        for room in list(self._streams):
-            stream = self._streams[room]
+        streams = self._streams
+        if not streams or streams[next(iter(streams))].last_publish > cutoff:
+            return  # the oldest is recent: nothing to do (the common case, O(1))
+        for room in list(streams):
+            stream = streams[room]
             if stream.last_publish > cutoff:
                 return
             if self._in_use(room):

@@ -38,7 +38,7 @@ try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import NoScriptError, RedisError
 except ImportError:  # pragma: no cover - depends on the installed extras
     aioredis = None  # type: ignore[assignment]
 
@@ -72,7 +72,9 @@ class RedisBackend(Backend):
         """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
         self._local: LocalRooms | None = None
         self._client: Any = None
-        self._publish_script: Any = None
+        self._publish_sha = redis_history.sha1(redis_history.PUBLISH_SCRIPT)
+        self._epoch_seed = secrets.token_hex(4)
+        self._epochs = 0
         self._read_script: Any = None
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
@@ -111,7 +113,6 @@ class RedisBackend(Backend):
         )
         try:
             await asyncio.wait_for(self._client.ping(), self.timeout)
-            self._publish_script = self._client.register_script(redis_history.PUBLISH_SCRIPT)
             self._read_script = self._client.register_script(redis_history.READ_SCRIPT)
             await self._open_pubsub()
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
@@ -157,15 +158,25 @@ class RedisBackend(Backend):
         room = envelope.room
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         wire = envelope.to_wire()
-        args = redis_history.publish_args(kind.encode() + wire[1:], self.channel(room), retention, secrets.token_hex(4))
+        self._epochs += 1  # a fresh candidate each time: a room re-created by this process gets a new epoch
+        candidate = f"{self._epoch_seed}{self._epochs:x}"
+        args = redis_history.publish_args(kind.encode() + wire[1:], self.channel(room), retention, candidate)
         try:
-            reply = await asyncio.wait_for(self._publish_script(keys=keys, args=args), self.timeout)
+            reply = await asyncio.wait_for(self._run_publish(keys, args), self.timeout)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise PublishError(
                 f"Could not publish to room {room!r}: Redis at {redacted(self.url)} did not take it "
                 f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
             ) from exc
         return redis_history.parse_position(reply)
+
+    async def _run_publish(self, keys: list[str], args: list[Any]) -> Any:
+        """EVALSHA, loading the script once when Redis does not know it (first use, or after a restart)."""
+        try:
+            return await self._client.evalsha(self._publish_sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(redis_history.PUBLISH_SCRIPT)
+            return await self._client.evalsha(self._publish_sha, len(keys), *keys, *args)
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """One script run: the room's epoch, top and retained publications after ``after``."""

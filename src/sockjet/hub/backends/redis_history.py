@@ -21,6 +21,7 @@ stream left from the old one, so positions of the old epoch can never be mistake
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sockjet.hub.backends.base import Retention
@@ -47,8 +48,9 @@ else
   redis.call('EXPIRE', stream, meta_ttl)
 end
 redis.call('EXPIRE', meta, meta_ttl)
-redis.call('PUBLISH', ARGV[5], 'h' .. epoch .. ' ' .. offset .. ' ' .. ARGV[1])
-return {epoch, offset}
+local head = epoch .. ' ' .. offset
+redis.call('PUBLISH', ARGV[5], 'h' .. head .. ' ' .. ARGV[1])
+return head
 """
 
 READ_SCRIPT = """
@@ -100,6 +102,11 @@ LIVE_KIND = b"h"
 """The first byte of a publication on a room's channel (``t``/``b``: a plain envelope; ``p``: presence)."""
 
 
+def sha1(script: str) -> str:
+    """The SHA1 Redis names a script by (``EVALSHA``)."""
+    return hashlib.sha1(script.encode()).hexdigest()
+
+
 def meta_key(prefix: str, room: str) -> str:
     return f"{prefix}meta:{room}"
 
@@ -118,9 +125,10 @@ def read_args(after: int, limit: int | None, retention: Retention) -> list[int]:
     return [after, -1 if limit is None else limit, ttl_ms]
 
 
-def parse_position(reply: list[Any]) -> Position:
-    epoch, offset = reply
-    return Position(epoch.decode() if isinstance(epoch, bytes) else str(epoch), int(offset))
+def parse_position(reply: bytes) -> Position:
+    """The publish script's reply, ``b"<epoch> <offset>"``."""
+    epoch, _, offset = reply.partition(b" ")
+    return Position._of(epoch.decode(), int(offset))
 
 
 def parse_slice(room: str, reply: list[Any]) -> StreamSlice:
@@ -143,7 +151,7 @@ def parse_live(room: str, raw: bytes) -> Publication:
     offset, _, wire = rest.partition(b" ")
     if not head.startswith(LIVE_KIND) or not offset.isdigit():
         raise ValueError(f"Not a hub publication on room {room!r}")
-    return Publication.from_wire(room, Position(head[1:].decode(), int(offset)), wire)
+    return Publication.from_wire(room, Position._of(head[1:].decode(), int(offset)), wire)
 
 
 __all__ = [
@@ -156,5 +164,6 @@ __all__ = [
     "parse_slice",
     "publish_args",
     "read_args",
+    "sha1",
     "stream_key",
 ]
