@@ -21,9 +21,14 @@ Latency = from just before ``publish`` (or the loop) starts until the last healt
 ``send`` completed; publishes are sequential (the next starts after the previous arrived
 everywhere). p50/p99 over ``--repeat`` publishes after ``--warmup``.
 
-``--real`` measures the healthy case on a real server instead: ``uvicorn bench.hub_fanout:app``
-(this module; ``HUB_FANOUT_MODE`` picks hub or naive) in its own process pinned to CPU 0, and N
-raw-socket WebSocket clients in this process, pinned to the other CPU, that only count frames.
+``--real`` measures on real servers instead (bench/fanout_servers.py), each in its own process
+pinned to CPU 0, with N raw-socket WebSocket clients in this process, pinned to the other CPU,
+that only count frames: the sockjet Hub on uvicorn (all clients healthy, then 1% that never read,
+their sockets filled first), Starlette's naive loop on uvicorn, and ``websockets.broadcast()`` on
+websockets' own server. ``--rounds`` rounds, each visiting every configuration in turn with a
+fresh server; ratios are taken within a round and reported as medians with their range::
+
+    flock /tmp/sockjet-bench.lock python bench/hub_fanout.py --real --rounds 3 --repeat 30 --write docs/hub.md
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import os
 import platform
 import shutil
+import socket
 import statistics
 import sys
 import time
@@ -45,7 +50,7 @@ from typing import Any
 
 from websockets.frames import Frame, Opcode
 
-from sockjet import App, Hub
+from sockjet import Hub
 from sockjet.types import Message
 from sockjet.websockets import WebSocket
 
@@ -191,46 +196,17 @@ async def bench_naive(clients: int, stalled_share: float, **run: Any) -> Result:
     return Result("naive", clients, clients - bench.healthy, samples, timeouts, reached)
 
 
-# -- --real: a uvicorn process serving the room, N raw-socket clients in this process --------------
-# The server (this module, as `uvicorn bench.hub_fanout:app`) stamps each message with the
-# monotonic clock just before publishing; clients note the same clock (CLOCK_MONOTONIC is
-# system-wide) when the frame arrives. The clients are minimal asyncio protocols that count
-# fixed-size frames, so their cost per message is small, but it is part of what is measured.
+# -- --real: a server process serving the room, N raw-socket clients in this process ---------------
+# The servers are in bench/fanout_servers.py. Each stamps a message with the monotonic clock just
+# before its fan-out; clients note the same clock (CLOCK_MONOTONIC is system-wide) when the frame
+# arrives. The clients are minimal asyncio protocols that count fixed-size frames, so their cost
+# per message is small, but it is part of what is measured (the same for every server).
 
-SERVER_MODE = os.environ.get("HUB_FANOUT_MODE", "hub")
-real_hub = Hub(max_queue=1024)
-app = App(lifespan=real_hub.lifespan)
-naive_conns: list[WebSocket] = []
-
-
-@app.websocket("/ws")
-async def fanout_endpoint(websocket: WebSocket) -> None:
-    await websocket.accept()
-    if SERVER_MODE == "hub":
-        async with real_hub.join(ROOM, websocket):
-            await websocket.receive()  # the client never sends: this returns at disconnect
-        return
-    naive_conns.append(websocket)
-    try:
-        await websocket.receive()
-    finally:
-        naive_conns.remove(websocket)
-
-
-@app.get("/count")
-async def fanout_count() -> dict[str, int]:
-    return {"n": real_hub.local_count(ROOM) if SERVER_MODE == "hub" else len(naive_conns)}
-
-
-@app.post("/publish")
-async def fanout_publish(seq: int) -> dict[str, bool]:
-    text = f"{seq:08d}{time.monotonic_ns():020d}".ljust(PAYLOAD, "x")
-    if SERVER_MODE == "hub":
-        await real_hub.publish(ROOM, text)
-    else:
-        for c in list(naive_conns):
-            await c.send_text(text)
-    return {"ok": True}
+REAL_CONFIGS = ("hub", "hub-stalled", "naive", "websockets")
+"""hub: sockjet App + Hub on uvicorn; hub-stalled: the same with 1% of the clients never reading
+(their sockets filled first); naive: Starlette's ``for ws in room: await ws.send_text()`` on
+uvicorn; websockets: ``websockets.broadcast()`` on websockets' own server, no ASGI."""
+FLOOD = (100, 64 * 1024)  # what each stalled client is sent (and never reads) before the measurement
 
 
 class RealTally:
@@ -256,11 +232,15 @@ class RealTally:
 
 
 class RawClient(asyncio.Protocol):
-    """A WebSocket client that only reads: handshake, then frames of under 126 bytes."""
+    """A WebSocket client that only reads: handshake, then frames of under 126 bytes.
 
-    def __init__(self, tally: RealTally, port: int) -> None:
+    ``stall=True``: after the handshake it never reads again (its kernel buffers fill, then the server's).
+    """
+
+    def __init__(self, tally: RealTally, port: int, *, stall: bool = False) -> None:
         self.tally = tally
         self.port = port
+        self.stall = stall
         self.buffer = bytearray()
         self.open = False
         self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -268,8 +248,9 @@ class RawClient(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not an asyncio.Transport subclass
+        path = "/ws?stall=1" if self.stall else "/ws"
         transport.write(  # type: ignore[attr-defined]
-            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
         )
 
@@ -286,6 +267,9 @@ class RawClient(asyncio.Protocol):
             del buffer[: end + 4]
             self.open = True
             self.ready.set_result(None)
+            if self.stall and self.transport is not None:
+                self.transport.pause_reading()
+                return
         while len(buffer) >= 2:
             size = buffer[1] & 0x7F
             if len(buffer) < 2 + size:
@@ -299,53 +283,98 @@ class RawClient(asyncio.Protocol):
                 self.transport.write(bytes([0x8A, 0x80 | size, 0, 0, 0, 0]) + payload)
 
 
-async def http(port: int, method: str, path: str) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())
-    body = await reader.read()
-    writer.close()
-    await writer.wait_closed()
-    return body
+async def _connect(port: int, tally: RealTally, stall: bool) -> tuple[asyncio.BaseTransport, RawClient]:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    if stall:  # a small receive buffer (set before connecting, so TCP honours it): the stall bites sooner
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, ("127.0.0.1", port))
+    return await loop.create_connection(lambda: RawClient(tally, port, stall=stall), sock=sock)
 
 
-async def bench_real(mode: str, clients: int, *, repeat: int, warmup: int, timeout: float) -> Result:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository, for tests.e2e.servers
+def _server_argv(config: str, port: int) -> list[str]:
+    if config == "websockets":
+        argv = [sys.executable, "-m", "bench.fanout_servers", "--port", str(port)]
+    else:
+        app = "bench.fanout_servers:naive_app" if config == "naive" else "bench.fanout_servers:hub_app"
+        argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--host", "127.0.0.1"]
+        argv += ["--ws", "websockets-sansio", "--log-level", "warning", "--backlog", "8192"]
+    return ["taskset", "-c", "0", *argv] if shutil.which("taskset") else argv
+
+
+@dataclass
+class Visit:
+    """One configuration measured once (one server process, fresh)."""
+
+    config: str
+    clients: int
+    stalled: int
+    samples: list[float]
+    timeouts: int
+    rss_growth_kib: int = 0
+    server_ms: float = 0.0
+    """Median time the server spent in the fan-out call itself (its loop, or publish, or broadcast)."""
+
+    def p(self, q: float) -> float:
+        ordered = sorted(self.samples)
+        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, timeout: float) -> Visit:
+    """Start ``config``'s server, connect ``clients``, time ``repeat`` publishes, stop it."""
+    from websockets.asyncio.client import connect
+
     from tests.e2e.servers import free_port, start_process, stop_process
 
+    stalled = clients // 100 if config == "hub-stalled" else 0
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", "bench.hub_fanout:app", "--port", str(port), "--host", "127.0.0.1"]
-    argv += ["--ws", "websockets-sansio", "--log-level", "warning", "--backlog", "8192"]
-    if shutil.which("taskset"):
-        argv = ["taskset", "-c", "0", *argv]
-    server = start_process(argv, port, env={"HUB_FANOUT_MODE": mode})
-    loop = asyncio.get_running_loop()
-    tally = RealTally(clients)
+    server = start_process(_server_argv(config, port), port)
+    tally = RealTally(clients - stalled)
+    stall_every = clients // stalled if stalled else 0
     transports: list[asyncio.BaseTransport] = []
     try:
         for start in range(0, clients, 250):
             batch = [
-                await loop.create_connection(lambda: RawClient(tally, port), "127.0.0.1", port)
-                for _ in range(min(250, clients - start))
+                await _connect(port, tally, bool(stall_every) and i % stall_every == stall_every // 2)
+                for i in range(start, min(start + 250, clients))
             ]
             transports += [t for t, _ in batch]
             await asyncio.wait_for(asyncio.gather(*(c.ready for _, c in batch)), 30)
-        deadline = time.monotonic() + 30
-        while json.loads((await http(port, "GET", "/count")).split(b"\r\n\r\n", 1)[1])["n"] != clients:
-            assert time.monotonic() < deadline, "the server never saw every client"
-            await asyncio.sleep(0.05)
-        samples: list[float] = []
-        timeouts = 0
-        for seq in range(warmup + repeat):
-            done = tally.expect(seq)
-            await http(port, "POST", f"/publish?seq={seq}")
-            try:
-                await asyncio.wait_for(done, timeout)
-            except asyncio.TimeoutError:
-                timeouts += 1
-                continue
-            if seq >= warmup:
-                samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
-        return Result(f"{mode} (uvicorn)", clients, 0, samples, timeouts)
+        async with connect(f"ws://127.0.0.1:{port}/control", max_size=None, ping_interval=None) as control:
+
+            async def ask(command: str) -> str:
+                await control.send(command)
+                return str(await control.recv())
+
+            deadline = time.monotonic() + 30
+            while int(await ask("count")) != clients:
+                assert time.monotonic() < deadline, "the server never saw every client"
+                await asyncio.sleep(0.05)
+            rss_before = int(await ask("rss"))
+            if stalled:
+                await ask(f"flood {FLOOD[0]} {FLOOD[1]}")
+                await asyncio.sleep(0.5)  # let the writers reach the full sockets
+                busy = int(await ask("busy"))
+                assert busy == stalled, f"{busy} of the {stalled} stalled members have a full socket"
+            samples: list[float] = []
+            server_ns: list[int] = []
+            timeouts = 0
+            for seq in range(warmup + repeat):
+                done = tally.expect(seq)
+                await control.send(f"publish {seq}")
+                try:
+                    await asyncio.wait_for(done, timeout)
+                except asyncio.TimeoutError:
+                    timeouts += 1
+                    await control.recv()
+                    continue
+                took = int(str(await control.recv()).split()[1])
+                if seq >= warmup:
+                    samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
+                    server_ns.append(took)
+            rss_growth = int(await ask("rss")) - rss_before
+        return Visit(config, clients, stalled, samples, timeouts, rss_growth, statistics.median(server_ns) / 1e6)
     finally:
         for transport in transports:
             transport.close()
@@ -354,16 +383,76 @@ async def bench_real(mode: str, clients: int, *, repeat: int, warmup: int, timeo
             server.process.stdout.close()
 
 
-async def main_real(args: argparse.Namespace) -> list[Result]:
-    os.sched_setaffinity(0, {(os.cpu_count() or 1) - 1})  # the server has CPU 0
-    results = []
+async def main_real(args: argparse.Namespace) -> list[Visit]:
+    """Rounds; each round visits every configuration in turn (A B C D, A B C D, ...) at each N."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: bench and tests.e2e
+    from bench._system import raise_open_files
+
+    os.sched_setaffinity(0, {(os.cpu_count() or 1) - 1})  # the servers have CPU 0
+    raise_open_files()
+    gc.disable()  # this process only: the load generator's own pauses must not count against a server
+    visits = []
     run = {"repeat": args.repeat, "warmup": args.warmup, "timeout": args.timeout}
-    for clients in args.clients:
-        for mode in ("hub", "naive"):
-            result = await bench_real(mode, clients, **run)
-            print(f"{result.mode} N={clients} p50={ms(result.p(0.5))}ms p99={ms(result.p(0.99))}ms", file=sys.stderr)
-            results.append(result)
-    return results
+    configs = args.configs or REAL_CONFIGS
+    for round_ in range(args.rounds):
+        for clients in args.clients:
+            for config in configs:
+                visit = await visit_real(config, clients, **run)
+                gc.collect()
+                print(
+                    f"round {round_ + 1} {config:11} N={clients:5} p50={ms(visit.p(0.5))}ms "
+                    f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms timeouts={visit.timeouts} "
+                    f"rss+={visit.rss_growth_kib} KiB",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                visits.append(visit)
+    return visits
+
+
+def _median_range(values: list[float], fmt: str = "{:.2f}") -> str:
+    if not values:
+        return "-"
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))} to {fmt.format(max(values))})"
+
+
+def real_table(visits: list[Visit]) -> str:
+    """Medians over rounds (range in brackets); ratios are taken within a round, against the naive loop."""
+    rows = [
+        "| N | fan-out | p50 ms | p99 ms | p50 / naive p50 | p99 / naive p99 | p50 / websockets p50 "
+        "| server RSS growth |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    by_round: dict[tuple[int, str], list[Visit]] = {}
+    for visit in visits:
+        by_round.setdefault((visit.clients, visit.config), []).append(visit)
+    for clients in sorted({v.clients for v in visits}):
+        naive = by_round.get((clients, "naive"), [])
+        peer = by_round.get((clients, "websockets"), [])
+        for config in REAL_CONFIGS:
+            mine = by_round.get((clients, config), [])
+            if not mine:
+                continue
+
+            def ratios(others: list[Visit], q: float, mine: list[Visit] = mine) -> list[float]:
+                return [m.p(q) / o.p(q) for m, o in zip(mine, others, strict=False) if m.samples and o.samples]
+
+            name = {
+                "hub": "sockjet Hub",
+                "hub-stalled": "sockjet Hub, 1% stalled",
+                "naive": "naive loop (Starlette)",
+                "websockets": "websockets.broadcast()",
+            }[config]
+            growth = statistics.median(v.rss_growth_kib for v in mine) / 1024
+            rows.append(
+                f"| {clients} | {name} | {_median_range([v.p(0.5) * 1000 for v in mine if v.samples])} "
+                f"| {_median_range([v.p(0.99) * 1000 for v in mine if v.samples])} "
+                f"| {_median_range(ratios(naive, 0.5)) if config != 'naive' else ''} "
+                f"| {_median_range(ratios(naive, 0.99)) if config != 'naive' else ''} "
+                f"| {_median_range(ratios(peer, 0.5)) if config != 'websockets' else ''} "
+                f"| {growth:.1f} MiB |"
+            )
+    return "\n".join(rows)
 
 
 def ms(seconds: float) -> str:
@@ -435,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=1.0, help="bound on one publish, seconds")
     parser.add_argument("--send-yields", action="store_true", help="every send yields to the event loop once")
-    parser.add_argument("--real", action="store_true", help="a uvicorn process and raw-socket clients instead")
+    parser.add_argument("--real", action="store_true", help="real server processes and raw-socket clients instead")
+    parser.add_argument("--rounds", type=int, default=3, help="--real: rounds, each visiting every config in turn")
+    parser.add_argument("--configs", nargs="+", choices=REAL_CONFIGS, help="--real: only these configurations")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     parser.add_argument("--write", type=Path, help="replace the results section of this Markdown file")
     args = parser.parse_args(argv)
@@ -445,8 +536,22 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     Bench.send_yields = args.send_yields
     started = time.perf_counter()
-    results = asyncio.run(main_real(args) if args.real else main_async(args))
-    variant = " --real" if args.real else " --send-yields" if args.send_yields else ""
+    if args.real:
+        visits = asyncio.run(main_real(args))
+        command = (
+            f"python bench/hub_fanout.py --real --rounds {args.rounds} --repeat {args.repeat} "
+            f"--clients {' '.join(map(str, args.clients))}"
+        )
+        text = (
+            f"Measured with `{command}` ({machine()}; {time.perf_counter() - started:.0f} s in all).\n\n"
+            f"{real_table(visits)}"
+        )
+        print(text)
+        if args.write:
+            write_section(args.write, text, " --real")
+        return 0
+    results = asyncio.run(main_async(args))
+    variant = " --send-yields" if args.send_yields else ""
     text = (
         f"Measured with `python bench/hub_fanout.py --repeat {args.repeat} --timeout {args.timeout:g}{variant}` "
         f"({machine()}; {time.perf_counter() - started:.0f} s in all).\n\n{table(results, args.timeout)}"

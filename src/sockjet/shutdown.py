@@ -22,7 +22,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +67,62 @@ class TrackedConnection:
                 await self.send({"type": "websocket.close", "code": code, "reason": reason})
 
 
+class SignalDrain:
+    """Run ``drain()`` on the first SIGTERM/SIGINT, before the server's own handler hears the signal.
+
+    ``install`` (at lifespan startup, in the main thread) chains a handler in front of each
+    Python-level handler the server installed; the first signal starts ``drain`` and, when it
+    ends, hands the signal on; a second signal, or one while ``draining()`` is already true,
+    goes straight to the server (force quit). ``restore`` puts the server's handlers back.
+    Used by the App's ``ConnectionRegistry`` and by ``Hub.lifespan`` (for FastAPI and Starlette apps).
+    """
+
+    def __init__(self, drain: Callable[[], Awaitable[None]], *, draining: Callable[[], bool]) -> None:
+        self._drain = drain
+        self._draining = draining
+        self.hooked: dict[int, Any] = {}
+        """Signal -> the server's handler that this one hands on to."""
+        self._task: asyncio.Task[None] | None = None
+        self._signalled = False
+
+    def install(self) -> None:
+        """Chain in front of the server's Python-level SIGTERM/SIGINT handlers (main thread only)."""
+        if threading.current_thread() is not threading.main_thread() or self.hooked:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in _SIGNALS:
+            previous = signal.getsignal(sig)
+            if not callable(previous) or previous is signal.default_int_handler:
+                continue  # no server handler to hand the signal on to: leave the default alone
+            self.hooked[sig] = previous
+            signal.signal(sig, self._make_handler(loop, previous))
+
+    def _make_handler(self, loop: asyncio.AbstractEventLoop, previous: Callable[..., Any]) -> Callable[..., None]:
+        def handler(sig: int, frame: FrameType | None) -> None:
+            if self._signalled or self._draining():
+                previous(sig, frame)  # second signal, or already draining: the server's own behaviour
+                return
+            self._signalled = True
+            loop.call_soon_threadsafe(self._start, sig, previous)
+
+        return handler
+
+    def _start(self, sig: int, previous: Callable[..., Any]) -> None:
+        async def drain_then_hand_on() -> None:
+            try:
+                await self._drain()
+            finally:
+                previous(sig, None)
+
+        self._task = asyncio.get_running_loop().create_task(drain_then_hand_on())
+
+    def restore(self) -> None:
+        for sig, previous in self.hooked.items():
+            with contextlib.suppress(ValueError):  # pragma: no branch - not in the main thread
+                signal.signal(sig, previous)
+        self.hooked.clear()
+
+
 class ConnectionRegistry:
     """The open connections of one App, and how to drain them."""
 
@@ -76,9 +132,7 @@ class ConnectionRegistry:
         self.open: set[TrackedConnection] = set()
         self.closing = False
         self._empty: asyncio.Event | None = None
-        self._hooked: dict[int, Any] = {}
-        self._signal_task: asyncio.Task[None] | None = None
-        self._signalled = False
+        self._signals = SignalDrain(self.drain, draining=lambda: self.closing)
 
     def __len__(self) -> int:
         return len(self.open)
@@ -134,40 +188,14 @@ class ConnectionRegistry:
 
     def install_signal_handlers(self) -> None:
         """Chain a drain in front of the server's Python-level SIGTERM/SIGINT handlers (main thread only)."""
-        if threading.current_thread() is not threading.main_thread() or self._hooked:
-            return
-        loop = asyncio.get_running_loop()
-        for sig in _SIGNALS:
-            previous = signal.getsignal(sig)
-            if not callable(previous) or previous is signal.default_int_handler:
-                continue  # no server handler to hand the signal on to: leave the default alone
-            self._hooked[sig] = previous
-            signal.signal(sig, self._make_handler(loop, previous))
-
-    def _make_handler(self, loop: asyncio.AbstractEventLoop, previous: Callable[..., Any]) -> Callable[..., None]:
-        def handler(sig: int, frame: FrameType | None) -> None:
-            if self._signalled or self.closing:
-                previous(sig, frame)  # second signal, or already draining: the server's own behaviour
-                return
-            self._signalled = True
-            loop.call_soon_threadsafe(self._start_signal_drain, sig, previous)
-
-        return handler
-
-    def _start_signal_drain(self, sig: int, previous: Callable[..., Any]) -> None:
-        async def drain_then_hand_on() -> None:
-            try:
-                await self.drain()
-            finally:
-                previous(sig, None)
-
-        self._signal_task = asyncio.get_running_loop().create_task(drain_then_hand_on())
+        self._signals.install()
 
     def restore_signal_handlers(self) -> None:
-        for sig, previous in self._hooked.items():
-            with contextlib.suppress(ValueError):  # pragma: no branch - not in the main thread
-                signal.signal(sig, previous)
-        self._hooked.clear()
+        self._signals.restore()
+
+    @property
+    def _hooked(self) -> dict[int, Any]:
+        return self._signals.hooked
 
 
-__all__ = ["CONNECTION_KEY", "ConnectionRegistry", "TrackedConnection"]
+__all__ = ["CONNECTION_KEY", "ConnectionRegistry", "SignalDrain", "TrackedConnection"]

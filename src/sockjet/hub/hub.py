@@ -32,13 +32,14 @@ from sockjet.hub.history import (
     RetentionRules,
     RoomHistories,
 )
-from sockjet.hub.member import Member
+from sockjet.hub.member import Member, fan_out
 from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
 from sockjet.hub.position import History, Position, Publication, as_position
 from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
+from sockjet.shutdown import SignalDrain
 from sockjet.types import Message
 from sockjet.websockets import WebSocketDisconnect
 
@@ -71,7 +72,9 @@ class Hub:
     - ``presence_ttl``: (Redis, NATS) a process that stopped refreshing its counts and presence is
       ignored after this, and (Redis) its connections' leave events are emitted by a surviving process;
     - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
-    - ``presence_interval``: a member gets at most one presence frame per room per interval.
+    - ``presence_interval``: a member gets at most one presence frame per room per interval;
+    - ``drain_on_signal``: ``hub.lifespan`` closes every member with 1001 on the first SIGTERM/SIGINT,
+      before the server (uvicorn) closes them with 1012.
 
     History (off by default: ``history_size=0`` keeps today's behaviour and cost):
 
@@ -107,6 +110,7 @@ class Hub:
         history_meta_ttl: float = 3600.0,
         frame: Frame | None = None,
         history_by_prefix: dict[str, int] | None = None,
+        drain_on_signal: bool = True,
     ) -> None:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
@@ -156,8 +160,11 @@ class Hub:
         self.max_presence_info = max_presence_info
         self.presence_interval = presence_interval
         self.prefix = prefix
+        self.drain_on_signal = drain_on_signal
         self._membership: Membership[Member] = Membership()
         self._members: dict[int, Member] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, int] = {}
+        """How many members each event loop serves (almost always one loop)."""
         self._backend: Backend = MemoryBackend()
         self._running = False
         self._stopping = False
@@ -236,11 +243,7 @@ class Hub:
             return
         self._stopping = True
         try:
-            loop = asyncio.get_running_loop()
-            members = [m for m in self._members.values() if m.loop is loop]
-            for member in members:
-                member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.drain_timeout)
-            await asyncio.gather(*(member.wait_closed() for member in members))
+            await self._close_members()
             while self._background:
                 await asyncio.gather(*self._background, return_exceptions=True)
             await self._presence.stop()
@@ -251,8 +254,17 @@ class Hub:
             if self._history is not None:
                 self._history.clear()
                 self._history.backend = None
+            self._loops.clear()
             self._running = False
             self._stopping = False
+
+    async def _close_members(self) -> None:
+        """Close this loop's members with 1001 after up to ``drain_timeout`` of flushing; wait for them."""
+        loop = asyncio.get_running_loop()
+        members = [m for m in self._members.values() if m.loop is loop]
+        for member in members:
+            member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.drain_timeout)
+        await asyncio.gather(*(member.wait_closed() for member in members))
 
     async def __aenter__(self) -> Hub:
         await self.start()
@@ -266,12 +278,22 @@ class Hub:
     @contextlib.asynccontextmanager
     async def _lifespan(self) -> AsyncIterator[None]:
         async with self:
-            yield
+            signals = SignalDrain(self._close_members, draining=lambda: self._stopping)
+            if self.drain_on_signal:
+                signals.install()
+            try:
+                yield
+            finally:
+                signals.restore()
 
     def lifespan(self, app: Any = None) -> contextlib.AbstractAsyncContextManager[None]:
-        """``App(lifespan=hub.lifespan)``: start at startup, close every member (1001) at shutdown.
+        """``App(lifespan=hub.lifespan)`` or ``FastAPI(lifespan=hub.lifespan)``: start, then close every member (1001).
 
-        Compose it in your own lifespan with ``async with hub.lifespan(app):`` or ``async with hub:``.
+        With ``drain_on_signal`` (the default), the first SIGTERM/SIGINT closes every member with
+        1001 "server shutting down" *before* the server hears the signal: uvicorn would otherwise
+        close them with 1012 first, as it closes every WebSocket before the lifespan shutdown runs.
+        Compose it in your own lifespan with ``async with hub.lifespan(app):`` or ``async with hub:``
+        (the latter hooks no signal).
         """
         return self._lifespan()
 
@@ -439,11 +461,12 @@ class Hub:
     def _deliver_to(self, members: tuple[Member, ...], message: Message, size: int) -> None:
         """The same prebuilt message to each member (never awaits)."""
         loop = asyncio.get_running_loop()
-        for member in members:
-            if member.loop is loop:
-                member.deliver(message, size)
-            else:  # a member served by another event loop (thread)
-                member.loop.call_soon_threadsafe(member.deliver, message, size)
+        if len(self._loops) > 1 or loop not in self._loops:  # members served by other event loops (threads)
+            for member in members:
+                if member.loop is not loop:
+                    member.loop.call_soon_threadsafe(member.deliver, message, size)
+            members = tuple(member for member in members if member.loop is loop)
+        fan_out(members, message, size)
 
     def _offer(self, member: Member, message: Message, size: int) -> None:
         if member.loop is asyncio.get_running_loop():
@@ -478,6 +501,7 @@ class Hub:
             await self.start()
         member = self._members.get(id(websocket))  # another join of the same socket may have won the start
         if member is None:
+            loop = asyncio.get_running_loop()
             member = Member(
                 websocket,
                 outbox=outbox,
@@ -485,9 +509,10 @@ class Hub:
                 max_payload=self.max_payload,
                 close_timeout=self.close_timeout,
                 on_gone=self._forget,
-                loop=asyncio.get_running_loop(),
+                loop=loop,
             )
             self._members[id(websocket)] = member
+            self._loops[loop] = self._loops.get(loop, 0) + 1
         return member
 
     async def _enter(self, room: str, member: Member, since: Position | None) -> None:
@@ -530,6 +555,11 @@ class Hub:
     def _unregister(self, member: Member) -> None:
         if self._members.get(id(member.websocket)) is member:
             del self._members[id(member.websocket)]
+            left = self._loops[member.loop] - 1
+            if left:
+                self._loops[member.loop] = left
+            else:
+                del self._loops[member.loop]
 
     def _forget(self, member: Member) -> None:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""

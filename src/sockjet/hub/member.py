@@ -189,7 +189,7 @@ class Member:
         ``IDLE``: the send starts in the caller's task; if it suspends (the socket's buffer is
         full), the member's writer task finishes it and the member is ``BUSY`` until the writer
         has also sent everything queued meanwhile. ``BUSY``: queued, under the overflow policy.
-        Closing or closed: nothing happens.
+        Closing or closed: nothing happens. ``fan_out`` does the same for many members at once.
         """
         state = self.state
         if state is _IDLE:
@@ -201,11 +201,18 @@ class Member:
             except Exception as exc:
                 self._gone(exc)
                 return
-            self._event(MemberEvent.SEND_SUSPENDED)
-            self._writer = self.loop.create_task(self._write(Unfinished(send, pending)), name="sockjet-hub-writer")
-        elif state is _BUSY and self._outbox.offer(message, size) is Offer.REFUSED:
+            self._hand_to_writer(Unfinished(send, pending))
+        elif state is _BUSY:
+            self._queue(message, size)
+
+    def _queue(self, message: Message, size: int) -> None:
+        if self._outbox.offer(message, size) is Offer.REFUSED:
             logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
+
+    def _hand_to_writer(self, unfinished: Unfinished) -> None:
+        self._event(MemberEvent.SEND_SUSPENDED)
+        self._writer = self.loop.create_task(self._write(unfinished), name="sockjet-hub-writer")
 
     async def stop(self) -> None:
         """End the writer without a close frame (the connection left its last room); queued messages are dropped."""
@@ -323,4 +330,52 @@ class Member:
                 task.cancel(INTERRUPT_MESSAGE)
 
 
-__all__ = ["INTERRUPT_MESSAGE", "OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member", "MemberState"]
+class _Pass:
+    """Where one pass of ``_fan`` is: the member whose send it is in, and whether that send was handed on."""
+
+    __slots__ = ("handed_on", "index")
+
+    def __init__(self) -> None:
+        self.index = 0
+        self.handed_on = False
+
+
+async def _fan(members: tuple[Member, ...], start: int, message: Message, size: int, run: _Pass) -> None:
+    # Awaiting each send (rather than stepping each coroutine by hand) keeps the per-member cost
+    # at that of a plain ``for ws in room: await ws.send(...)`` loop: no StopIteration per member.
+    for index in range(start, len(members)):
+        member = members[index]
+        state = member.state
+        if state is _IDLE:
+            run.index = index
+            try:
+                await member.websocket.send(message)
+            except Exception as exc:
+                member._gone(exc)
+            if run.handed_on:
+                return  # this pass was finished by that member's writer; another pass did the rest
+        elif state is _BUSY:
+            member._queue(message, size)
+
+
+def fan_out(members: tuple[Member, ...], message: Message, size: int) -> None:
+    """``member.deliver(message, size)`` for each member (all served by the running loop), in order; never awaits.
+
+    The sends run in one coroutine stepped here. When one suspends, that coroutine -- stopped in
+    that member's send -- is handed to the member's writer, and a new pass continues with the
+    next member; so one full socket delays nobody else, and costs one writer task.
+    """
+    start = 0
+    while start < len(members):
+        run = _Pass()
+        fan = _fan(members, start, message, size, run)
+        try:
+            pending = fan.send(None)
+        except StopIteration:
+            return
+        run.handed_on = True
+        members[run.index]._hand_to_writer(Unfinished(fan, pending))
+        start = run.index + 1
+
+
+__all__ = ["INTERRUPT_MESSAGE", "OVERFLOW_CLOSE_CODE", "OVERFLOW_CLOSE_REASON", "Member", "MemberState", "fan_out"]

@@ -1,0 +1,168 @@
+"""The servers of ``bench/hub_fanout.py --real``: one room, fanned out three ways.
+
+    uvicorn bench.fanout_servers:hub_app      sockjet App + Hub (memory backend): await hub.publish(room, text)
+    uvicorn bench.fanout_servers:naive_app    Starlette: for ws in room: await ws.send_text(text)
+    python -m bench.fanout_servers --port N   websockets' own server (no ASGI): websockets.broadcast(room, text)
+
+Members connect to ``/ws`` and never send (``/ws?stall=1`` also joins a second room, ``stall``,
+that only ``flood`` publishes to, so its socket fills up before the measurement). One control
+socket at ``/control`` takes ``count`` (answers the number of members), ``publish <seq>`` (stamps
+the monotonic clock into the message just before the fan-out, answers ``ok <ns>`` after it, with
+the nanoseconds the fan-out call itself took in the server) and
+``flood <n> <size>`` (publishes ``n`` incompressible messages of ``size`` bytes to ``stall``),
+``rss`` (the server's resident memory in KiB) and, on the hub, ``busy`` (members whose sends wait
+in their outbox).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+from sockjet import App, Hub, WebSocket
+from sockjet.hub import MemberState
+
+ROOM = "bench"
+STALL_ROOM = "stall"
+PAYLOAD = 64  # bytes per measured message
+
+
+def stamped(seq: int) -> str:
+    """The measured message: sequence number and send time (CLOCK_MONOTONIC is system-wide)."""
+    return f"{seq:08d}{time.monotonic_ns():020d}".ljust(PAYLOAD, "x")
+
+
+def flood_payloads(n: int, size: int) -> list[str]:
+    """Incompressible text (random hex), so that nothing shrinks what a stalled socket must hold."""
+    return [os.urandom(size // 2).hex() for _ in range(n)]
+
+
+def rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0  # pragma: no cover - not Linux
+
+
+# -- sockjet: App + Hub --------------------------------------------------------------------------------
+hub = Hub(max_queue=1024)
+hub_app = App(lifespan=hub.lifespan)
+
+
+@hub_app.websocket("/ws")
+async def hub_member(websocket: WebSocket, stall: int = 0) -> None:
+    await websocket.accept()
+    async with hub.join(ROOM, websocket):
+        if stall:
+            async with hub.join(STALL_ROOM, websocket):
+                await websocket.receive()
+        else:
+            await websocket.receive()  # the client never sends: this returns at disconnect
+
+
+@hub_app.websocket("/control")
+async def hub_control(websocket: WebSocket) -> None:
+    await websocket.accept()
+    async for command in websocket.iter_text():
+        verb, *args = command.split()
+        if verb == "count":
+            await websocket.send_text(str(hub.local_count(ROOM)))
+        elif verb == "publish":
+            started = time.perf_counter_ns()
+            await hub.publish(ROOM, stamped(int(args[0])))
+            await websocket.send_text(f"ok {time.perf_counter_ns() - started}")
+        elif verb == "flood":
+            for text in flood_payloads(int(args[0]), int(args[1])):
+                await hub.publish(STALL_ROOM, text)
+            await websocket.send_text("ok")
+        elif verb == "rss":
+            await websocket.send_text(str(rss_kib()))
+        elif verb == "busy":  # members whose socket is full: their deliveries wait in their outbox
+            await websocket.send_text(str(sum(m.state is MemberState.BUSY for m in hub.members(ROOM))))
+
+
+# -- Starlette: the naive loop --------------------------------------------------------------------------
+def _naive_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.routing import WebSocketRoute
+    from starlette.websockets import WebSocket as StarletteWebSocket
+
+    room: list[StarletteWebSocket] = []
+    stalled: list[StarletteWebSocket] = []
+
+    async def member(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        room.append(websocket)
+        if websocket.query_params.get("stall"):
+            stalled.append(websocket)
+        try:
+            await websocket.receive()
+        finally:
+            room.remove(websocket)
+            if websocket in stalled:
+                stalled.remove(websocket)
+
+    async def control(websocket: StarletteWebSocket) -> None:
+        await websocket.accept()
+        async for command in websocket.iter_text():
+            verb, *args = command.split()
+            if verb == "count":
+                await websocket.send_text(str(len(room)))
+            elif verb == "publish":
+                started = time.perf_counter_ns()
+                text = stamped(int(args[0]))
+                for ws in list(room):
+                    await ws.send_text(text)
+                await websocket.send_text(f"ok {time.perf_counter_ns() - started}")
+            elif verb == "rss":
+                await websocket.send_text(str(rss_kib()))
+
+    return Starlette(routes=[WebSocketRoute("/ws", member), WebSocketRoute("/control", control)])
+
+
+naive_app = _naive_app()
+
+
+# -- websockets: broadcast() ------------------------------------------------------------------------------
+async def serve_websockets(port: int) -> None:
+    from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+    room: set[ServerConnection] = set()
+
+    async def handler(connection: ServerConnection) -> None:
+        if connection.request is not None and connection.request.path == "/control":
+            async for command in connection:
+                verb, *args = str(command).split()
+                if verb == "count":
+                    await connection.send(str(len(room)))
+                elif verb == "publish":
+                    started = time.perf_counter_ns()
+                    broadcast(room, stamped(int(args[0])))
+                    await connection.send(f"ok {time.perf_counter_ns() - started}")
+                elif verb == "rss":
+                    await connection.send(str(rss_kib()))
+            return
+        room.add(connection)
+        try:
+            await connection.wait_closed()
+        finally:
+            room.discard(connection)
+
+    async with serve(handler, "127.0.0.1", port, backlog=8192, compression=None) as server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="websockets.broadcast() fan-out server")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(serve_websockets(args.port))
+
+
+if __name__ == "__main__":
+    main()
