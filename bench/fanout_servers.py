@@ -10,13 +10,14 @@ socket at ``/control`` takes ``count`` (answers the number of members), ``publis
 the monotonic clock into the message just before the fan-out, answers ``ok <ns>`` after it, with
 the nanoseconds the fan-out call itself took in the server) and
 ``flood <n> <size>`` (publishes ``n`` incompressible messages of ``size`` bytes to ``stall``),
-``rss`` (the server's resident memory in KiB) and, on the hub, ``busy`` (members whose sends wait
-in their outbox).
+``rss`` (the server's resident memory in KiB), ``gc`` (the collector's pauses since the last
+``gc``) and, on the hub, ``busy`` (members whose sends wait in their outbox).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import time
 from typing import Any
@@ -37,6 +38,42 @@ def stamped(seq: int) -> str:
 def flood_payloads(n: int, size: int) -> list[str]:
     """Incompressible text (random hex), so that nothing shrinks what a stalled socket must hold."""
     return [os.urandom(size // 2).hex() for _ in range(n)]
+
+
+class _Pauses:
+    """The cyclic collector's pauses in this server since the last ``take`` (by generation)."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.count = [0, 0, 0]
+        self.longest_ns = [0, 0, 0]
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter_ns()
+            return
+        generation = info["generation"]
+        self.count[generation] += 1
+        self.longest_ns[generation] = max(self.longest_ns[generation], time.perf_counter_ns() - self.started)
+
+    def take(self) -> str:
+        pauses = zip(self.count, self.longest_ns, strict=True)
+        text = " ".join(f"gen{g}:{n}x<={ns / 1e6:.1f}ms" for g, (n, ns) in enumerate(pauses))
+        self.count, self.longest_ns = [0, 0, 0], [0, 0, 0]
+        return text
+
+
+pauses = _Pauses()
+
+
+def answer(verb: str) -> str | None:
+    """The answers every server gives alike."""
+    if verb == "rss":
+        return str(rss_kib())
+    if verb == "gc":
+        return pauses.take()
+    return None
 
 
 def rss_kib() -> int:
@@ -78,10 +115,10 @@ async def hub_control(websocket: WebSocket) -> None:
             for text in flood_payloads(int(args[0]), int(args[1])):
                 await hub.publish(STALL_ROOM, text)
             await websocket.send_text("ok")
-        elif verb == "rss":
-            await websocket.send_text(str(rss_kib()))
         elif verb == "busy":  # members whose socket is full: their deliveries wait in their outbox
             await websocket.send_text(str(sum(m.state is MemberState.BUSY for m in hub.members(ROOM))))
+        else:
+            await websocket.send_text(answer(verb) or "?")
 
 
 # -- Starlette: the naive loop --------------------------------------------------------------------------
@@ -117,8 +154,8 @@ def _naive_app() -> Any:
                 for ws in list(room):
                     await ws.send_text(text)
                 await websocket.send_text(f"ok {time.perf_counter_ns() - started}")
-            elif verb == "rss":
-                await websocket.send_text(str(rss_kib()))
+            else:
+                await websocket.send_text(answer(verb) or "?")
 
     return Starlette(routes=[WebSocketRoute("/ws", member), WebSocketRoute("/control", control)])
 
@@ -142,8 +179,8 @@ async def serve_websockets(port: int) -> None:
                     started = time.perf_counter_ns()
                     broadcast(room, stamped(int(args[0])))
                     await connection.send(f"ok {time.perf_counter_ns() - started}")
-                elif verb == "rss":
-                    await connection.send(str(rss_kib()))
+                else:
+                    await connection.send(answer(verb) or "?")
             return
         room.add(connection)
         try:

@@ -315,6 +315,8 @@ class Visit:
     rss_growth_kib: int = 0
     server_ms: float = 0.0
     """Median time the server spent in the fan-out call itself (its loop, or publish, or broadcast)."""
+    gc_pauses: str = ""
+    """The server's cyclic-collector pauses during the measured publishes."""
 
     def p(self, q: float) -> float:
         ordered = sorted(self.samples)
@@ -357,6 +359,7 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
                 await asyncio.sleep(0.5)  # let the writers reach the full sockets
                 busy = int(await ask("busy"))
                 assert busy == stalled, f"{busy} of the {stalled} stalled members have a full socket"
+            await ask("gc")  # start counting the collector's pauses now
             samples: list[float] = []
             server_ns: list[int] = []
             timeouts = 0
@@ -374,7 +377,9 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
                     samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
                     server_ns.append(took)
             rss_growth = int(await ask("rss")) - rss_before
-        return Visit(config, clients, stalled, samples, timeouts, rss_growth, statistics.median(server_ns) / 1e6)
+            gc_pauses = await ask("gc")
+        server_ms = statistics.median(server_ns) / 1e6
+        return Visit(config, clients, stalled, samples, timeouts, rss_growth, server_ms, gc_pauses)
     finally:
         for transport in transports:
             transport.close()
@@ -402,7 +407,7 @@ async def main_real(args: argparse.Namespace) -> list[Visit]:
                 print(
                     f"round {round_ + 1} {config:11} N={clients:5} p50={ms(visit.p(0.5))}ms "
                     f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms timeouts={visit.timeouts} "
-                    f"rss+={visit.rss_growth_kib} KiB",
+                    f"rss+={visit.rss_growth_kib} KiB {visit.gc_pauses}",
                     file=sys.stderr,
                     flush=True,
                 )

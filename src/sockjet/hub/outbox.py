@@ -45,16 +45,22 @@ def check_limits(*, max_messages: int, max_bytes: int, overflow: str) -> None:
 
 
 class Outbox(Generic[_T]):
-    """FIFO of ``(item, size)`` bounded in count and in bytes."""
+    """FIFO of items with their sizes, bounded in count and in bytes.
 
-    __slots__ = ("_items", "dropped", "max_bytes", "max_messages", "overflow", "queued_bytes")
+    Items and sizes live in two parallel deques rather than one deque of ``(item, size)`` pairs:
+    queueing then allocates no object the cyclic garbage collector must track (a stalled member's
+    queued deliveries would otherwise add to every collection's work).
+    """
+
+    __slots__ = ("_items", "_sizes", "dropped", "max_bytes", "max_messages", "overflow", "queued_bytes")
 
     def __init__(self, *, max_messages: int, max_bytes: int, overflow: OverflowPolicy) -> None:
         check_limits(max_messages=max_messages, max_bytes=max_bytes, overflow=overflow)
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.overflow: OverflowPolicy = overflow
-        self._items: deque[tuple[_T, int]] = deque()
+        self._items: deque[_T] = deque()
+        self._sizes: deque[int] = deque()
         self.queued_bytes = 0
         self.dropped = 0
         """Items evicted by ``"drop_oldest"`` since the outbox was made."""
@@ -68,29 +74,32 @@ class Outbox(Generic[_T]):
     def offer(self, item: _T, size: int) -> Offer:
         """Queue ``item`` (``size`` bytes) if the policy allows; never grows past the limits."""
         if self._fits(size):
-            self._items.append((item, size))
+            self._items.append(item)
+            self._sizes.append(size)
             self.queued_bytes += size
             return Offer.QUEUED
         if self.overflow == "close":
             return Offer.REFUSED
         while self._items and not self._fits(size):
-            _, old_size = self._items.popleft()
-            self.queued_bytes -= old_size
+            self._items.popleft()
+            self.queued_bytes -= self._sizes.popleft()
             self.dropped += 1
-        self._items.append((item, size))
+        self._items.append(item)
+        self._sizes.append(size)
         self.queued_bytes += size
         return Offer.QUEUED_AFTER_DROP
 
     def pop(self) -> _T:
         """The oldest item; ``IndexError`` when empty."""
-        item, size = self._items.popleft()
-        self.queued_bytes -= size
+        item = self._items.popleft()
+        self.queued_bytes -= self._sizes.popleft()
         return item
 
     def clear(self) -> int:
         """Forget every queued item; returns how many there were."""
         count = len(self._items)
         self._items.clear()
+        self._sizes.clear()
         self.queued_bytes = 0
         return count
 
