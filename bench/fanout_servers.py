@@ -7,8 +7,8 @@
 Members connect to ``/ws`` and never send (``/ws?stall=1`` also joins a second room, ``stall``,
 that only ``flood`` publishes to, so its socket fills up before the measurement). One control
 socket at ``/control`` takes ``count`` (answers the number of members), ``publish <seq>`` (stamps
-the monotonic clock into the message just before the fan-out, answers ``ok <ns>`` after it, with
-the nanoseconds the fan-out call itself took in the server) and
+the monotonic clock into the message just before the fan-out, answers ``ok <ns> <cpu ns>`` after it:
+the wall-clock and CPU nanoseconds the fan-out call itself took in the server) and
 ``flood <n> <size>`` (publishes ``n`` incompressible messages of ``size`` bytes to ``stall``),
 ``rss`` (the server's resident memory in KiB), ``gc`` (the collector's pauses since the last
 ``gc``) and, on the hub, ``busy`` (members whose sends wait in their outbox).
@@ -76,6 +76,11 @@ def answer(verb: str) -> str | None:
     return None
 
 
+def took(started: int, cpu: int) -> str:
+    """The answer to ``publish``: wall-clock and CPU nanoseconds the fan-out took in this server."""
+    return f"ok {time.perf_counter_ns() - started} {time.process_time_ns() - cpu}"
+
+
 def rss_kib() -> int:
     with open("/proc/self/status") as status:
         for line in status:
@@ -108,9 +113,9 @@ async def hub_control(websocket: WebSocket) -> None:
         if verb == "count":
             await websocket.send_text(str(hub.local_count(ROOM)))
         elif verb == "publish":
-            started = time.perf_counter_ns()
+            started, cpu = time.perf_counter_ns(), time.process_time_ns()
             await hub.publish(ROOM, stamped(int(args[0])))
-            await websocket.send_text(f"ok {time.perf_counter_ns() - started}")
+            await websocket.send_text(took(started, cpu))
         elif verb == "flood":
             for text in flood_payloads(int(args[0]), int(args[1])):
                 await hub.publish(STALL_ROOM, text)
@@ -149,11 +154,11 @@ def _naive_app() -> Any:
             if verb == "count":
                 await websocket.send_text(str(len(room)))
             elif verb == "publish":
-                started = time.perf_counter_ns()
+                started, cpu = time.perf_counter_ns(), time.process_time_ns()
                 text = stamped(int(args[0]))
                 for ws in list(room):
                     await ws.send_text(text)
-                await websocket.send_text(f"ok {time.perf_counter_ns() - started}")
+                await websocket.send_text(took(started, cpu))
             else:
                 await websocket.send_text(answer(verb) or "?")
 
@@ -176,9 +181,9 @@ async def serve_websockets(port: int) -> None:
                 if verb == "count":
                     await connection.send(str(len(room)))
                 elif verb == "publish":
-                    started = time.perf_counter_ns()
+                    started, cpu = time.perf_counter_ns(), time.process_time_ns()
                     broadcast(room, stamped(int(args[0])))
-                    await connection.send(f"ok {time.perf_counter_ns() - started}")
+                    await connection.send(took(started, cpu))
                 else:
                     await connection.send(answer(verb) or "?")
             return

@@ -315,6 +315,8 @@ class Visit:
     rss_growth_kib: int = 0
     server_ms: float = 0.0
     """Median time the server spent in the fan-out call itself (its loop, or publish, or broadcast)."""
+    server_cpu_ms: float = 0.0
+    """Median CPU time of that call: what the fan-out costs, whatever else the machine runs."""
     gc_pauses: str = ""
     """The server's cyclic-collector pauses during the measured publishes."""
 
@@ -362,6 +364,7 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
             await ask("gc")  # start counting the collector's pauses now
             samples: list[float] = []
             server_ns: list[int] = []
+            server_cpu_ns: list[int] = []
             timeouts = 0
             for seq in range(warmup + repeat):
                 done = tally.expect(seq)
@@ -372,14 +375,16 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
                     timeouts += 1
                     await control.recv()
                     continue
-                took = int(str(await control.recv()).split()[1])
+                _, wall, cpu = str(await control.recv()).split()
                 if seq >= warmup:
                     samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
-                    server_ns.append(took)
+                    server_ns.append(int(wall))
+                    server_cpu_ns.append(int(cpu))
             rss_growth = int(await ask("rss")) - rss_before
             gc_pauses = await ask("gc")
         server_ms = statistics.median(server_ns) / 1e6
-        return Visit(config, clients, stalled, samples, timeouts, rss_growth, server_ms, gc_pauses)
+        cpu_ms = statistics.median(server_cpu_ns) / 1e6
+        return Visit(config, clients, stalled, samples, timeouts, rss_growth, server_ms, cpu_ms, gc_pauses)
     finally:
         for transport in transports:
             transport.close()
@@ -406,7 +411,8 @@ async def main_real(args: argparse.Namespace) -> list[Visit]:
                 gc.collect()
                 print(
                     f"round {round_ + 1} {config:11} N={clients:5} p50={ms(visit.p(0.5))}ms "
-                    f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms timeouts={visit.timeouts} "
+                    f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms cpu={visit.server_cpu_ms:.2f}ms "
+                    f"timeouts={visit.timeouts} "
                     f"rss+={visit.rss_growth_kib} KiB {visit.gc_pauses}",
                     file=sys.stderr,
                     flush=True,
@@ -425,8 +431,8 @@ def real_table(visits: list[Visit]) -> str:
     """Medians over rounds (range in brackets); ratios are taken within a round, against the naive loop."""
     rows = [
         "| N | fan-out | p50 ms | p99 ms | p50 / naive p50 | p99 / naive p99 | p50 / websockets p50 "
-        "| server RSS growth |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| server CPU ms per publish | CPU / naive CPU | server RSS growth |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_round: dict[tuple[int, str], list[Visit]] = {}
     for visit in visits:
@@ -442,6 +448,10 @@ def real_table(visits: list[Visit]) -> str:
             def ratios(others: list[Visit], q: float, mine: list[Visit] = mine) -> list[float]:
                 return [m.p(q) / o.p(q) for m, o in zip(mine, others, strict=False) if m.samples and o.samples]
 
+            cpu_ratios = [
+                m.server_cpu_ms / o.server_cpu_ms for m, o in zip(mine, naive, strict=False) if o.server_cpu_ms
+            ]
+
             name = {
                 "hub": "sockjet Hub",
                 "hub-stalled": "sockjet Hub, 1% stalled",
@@ -455,6 +465,8 @@ def real_table(visits: list[Visit]) -> str:
                 f"| {_median_range(ratios(naive, 0.5)) if config != 'naive' else ''} "
                 f"| {_median_range(ratios(naive, 0.99)) if config != 'naive' else ''} "
                 f"| {_median_range(ratios(peer, 0.5)) if config != 'websockets' else ''} "
+                f"| {_median_range([v.server_cpu_ms for v in mine])} "
+                f"| {_median_range(cpu_ratios) if config != 'naive' else ''} "
                 f"| {growth:.1f} MiB |"
             )
     return "\n".join(rows)
