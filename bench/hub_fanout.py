@@ -44,7 +44,7 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -315,14 +315,21 @@ class Visit:
     rss_growth_kib: int = 0
     server_ms: float = 0.0
     """Median time the server spent in the fan-out call itself (its loop, or publish, or broadcast)."""
-    server_cpu_ms: float = 0.0
-    """Median CPU time of that call: what the fan-out costs, whatever else the machine runs."""
+    cpu_samples: list[float] = field(default_factory=list)
+    """CPU time of each such call: what the fan-out costs, whatever else the machine runs."""
     gc_pauses: str = ""
     """The server's cyclic-collector pauses during the measured publishes."""
 
     def p(self, q: float) -> float:
-        ordered = sorted(self.samples)
-        return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+        return _quantile(self.samples, q)
+
+    def cpu(self, q: float) -> float:
+        return _quantile(self.cpu_samples, q)
+
+
+def _quantile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, timeout: float) -> Visit:
@@ -375,16 +382,16 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
                     timeouts += 1
                     await control.recv()
                     continue
-                _, wall, cpu = str(await control.recv()).split()
+                _, wall_ns, cpu_ns = str(await control.recv()).split()
                 if seq >= warmup:
                     samples.append((tally.last[seq] - tally.sent_at[seq]) / 1e9)
-                    server_ns.append(int(wall))
-                    server_cpu_ns.append(int(cpu))
+                    server_ns.append(int(wall_ns))
+                    server_cpu_ns.append(int(cpu_ns))
             rss_growth = int(await ask("rss")) - rss_before
             gc_pauses = await ask("gc")
         server_ms = statistics.median(server_ns) / 1e6
-        cpu_ms = statistics.median(server_cpu_ns) / 1e6
-        return Visit(config, clients, stalled, samples, timeouts, rss_growth, server_ms, cpu_ms, gc_pauses)
+        cpu_samples = [ns / 1e9 for ns in server_cpu_ns]
+        return Visit(config, clients, stalled, samples, timeouts, rss_growth, server_ms, cpu_samples, gc_pauses)
     finally:
         for transport in transports:
             transport.close()
@@ -411,7 +418,8 @@ async def main_real(args: argparse.Namespace) -> list[Visit]:
                 gc.collect()
                 print(
                     f"round {round_ + 1} {config:11} N={clients:5} p50={ms(visit.p(0.5))}ms "
-                    f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms cpu={visit.server_cpu_ms:.2f}ms "
+                    f"p99={ms(visit.p(0.99))}ms server={visit.server_ms:.2f}ms "
+                    f"cpu={ms(visit.cpu(0.5))}/{ms(visit.cpu(0.99))}ms "
                     f"timeouts={visit.timeouts} "
                     f"rss+={visit.rss_growth_kib} KiB {visit.gc_pauses}",
                     file=sys.stderr,
@@ -431,7 +439,7 @@ def real_table(visits: list[Visit]) -> str:
     """Medians over rounds (range in brackets); ratios are taken within a round, against the naive loop."""
     rows = [
         "| N | fan-out | p50 ms | p99 ms | p50 / naive p50 | p99 / naive p99 | p50 / websockets p50 "
-        "| server CPU ms per publish | CPU / naive CPU | server RSS growth |",
+        "| server CPU p50 / p99 ms | CPU p50, p99 / naive's | server RSS growth |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     by_round: dict[tuple[int, str], list[Visit]] = {}
@@ -448,9 +456,12 @@ def real_table(visits: list[Visit]) -> str:
             def ratios(others: list[Visit], q: float, mine: list[Visit] = mine) -> list[float]:
                 return [m.p(q) / o.p(q) for m, o in zip(mine, others, strict=False) if m.samples and o.samples]
 
-            cpu_ratios = [
-                m.server_cpu_ms / o.server_cpu_ms for m, o in zip(mine, naive, strict=False) if o.server_cpu_ms
-            ]
+            def cpu_ratios(q: float, mine: list[Visit] = mine, naive: list[Visit] = naive) -> list[float]:
+                return [m.cpu(q) / o.cpu(q) for m, o in zip(mine, naive, strict=False) if m.cpu_samples]
+
+            cpu50 = _median_range([v.cpu(0.5) * 1000 for v in mine if v.cpu_samples], "{:.1f}")
+            cpu99 = _median_range([v.cpu(0.99) * 1000 for v in mine if v.cpu_samples], "{:.1f}")
+            cpu_vs_naive = f"{_median_range(cpu_ratios(0.5))}, {_median_range(cpu_ratios(0.99))}"
 
             name = {
                 "hub": "sockjet Hub",
@@ -465,8 +476,8 @@ def real_table(visits: list[Visit]) -> str:
                 f"| {_median_range(ratios(naive, 0.5)) if config != 'naive' else ''} "
                 f"| {_median_range(ratios(naive, 0.99)) if config != 'naive' else ''} "
                 f"| {_median_range(ratios(peer, 0.5)) if config != 'websockets' else ''} "
-                f"| {_median_range([v.server_cpu_ms for v in mine])} "
-                f"| {_median_range(cpu_ratios) if config != 'naive' else ''} "
+                f"| {cpu50} / {cpu99} "
+                f"| {cpu_vs_naive if config != 'naive' else ''} "
                 f"| {growth:.1f} MiB |"
             )
     return "\n".join(rows)

@@ -266,3 +266,104 @@ def test_closing_the_awaiting_generator_closes_the_coroutine() -> None:
     assert next(awaiting) is None  # the bare yield of the coroutine, passed on
     awaiting.close()
     assert closed == [True]
+
+
+# -- a member's end, on every path ----------------------------------------------------------------
+async def test_a_broken_socket_found_by_member_send_stops_the_member_and_waiters_all_return() -> None:
+    async def broken(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            raise OSError("connection reset by peer")
+
+    async with Hub() as hub:
+        sock = FlowSocket()
+        websocket = WebSocket(websocket_scope(), sock.incoming.get, broken)
+        sock.incoming.put_nowait({"type": "websocket.connect"})
+        await websocket.accept()
+        member = await hub.join("r", websocket).__aenter__()
+        waiters = [asyncio.create_task(member.wait_closed()) for _ in range(2)]
+        await asyncio.sleep(0)
+        await member.send("x")
+        await asyncio.wait_for(asyncio.gather(*waiters), 2000 * MS)
+        assert member.state is MemberState.CLOSED and hub.local_count("r") == 0
+
+
+async def test_a_drain_that_finds_the_writer_already_done_closes_at_once() -> None:
+    async with Hub() as hub:
+        sock = await FlowSocket(high_water=3).accept()
+        member = await hub.join("r", sock.websocket).__aenter__()
+        await hub.publish("r", "first")
+        await hub.publish("r", "second")  # suspends: the writer has it
+        await asyncio.sleep(0)
+        sock.high_water = 1000
+        sock.read()  # the writer will finish before the closer starts
+        member.close(4000, drain=1000 * MS)
+        assert member.state is MemberState.DRAINING
+        await asyncio.wait_for(member.wait_closed(), 2000 * MS)
+        assert sock.frames == ["first", "second"]
+
+
+async def test_a_socket_that_breaks_while_draining_ends_the_member_without_a_close() -> None:
+    release = asyncio.Event()
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.send" and message["text"] == "breaks":
+            await release.wait()
+            raise OSError("connection reset by peer")
+        sent.append(message)
+
+    async with Hub() as hub:
+        sock = FlowSocket()
+        websocket = WebSocket(websocket_scope(), sock.incoming.get, send)
+        sock.incoming.put_nowait({"type": "websocket.connect"})
+        await websocket.accept()
+        member = await hub.join("r", websocket).__aenter__()
+        await hub.publish("r", "breaks")
+        member.close(4000, drain=1000 * MS)
+        release.set()
+        await asyncio.wait_for(member.wait_closed(), 2000 * MS)
+        assert member.state is MemberState.CLOSED
+        assert [m["type"] for m in sent] == ["websocket.accept"]  # no close frame to a broken socket
+
+
+async def test_a_send_that_fails_while_being_cancelled_leaves_the_close_to_the_closer() -> None:
+    gate = asyncio.Event()
+
+    async def send(message: Message) -> None:
+        if message["type"] == "websocket.send":
+            try:
+                await gate.wait()
+            except asyncio.CancelledError:
+                raise OSError("connection reset by peer") from None
+
+    async with Hub(close_timeout=50 * MS) as hub:
+        sock = FlowSocket()
+        websocket = WebSocket(websocket_scope(), sock.incoming.get, send)
+        sock.incoming.put_nowait({"type": "websocket.connect"})
+        await websocket.accept()
+        member = await hub.join("r", websocket).__aenter__()
+        await hub.publish("r", "stuck")
+        await asyncio.sleep(0)
+        member.close(4000)
+        await asyncio.wait_for(member.wait_closed(), 2000 * MS)
+        assert member.state is MemberState.CLOSED and member.close_code == 4000
+
+
+async def test_a_close_the_socket_refuses_is_only_logged(caplog: pytest.LogCaptureFixture) -> None:
+    async with Hub() as hub:
+        sock = await FlowSocket().accept()
+        member = await hub.join("r", sock.websocket).__aenter__()
+        await sock.websocket.close()  # the endpoint closed it itself
+        caplog.set_level("DEBUG", logger="sockjet.hub")
+        member.close(4000)
+        await asyncio.wait_for(member.wait_closed(), 2000 * MS)
+        assert "with 4000 did not complete" in caplog.text
+
+
+async def test_join_blocks_outside_a_task_are_not_tracked() -> None:
+    async with Hub() as hub:
+        sock = await FlowSocket().accept()
+        member = await hub.join("r", sock.websocket).__aenter__()
+        member.entered(None)
+        assert member.exited(None, None) is False
+        assert not member.interrupted

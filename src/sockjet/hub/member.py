@@ -61,12 +61,12 @@ class Member:
         "_membership",
         "_on_gone",
         "_outbox",
+        "_state",
         "_writer",
         "close_code",
         "connection_id",
         "loop",
         "recovered",
-        "state",
         "websocket",
     )
 
@@ -84,7 +84,7 @@ class Member:
         self.websocket = websocket
         self.loop = loop
         """The event loop serving this member's socket; deliveries from other loops are handed to it."""
-        self.state = MemberState.IDLE
+        self._state = MemberState.IDLE
         self.close_code: int | None = None
         """The code the hub closed this member with (1013 overflow, 1001 shutdown, or yours)."""
         self.recovered = True
@@ -109,6 +109,11 @@ class Member:
         return f"<Member client={client!r} rooms={sorted(self.rooms)!r} queued={len(self._outbox)}>"
 
     # -- what users see -----------------------------------------------------------------------
+    @property
+    def state(self) -> MemberState:
+        """Where this member is in its life (see ``MemberState``); it changes only inside the hub."""
+        return self._state
+
     @property
     def rooms(self) -> frozenset[str]:
         """The rooms this connection is in (in this hub)."""
@@ -143,7 +148,7 @@ class Member:
     @property
     def closed(self) -> bool:
         """True once the hub stopped delivering: closing or closed by the hub, socket gone, or every room left."""
-        return self.state not in OPEN
+        return self._state not in OPEN
 
     async def send(self, data: Any) -> None:
         """Deliver ``data`` (str, bytes or JSON-able) to this member only, after what is already queued.
@@ -160,7 +165,7 @@ class Member:
         Queued messages are dropped, unless ``drain`` > 0: then the writer gets up to ``drain``
         seconds to send them first. Returns at once; ``await wait_closed()`` to wait.
         """
-        state = self.state
+        state = self._state
         if state not in OPEN:
             return
         self.close_code = code
@@ -176,7 +181,7 @@ class Member:
 
     async def wait_closed(self) -> None:
         """Wait until the hub is done with this member (its writer ended, its close frame sent or given up)."""
-        if self.state is _CLOSED:
+        if self._state is _CLOSED:
             return
         if self._closed_waiter is None:
             self._closed_waiter = self.loop.create_future()
@@ -191,7 +196,7 @@ class Member:
         has also sent everything queued meanwhile. ``BUSY``: queued, under the overflow policy.
         Closing or closed: nothing happens. ``fan_out`` does the same for many members at once.
         """
-        state = self.state
+        state = self._state
         if state is _IDLE:
             send = self.websocket.send(message)
             try:
@@ -216,7 +221,7 @@ class Member:
 
     async def stop(self) -> None:
         """End the writer without a close frame (the connection left its last room); queued messages are dropped."""
-        if self.state in OPEN:
+        if self._state in OPEN:
             self._event(MemberEvent.STOP)
             self._outbox.clear()
             await self._end_writer()
@@ -227,7 +232,7 @@ class Member:
     # -- internals ------------------------------------------------------------------------------------
     def _event(self, event: MemberEvent) -> None:
         """The only place the state changes."""
-        self.state = state = next_state(self.state, event)
+        self._state = state = next_state(self._state, event)
         if state is _CLOSED:
             waiter = self._closed_waiter
             if waiter is not None and not waiter.done():
@@ -245,22 +250,20 @@ class Member:
             self._gone(exc)
             return
         self._writer = None
-        if self.state is _BUSY:
+        if self._state is _BUSY:
             self._event(MemberEvent.OUTBOX_EMPTIED)
         # DRAINING: the closer is waiting for this task to end.
 
     def _gone(self, exc: BaseException) -> None:
         # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
-        # (RuntimeError from the state machine): nothing more can be delivered.
+        # (RuntimeError from the state machine): nothing more can be delivered. Called by the
+        # task whose send failed: the delivering task (no writer then) or the writer itself.
         logger.debug("Member %r stopped: %r", self, exc)
         self._outbox.clear()
-        if self.state in (_CLOSING, _CLOSED):
+        if self._state in (_CLOSING, _CLOSED):
             return  # the closer finishes
         self._event(MemberEvent.GONE)
         self._on_gone(self)
-        writer = self._writer
-        if writer is not None and writer is not asyncio.current_task():
-            writer.cancel()
 
     async def _end_writer(self) -> None:
         writer = self._writer
@@ -270,11 +273,11 @@ class Member:
 
     async def _finish(self, code: int, reason: str, drain: float) -> None:
         try:
-            if self.state is _DRAINING:
+            if self._state is _DRAINING:
                 writer = self._writer
                 if writer is not None:
                     await asyncio.wait((writer,), timeout=drain)
-                if self.state is _CLOSED:
+                if self._state is _CLOSED:
                     return  # the socket went away while draining
                 self._event(MemberEvent.CLOSE)
             await self._end_writer()
@@ -291,7 +294,7 @@ class Member:
             except Exception as exc:  # already closed, or gone
                 logger.debug("Close of %r with %d did not complete: %r", self, code, exc)
         finally:
-            if self.state is _CLOSING:
+            if self._state is _CLOSING:
                 self._event(MemberEvent.DONE)
 
     # -- join blocks ----------------------------------------------------------------------------------
@@ -345,7 +348,7 @@ async def _fan(members: tuple[Member, ...], start: int, message: Message, size: 
     # at that of a plain ``for ws in room: await ws.send(...)`` loop: no StopIteration per member.
     for index in range(start, len(members)):
         member = members[index]
-        state = member.state
+        state = member._state
         if state is _IDLE:
             run.index = index
             try:
