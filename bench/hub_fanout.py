@@ -529,20 +529,30 @@ def write_section(path: Path, text: str, variant: str = "") -> None:
 
 
 async def main_async(args: argparse.Namespace) -> list[Result]:
-    results = []
+    """``--rounds`` rounds, each running every configuration in turn; samples are pooled per configuration."""
+    pooled: dict[tuple[str, int, int], Result] = {}
     run = {"repeat": args.repeat, "warmup": args.warmup, "timeout": args.timeout}
-    for clients in args.clients:
-        for stalled_share in (0.0, 0.01):
-            for bench in (bench_hub, bench_naive):
-                gc.collect()
-                result = await bench(clients, stalled_share, **run)
-                print(
-                    f"{result.mode:5} N={clients:5} stalled={result.stalled:3} p50={ms(result.p(0.5))}ms "
-                    f"p99={ms(result.p(0.99))}ms timeouts={result.timeouts} reached={result.reached:.1%}",
-                    file=sys.stderr,
-                )
-                results.append(result)
-    return results
+    for _ in range(args.rounds):
+        for clients in args.clients:
+            for stalled_share in (0.0, 0.01):
+                for bench in (bench_hub, bench_naive):
+                    gc.collect()
+                    result = await bench(clients, stalled_share, **run)
+                    print(
+                        f"{result.mode:5} N={clients:5} stalled={result.stalled:3} p50={ms(result.p(0.5))}ms "
+                        f"p99={ms(result.p(0.99))}ms timeouts={result.timeouts} reached={result.reached:.1%}",
+                        file=sys.stderr,
+                    )
+                    key = (result.mode, clients, result.stalled)
+                    if key not in pooled:
+                        pooled[key] = result
+                        continue
+                    into = pooled[key]
+                    rounds = len(into.samples) // max(1, len(result.samples))
+                    into.reached = (into.reached * rounds + result.reached) / (rounds + 1)
+                    into.samples += result.samples
+                    into.timeouts += result.timeouts
+    return list(pooled.values())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=1.0, help="bound on one publish, seconds")
     parser.add_argument("--send-yields", action="store_true", help="every send yields to the event loop once")
     parser.add_argument("--real", action="store_true", help="real server processes and raw-socket clients instead")
-    parser.add_argument("--rounds", type=int, default=3, help="--real: rounds, each visiting every config in turn")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, each running every configuration in turn")
     parser.add_argument("--configs", nargs="+", choices=REAL_CONFIGS, help="--real: only these configurations")
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="uvloop")
     parser.add_argument("--write", type=Path, help="replace the results section of this Markdown file")
@@ -581,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
     results = asyncio.run(main_async(args))
     variant = " --send-yields" if args.send_yields else ""
     text = (
-        f"Measured with `python bench/hub_fanout.py --repeat {args.repeat} --timeout {args.timeout:g}{variant}` "
+        f"Measured with `python bench/hub_fanout.py --rounds {args.rounds} --repeat {args.repeat} "
+        f"--timeout {args.timeout:g}{variant}` "
         f"({machine()}; {time.perf_counter() - started:.0f} s in all).\n\n{table(results, args.timeout)}"
     )
     print(text)
