@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sockjet._errors import HANDLERS_KEY, ExceptionMiddleware, Handlers, ServerErrorMiddleware, close_after_failure
+from sockjet._logging import adopt_server_logging
 from sockjet.datastructures import State, URLPath
 from sockjet.guard import ConnectionOptions, connection_settings
 from sockjet.middleware import Middleware
@@ -84,8 +85,10 @@ class App:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
-        if scope["type"] == "lifespan" and self.connection_settings.registry is not None:
-            receive = self.connection_settings.registry.lifespan_receive(receive)
+        if scope["type"] == "lifespan":
+            adopt_server_logging()
+            if self.connection_settings.registry is not None:
+                receive = self.connection_settings.registry.lifespan_receive(receive)
         stack = self.middleware_stack
         if stack is None:
             stack = self.middleware_stack = self.build_middleware_stack()

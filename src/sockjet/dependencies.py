@@ -100,22 +100,23 @@ class ParamField:
     default_factory: Callable[[], Any] | None
     marker: Param | None
 
+    def raw(self, connection: HTTPConnection) -> Any:
+        """What the connection carries for this parameter: a string, a list of them, or None."""
+        source = self.source
+        many = self.type.many is not None
+        if source is Source.QUERY:
+            return connection.query_params.getlist(self.key) if many else connection.query_params.get(self.key)
+        if source is Source.HEADER:
+            return connection.headers.getlist(self.key) if many else connection.headers.get(self.key)
+        if source is Source.COOKIE:
+            cookie = connection.cookies.get(self.key)
+            return [cookie] if many and cookie is not None else cookie
+        value = connection.path_params.get(self.key)  # already converted by the path's convertor
+        return value if value is None or isinstance(value, str) else str(value)
+
     def read(self, connection: HTTPConnection) -> Any:
         """The value for this connection; raises ``_Missing`` or ``ConversionError``."""
-        source = self.source
-        raw: Any
-        if source is Source.QUERY:
-            raw = connection.query_params.getlist(self.key) if self.type.many else connection.query_params.get(self.key)
-        elif source is Source.HEADER:
-            raw = connection.headers.getlist(self.key) if self.type.many else connection.headers.get(self.key)
-        elif source is Source.COOKIE:
-            raw = connection.cookies.get(self.key)
-            if raw is not None and self.type.many:
-                raw = [raw]
-        else:
-            raw = connection.path_params.get(self.key)
-            if raw is not None and not isinstance(raw, str):
-                raw = str(raw)
+        raw = self.raw(connection)
         if raw is None or (self.type.many is not None and not raw):
             if self.default is Required and self.default_factory is None:
                 raise _Missing
@@ -192,21 +193,10 @@ class Dependant:
             except _Missing:
                 problems.append(Problem("missing", field.source, field.key, "Field required"))
             except ConversionError as exc:
-                raw = _raw_input(field, connection)
-                problems.append(Problem(exc.kind, field.source, field.key, exc.message, raw))
+                problems.append(Problem(exc.kind, field.source, field.key, exc.message, field.raw(connection)))
         if self.var_keyword:
             for key, value in connection.path_params.items():
                 values.setdefault(key, value)
-
-
-def _raw_input(field: ParamField, connection: HTTPConnection) -> Any:
-    if field.source is Source.QUERY:
-        return connection.query_params.getlist(field.key) if field.type.many else connection.query_params.get(field.key)
-    if field.source is Source.HEADER:
-        return connection.headers.getlist(field.key) if field.type.many else connection.headers.get(field.key)
-    if field.source is Source.COOKIE:
-        return connection.cookies.get(field.key)
-    return connection.path_params.get(field.key)
 
 
 # --- analysis, when the route is defined ---------------------------------------------------------

@@ -82,3 +82,17 @@ async def test_router_dependencies_in_order(routers_server: Server) -> None:
         with pytest.raises(InvalidStatus) as refused:
             await connect(url)
     assert refused.value.response.status_code == 403
+
+
+async def test_plain_uvicorn_prints_refusals_with_their_level() -> None:
+    # `uvicorn app` configures only its own loggers: sockjet's lines go to its handler (sockjet._logging).
+    with uvicorn_server("examples.fastapi_ws_auth:app") as server:
+        async with asyncio.timeout(TIMEOUT):
+            with pytest.raises(InvalidStatus):
+                await connect(f"{server.url}/items/foo/ws?q=x&token=t")
+    output = server.output()
+    assert server.process.stdout is not None
+    server.process.stdout.close()
+    (line,) = [line for line in output.splitlines() if "Refused" in line]
+    assert line.startswith("WARNING:  Refused WebSocket /items/foo/ws from 127.0.0.1:")
+    assert line.endswith("with 1008: Invalid query parameter 'q': Input should be a valid integer")
