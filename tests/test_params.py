@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import fastapi
 import pytest
 import starlette.websockets
+import typing_extensions
 
 import sockjet
 import sockjet.params
@@ -456,6 +457,30 @@ async def uses_bad_dependency(websocket: WebSocket, v: int = Depends(dependency_
 async def fine(websocket: WebSocket) -> None: ...
 
 
+class HomemadeDepends:
+    """A marker sockjet has never heard of, with a name it does not recognise."""
+
+    def __init__(self, dependency: Any) -> None:
+        self.dependency = dependency
+
+    def __repr__(self) -> str:
+        return "HomemadeDepends(get_token)"
+
+
+async def unknown_marker_default(websocket: WebSocket, token: str = HomemadeDepends(get_token)) -> None: ...  # type: ignore[assignment]
+
+
+async def unknown_marker_untyped(websocket: WebSocket, token=HomemadeDepends(get_token)) -> None: ...  # type: ignore[no-untyped-def]  # noqa: B008
+
+
+async def unknown_marker_annotated(websocket: WebSocket, token: Annotated[str, HomemadeDepends(get_token)]) -> None: ...
+
+
+async def documented(
+    websocket: WebSocket, token: Annotated[str, "the session token", typing_extensions.Doc("documented")] = ""
+) -> None: ...
+
+
 DEFINITION_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
     (
         foreign_depends,
@@ -500,6 +525,21 @@ DEFINITION_ERRORS: list[tuple[Any, dict[str, Any], str]] = [
         {},
         "Cannot fill parameter 'value' of dependency 'dependency_with_bad_param' of endpoint 'uses_bad_dependency'",
     ),
+    (
+        unknown_marker_default,
+        {},
+        "Cannot fill parameter 'token' of endpoint 'unknown_marker_default': its default HomemadeDepends(get_token) "
+        "is not a value a query parameter can take; if it says where the value comes from, it is no sockjet "
+        "marker (Depends, Query, Header, Cookie, Path)",
+    ),
+    (unknown_marker_untyped, {}, "parameter 'token' of endpoint 'unknown_marker_untyped': its default HomemadeDepends"),
+    (
+        unknown_marker_annotated,
+        {},
+        "Cannot fill parameter 'token' of endpoint 'unknown_marker_annotated': Annotated[...] holds "
+        "HomemadeDepends(get_token), which sockjet does not read; its markers are Depends, Query, Header, Cookie "
+        "and Path (a string there is taken as documentation)",
+    ),
     (fine, {"dependencies": [fastapi.Depends(get_token)]}, "holds fastapi.params.Depends, not a sockjet Depends"),
     (fine, {"dependencies": [Depends()]}, "dependencies=[...] of endpoint 'fine' holds Depends() without a callable"),
 ]
@@ -511,6 +551,10 @@ def test_what_sockjet_cannot_fill_is_refused_when_the_route_is_defined(
 ) -> None:
     with pytest.raises(ParameterError, match=re.escape(message)):
         _define(endpoint, **options)
+
+
+def test_documentation_in_annotated_is_ignored() -> None:
+    _define(documented)
 
 
 def test_definition_errors_are_type_and_value_errors() -> None:

@@ -16,6 +16,7 @@ from sockjet.exceptions import (
     WebSocketException,
     WebSocketRequestValidationError,
 )
+from sockjet.guard import ConnectionOptions
 from sockjet.hub import History, Hub, Position
 from sockjet.limits import RateLimit
 from sockjet.middleware import Middleware
@@ -33,6 +34,7 @@ __all__ = [
     "APIRouter",
     "Address",
     "App",
+    "ConnectionOptions",
     "Cookie",
     "Depends",
     "HTMLResponse",

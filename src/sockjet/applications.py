@@ -32,7 +32,13 @@ class App:
 
     ``lifespan`` is an async context manager factory taking the app; a mapping it yields becomes
     each connection's ``state``. ``exception_handlers`` maps an exception class or HTTP status to
-    ``handler(connection, exc)``.
+    ``handler(connection, exc)``. ``dependencies`` run first on every route added through the App
+    (``@app.websocket``, ``@app.get``, ``include_router``...).
+
+    The WebSocket connection options (docs/guarantees.md) are one ``ConnectionOptions`` value,
+    given as ``options=`` or as its fields by keyword: ``allowed_origins``, ``allow_missing_origin``
+    (default True), ``max_message_size``, ``max_connections``, ``rate_limit``, ``idle_timeout``.
+    An unknown keyword is a ``TypeError`` that lists them.
     """
 
     def __init__(

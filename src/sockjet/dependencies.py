@@ -21,10 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime as dt
+import decimal
 import enum
 import functools
 import inspect
 import typing
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
@@ -44,6 +47,22 @@ _WHERE = {
     Source.HEADER: "header",
     Source.COOKIE: "cookie",
 }
+# What a parameter's default may be: a value of a type the conversions produce (or a container).
+_VALUE_DEFAULTS = (
+    str,
+    bytes,
+    int,
+    float,
+    decimal.Decimal,
+    uuid.UUID,
+    dt.date,
+    dt.time,
+    enum.Enum,
+    list,
+    tuple,
+    set,
+    frozenset,
+)
 _SOURCE_ORDER = {Source.PATH: 0, Source.QUERY: 1, Source.HEADER: 2, Source.COOKIE: 3}
 _IMMUTABLE = (str, bytes, int, float, bool, tuple, frozenset, type(None), enum.Enum)
 _FOREIGN_MODULES = ("fastapi", "starlette", "pydantic", "annotated_types")
@@ -241,6 +260,12 @@ def _is_foreign_marker(value: Any) -> bool:
     return cls.__name__ in _MARKER_NAMES and not isinstance(value, Dependency | Param)
 
 
+def _is_documentation(item: Any) -> bool:
+    """Metadata in ``Annotated[...]`` that only documents (a string, ``typing_extensions.Doc``)."""
+    module = getattr(type(item), "__module__", "") or ""
+    return isinstance(item, str) or module.split(".")[0] in ("typing", "typing_extensions", "annotated_doc")
+
+
 def _marker_name(marker: Dependency | Param) -> str:
     return "Depends" if isinstance(marker, Dependency) else type(marker).__name__.removesuffix("Param")
 
@@ -380,6 +405,13 @@ class _Analysis:
                 marker = item
             elif _is_foreign_marker(item):
                 raise self.fail(owner, param.name, self._foreign_problem(item))
+            elif not _is_documentation(item):
+                raise self.fail(
+                    owner,
+                    param.name,
+                    f"Annotated[...] holds {item!r}, which sockjet does not read; its markers are "
+                    "Depends, Query, Header, Cookie and Path (a string there is taken as documentation)",
+                )
         default = param.default
         if isinstance(default, Dependency | Param):
             if marker is not None:
@@ -491,6 +523,13 @@ class _Analysis:
             default = param.default
         if source is Source.PATH:
             default, default_factory = Required, None
+        elif not (default is Required or default is None or isinstance(default, _VALUE_DEFAULTS)):
+            raise self.fail(
+                owner,
+                name,
+                f"its default {default!r} is not a value a {_WHERE[source]} can take; if it says where the "
+                "value comes from, it is no sockjet marker (Depends, Query, Header, Cookie, Path)",
+            )
         return ParamField(name, source, key, ftype, default, default_factory, marker)
 
 
