@@ -202,7 +202,8 @@ def shared_url(request: pytest.FixtureRequest) -> str:
 async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(shared_url: str) -> None:
     shared = prefix()
     locals_ = [Recorder(), Recorder()]
-    backends = [make_backend(shared_url, shared) for _ in locals_]
+    # Bounds for a loaded machine: two publishers racing for one room's offsets in one event loop.
+    backends = [make_backend(shared_url, shared, timeout=10000 * MS) for _ in locals_]
     for backend, local in zip(backends, locals_, strict=True):
         await backend.start(local)
         await backend.sync_room("r")
@@ -214,7 +215,7 @@ async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(sha
         one, two = await asyncio.gather(publisher(backends[0], "a"), publisher(backends[1], "b"))
         assert sorted(p.offset for p in one + two) == list(range(1, 201))
         for local in locals_:
-            got = await local.wait_for(200)
+            got = await local.wait_for(200, 20000 * MS)
             assert [p.offset for p in got] == list(range(1, 201))  # every process: offset order
             assert [p.data for p in got if p.data.startswith("a")] == [f"a{i}" for i in range(100)]
         read = await backends[0].read_stream("r", after=0, limit=None, retention=KEEP)
