@@ -582,3 +582,25 @@ def test_a_dependency_that_swallows_the_endpoints_error_is_logged(caplog: pytest
         "WebSocket /ws from testclient:50000: the endpoint raised ValueError('boom'), and a dependency with yield "
         "caught it without raising it again; re-raise it in the dependency's except block"
     ]
+
+
+def test_a_pydantic_model_as_a_dependency_class_reads_its_fields_from_the_query() -> None:
+    import pydantic
+
+    class Filters(pydantic.BaseModel):
+        page: int = 1
+        tag: str | None = None
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket, filters: Annotated[Filters, Depends()]) -> None:
+        await websocket.accept()
+        await websocket.send_json(filters.model_dump())
+        await websocket.close()
+
+    assert _first(app, "/ws?page=3&tag=x") == {"page": 3, "tag": "x"}
+    assert _first(app, "/ws") == {"page": 1, "tag": None}
+    with pytest.raises(WebSocketDisconnect) as info, TestClient(app).websocket_connect("/ws?page=x"):
+        pass  # pragma: no cover - refused
+    assert info.value.reason == "Invalid query parameter 'page': Input should be a valid integer"
