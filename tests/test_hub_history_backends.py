@@ -299,8 +299,8 @@ def test_redis_replies_that_no_hub_wrote_are_refused() -> None:
     with pytest.raises(ValueError, match="Not a hub publication"):
         parse_live("r", b"xepoch 1 tx")
     assert parse_live("r", b"he1 7 thello") == Publication("r", Position("e1", 7), "hello")
-    assert parse_slice("r", [None, 0, []]).epoch is None
-    read = parse_slice("r", [b"e1", 3, [[b"3-0", [b"d", b"bxy", b"t", b"5"]]]])
+    assert parse_slice("r", [None, 0, 0]).epoch is None
+    read = parse_slice("r", [b"e1", 3, 3, b"bxy"])
     assert read.publications == (Publication("r", Position("e1", 3), b"xy", KIND_BYTES),)
 
 

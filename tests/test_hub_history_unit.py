@@ -180,3 +180,55 @@ def test_retention_rules_take_the_longest_matching_prefix() -> None:
     assert not RetentionRules(None, {"x": None}).any
     assert rules.widest is big and RetentionRules(None, {"x": None}).widest is None
     assert RetentionRules(None, {"x": hundred}).any
+
+
+async def test_members_catching_up_together_share_one_stream_read() -> None:
+    room = Room()
+    members = ("a", "b", "c")
+    room.members["r"] = members
+    sinces = {"a": 3, "b": 1, "c": 5}
+    for member in members:
+        room.histories.enter("r", member, Position("e", sinces[member]))
+    room.backend.reads = [StreamSlice("e", 6, tuple(pub(o) for o in range(2, 7)))]
+    results = await asyncio.gather(
+        *(room.histories.catch_up(room.backend, "r", m, Position("e", sinces[m])) for m in members)
+    )
+    assert results == [True, True, True]
+    assert room.backend.asked == [("r", 1, None)]  # one read, from the smallest position
+    assert room.texts("a") == ["m4", "m5", "m6"]
+    assert room.texts("b") == ["m2", "m3", "m4", "m5", "m6"]
+    assert room.texts("c") == ["m6"]
+
+
+async def test_a_shared_read_that_fails_fails_every_join_sharing_it() -> None:
+    room = Room()
+    room.members["r"] = ("a", "b")
+    for member in ("a", "b"):
+        room.histories.enter("r", member, Position("e", 1))
+    room.backend.reads = [HubError("down")]
+    results = await asyncio.gather(
+        *(room.histories.catch_up(room.backend, "r", m, Position("e", 1)) for m in ("a", "b")),
+        return_exceptions=True,
+    )
+    assert [str(r) for r in results] == ["down", "down"]
+    assert room.backend.asked == [("r", 1, None)]
+
+
+async def test_a_shared_read_nobody_waits_for_any_more_is_still_consumed() -> None:
+    room = Room()
+    room.members["r"] = ("a",)
+    room.histories.enter("r", "a", Position("e", 1))
+    room.backend.reads = [HubError("down")]
+    joining = asyncio.create_task(room.histories.catch_up(room.backend, "r", "a", Position("e", 1)))
+    await asyncio.sleep(0)
+    joining.cancel()
+    await asyncio.sleep(0.01)  # the read fails with no one left to see it: no "exception never retrieved"
+    assert joining.cancelled()
+
+
+def test_a_stream_slice_cut_for_one_reader() -> None:
+    read = StreamSlice("e", 6, tuple(pub(o) for o in range(3, 7)))
+    assert [p.offset for p in read.after(4).publications] == [5, 6]
+    assert read.after(1) is read  # nothing to cut: ``continues`` says 2 is missing
+    assert read.after(6).publications == ()
+    assert StreamSlice("e", 6, ()).after(3).publications == ()

@@ -66,6 +66,20 @@ def frame_message(publication: Publication, frame: Frame | None) -> tuple[Messag
     return {"type": "websocket.send", "bytes": payload}, len(payload)
 
 
+class _Batch:
+    __slots__ = ("after", "task")
+
+    def __init__(self, after: int) -> None:
+        self.after = after
+        self.task: asyncio.Task[StreamSlice] | None = None
+
+
+def _retrieve(task: asyncio.Task[Any]) -> None:
+    """Every waiter may have gone (cancelled joins): the read's outcome is still consumed."""
+    if not task.cancelled():
+        task.exception()
+
+
 class RetentionRules:
     """Which rooms keep history, and how much: the longest matching room-name prefix wins.
 
@@ -124,6 +138,8 @@ class RoomHistories(Generic[_M]):
         self._spawn = spawn
         self.backend: Backend | None = None
         self.feeds: dict[str, RoomFeed[_M]] = {}
+        self._batches: dict[str, _Batch] = {}
+        """Per room, the stream read that has not started yet: joins arriving now share it."""
 
     # -- publish and read ---------------------------------------------------------------------------------
     def _kept(self, room: str) -> Retention:
@@ -162,8 +178,10 @@ class RoomHistories(Generic[_M]):
             return False  # the room's history was lost meanwhile (its members are being closed)
         if since is None and feed.state is not FeedState.NEW:
             return True
-        after, limit = (0, 0) if since is None else (since.offset, None)
-        read = await backend.read_stream(room, after=after, limit=limit, retention=self._kept(room))
+        if since is None:
+            read = await backend.read_stream(room, after=0, limit=0, retention=self._kept(room))
+        else:
+            read = await self._shared_read(backend, room, since.offset)
         if self.feeds.get(room) is not feed:
             return False
         feed.seed(read)
@@ -171,12 +189,35 @@ class RoomHistories(Generic[_M]):
             return True
         if not feed.catching_up(member):
             return False
-        recovered, out = feed.finish(member, since, read)
+        recovered, out = feed.finish(member, since, read.after(since.offset))
         one = (member,)
         for publication in out:
             message, size = frame_message(publication, self.frame)
             self._deliver(one, message, size)
         return recovered
+
+    async def _shared_read(self, backend: Backend, room: str, after: int) -> StreamSlice:
+        """One stream read for every member of ``room`` that asks before it starts (a mass reconnect).
+
+        The read starts on the next turn of the event loop, after every request made so far --
+        each made after its member's catch-up began and the room was subscribed -- so it
+        serves them all, from the smallest ``after``.
+        """
+        batch = self._batches.get(room)
+        if batch is None:
+            batch = self._batches[room] = _Batch(after)
+            batch.task = asyncio.get_running_loop().create_task(self._read_batch(backend, room, batch))
+            batch.task.add_done_callback(_retrieve)
+        else:
+            batch.after = min(batch.after, after)
+        assert batch.task is not None
+        return await asyncio.shield(batch.task)
+
+    async def _read_batch(self, backend: Backend, room: str, batch: _Batch) -> StreamSlice:
+        await asyncio.sleep(0)  # let the joins of this turn of the loop ask too
+        if self._batches.get(room) is batch:
+            del self._batches[room]
+        return await backend.read_stream(room, after=batch.after, limit=None, retention=self._kept(room))
 
     def left(self, room: str, member: _M, emptied: bool) -> None:
         """``member`` left ``room``; ``emptied``: it was the last local member (the feed goes too)."""

@@ -199,6 +199,13 @@ class StreamSlice:
     def top_position(self) -> Position | None:
         return None if self.epoch is None else Position(self.epoch, self.top)
 
+    def after(self, offset: int) -> StreamSlice:
+        """The same read without the publications at or below ``offset`` (a shared read, cut for one reader)."""
+        publications = self.publications
+        if not publications or publications[0].offset > offset:
+            return self
+        return StreamSlice(self.epoch, self.top, publications[offset + 1 - publications[0].offset :])
+
     def continues(self, since: Position) -> bool:
         """True when this slice holds every message after ``since`` (or the first ``limit`` of them)."""
         if since.epoch != self.epoch or since.offset > self.top:
