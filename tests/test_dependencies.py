@@ -604,3 +604,57 @@ def test_a_pydantic_model_as_a_dependency_class_reads_its_fields_from_the_query(
     with pytest.raises(WebSocketDisconnect) as info, TestClient(app).websocket_connect("/ws?page=x"):
         pass  # pragma: no cover - refused
     assert info.value.reason == "Invalid query parameter 'page': Input should be a valid integer"
+
+
+def test_the_field_constraints_of_a_pydantic_model_dependency_are_parameter_checks() -> None:
+    import pydantic
+
+    class Page(pydantic.BaseModel):
+        number: int = pydantic.Field(1, ge=1)
+        size: int = pydantic.Field(10, le=50)
+
+        @pydantic.model_validator(mode="after")
+        def not_too_far(self) -> Page:
+            if self.number * self.size > 1000:
+                raise ValueError("too far")
+            return self
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket, page: Annotated[Page, Depends()]) -> None:
+        await websocket.accept()
+        await websocket.send_json(page.model_dump())
+        await websocket.close()
+
+    assert _first(app, "/ws?number=2") == {"number": 2, "size": 10}
+    client = TestClient(app)
+    refusals = []
+    for query in ("number=0", "number=0&size=99", "number=100&size=50"):
+        with pytest.raises(WebSocketDisconnect) as info, client.websocket_connect(f"/ws?{query}"):
+            pass  # pragma: no cover - refused
+        refusals.append((info.value.code, info.value.reason))
+    assert refusals == [
+        (1008, "Invalid query parameter 'number': Input should be greater than or equal to 1"),
+        (1008, "Invalid query parameter 'number': Input should be greater than or equal to 1 (and 1 more)"),
+        (1008, "Invalid Page: Value error, too far"),
+    ]
+
+
+def test_other_errors_of_a_model_dependency_are_errors() -> None:
+    import pydantic
+
+    class Strict(pydantic.BaseModel):
+        n: int = 0
+
+        def __init__(self, **data: Any) -> None:
+            raise RuntimeError("not a validation problem")
+
+    app = App()
+
+    @app.websocket("/ws")
+    async def endpoint(websocket: WebSocket, s: Annotated[Strict, Depends()]) -> None:  # pragma: no cover
+        await websocket.accept()
+
+    with pytest.raises(RuntimeError, match="not a validation problem"), TestClient(app).websocket_connect("/ws"):
+        pass  # pragma: no cover - refused with 500

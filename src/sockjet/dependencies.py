@@ -96,11 +96,15 @@ class Problem:
     key: str
     message: str
     input: Any = None
+    whole: str | None = None  # a problem of a whole model (a model validator), named here
 
     def as_error(self) -> dict[str, Any]:
-        return {"type": self.kind, "loc": (self.source.value, self.key), "msg": self.message, "input": self.input}
+        loc = (self.source.value, self.key) if self.whole is None else (self.whole,)
+        return {"type": self.kind, "loc": loc, "msg": self.message, "input": self.input}
 
     def describe(self) -> str:
+        if self.whole is not None:
+            return f"Invalid {self.whole}: {self.message}"
         where = _WHERE[self.source]
         if self.kind == "missing":
             return f"Missing required {where} '{self.key}'"
@@ -202,6 +206,22 @@ class Dependant:
     params: tuple[ParamField, ...]
     dependencies: tuple[SubDependency, ...]
     var_keyword: bool
+    is_model: bool = False  # a pydantic model class: its ValidationError is about these parameters
+
+    def model_problems(self, error: Any) -> list[Problem]:
+        """A pydantic ``ValidationError`` from building the model, as problems of its parameters."""
+        by_name = {field.name: field for field in self.params}
+        problems = []
+        for item in error.errors():
+            field = by_name.get(str(item["loc"][0])) if item.get("loc") else None
+            if field is None:
+                problem = Problem(
+                    item["type"], Source.QUERY, "", item["msg"], item.get("input"), whole=_name(self.call)
+                )
+            else:
+                problem = Problem(item["type"], field.source, field.key, item["msg"], item.get("input"))
+            problems.append(problem)
+        return problems
 
     def fill_params(self, connection: HTTPConnection, values: dict[str, Any], problems: list[Problem]) -> None:
         for name in self.connection_params:
@@ -224,7 +244,7 @@ class Dependant:
 def _name(call: Any) -> str:
     while isinstance(call, functools.partial):
         call = call.func
-    return getattr(call, "__qualname__", None) or getattr(call, "__name__", None) or type(call).__name__
+    return getattr(call, "__name__", None) or type(call).__name__
 
 
 def _call_kind(call: Any) -> CallKind:
@@ -258,6 +278,16 @@ def _is_foreign_marker(value: Any) -> bool:
     if module.split(".")[0] in _FOREIGN_MODULES:
         return True
     return cls.__name__ in _MARKER_NAMES and not isinstance(value, Dependency | Param)
+
+
+def _is_pydantic_model(call: Any) -> bool:
+    return isinstance(call, type) and any(
+        cls.__name__ == "BaseModel" and cls.__module__.startswith("pydantic") for cls in call.__mro__
+    )
+
+
+def _is_validation_error(exc: Exception) -> bool:
+    return type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic")
 
 
 def _is_documentation(item: Any) -> bool:
@@ -336,8 +366,9 @@ class _Analysis:
         dependencies: list[SubDependency] = [self.parameterless(depends) for depends in route_dependencies]
         var_keyword = False
         annotated_connection = any(self._connection_class(owner, p.name, hint) for p, hint in parameters)
+        model = _is_pydantic_model(call)
         for index, (param, hint) in enumerate(parameters):
-            base, marker = self.marker(owner, param, hint)
+            base, marker = self.marker(owner, param, hint, model=model)
             if param.kind is inspect.Parameter.VAR_KEYWORD:
                 if marker is not None:
                     raise self.fail(owner, param.name, "**kwargs takes the path parameters; it cannot have a marker")
@@ -388,10 +419,16 @@ class _Analysis:
             params=tuple(sorted(params, key=lambda field: _SOURCE_ORDER[field.source])),
             dependencies=tuple(dependencies),
             var_keyword=var_keyword,
+            is_model=model,
         )
 
-    def marker(self, owner: str, param: inspect.Parameter, hint: Any) -> tuple[Any, Dependency | Param | None]:
-        """The annotation without ``Annotated``, and the one sockjet marker (from it or the default)."""
+    def marker(
+        self, owner: str, param: inspect.Parameter, hint: Any, *, model: bool = False
+    ) -> tuple[Any, Dependency | Param | None]:
+        """The annotation without ``Annotated``, and the one sockjet marker (from it or the default).
+
+        ``model``: the fields of a pydantic model, whose constraints pydantic checks when it is built.
+        """
         base: Any = hint
         metadata: tuple[Any, ...] = ()
         if typing.get_origin(hint) is typing.Annotated:
@@ -403,6 +440,8 @@ class _Analysis:
                 if marker is not None:
                     raise self.fail(owner, param.name, "Annotated[...] holds more than one Depends/Query/Header/...")
                 marker = item
+            elif model:
+                continue
             elif _is_foreign_marker(item):
                 raise self.fail(owner, param.name, self._foreign_problem(item))
             elif not _is_documentation(item):
@@ -583,7 +622,13 @@ class _Solve:
         if kind is CallKind.ASYNC:
             return await call(**values)
         if kind is CallKind.SYNC:
-            return await asyncio.to_thread(functools.partial(call, **values))
+            try:
+                return await asyncio.to_thread(functools.partial(call, **values))
+            except Exception as exc:
+                if dependant.is_model and _is_validation_error(exc):
+                    # `Depends()` on a pydantic model: its Field(...) constraints are parameter checks.
+                    raise self.injector.error(dependant.model_problems(exc)) from None
+                raise
         stack = self.function_stack if scope == "function" else self.request_stack
         if kind is CallKind.ASYNC_GENERATOR:
             return await stack.enter_async_context(contextlib.asynccontextmanager(call)(**values))
