@@ -72,7 +72,8 @@ class RedisBackend(Backend):
         """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
         self._local: LocalRooms | None = None
         self._client: Any = None
-        self._publish_sha = redis_history.sha1(redis_history.PUBLISH_SCRIPT)
+        self._publish_scripts: dict[Retention, tuple[str, str]] = {}
+        """The publish script (text, sha) of each retention in use."""
         self._epoch_seed = secrets.token_hex(4)
         self._epochs = 0
         self._read_script: Any = None
@@ -156,13 +157,17 @@ class RedisBackend(Backend):
         if self._client is None:
             raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
         room = envelope.room
+        script = self._publish_scripts.get(retention)
+        if script is None:
+            text = redis_history.publish_script(retention)
+            script = self._publish_scripts[retention] = (text, redis_history.sha1(text))
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
-        wire = envelope.to_wire()
+        payload = envelope.payload
+        wire = kind.encode() + (payload.encode() if isinstance(payload, str) else payload)
         self._epochs += 1  # a fresh candidate each time: a room re-created by this process gets a new epoch
-        candidate = f"{self._epoch_seed}{self._epochs:x}"
-        args = redis_history.publish_args(kind.encode() + wire[1:], self.channel(room), retention, candidate)
+        args = [wire, self.channel(room), f"{self._epoch_seed}{self._epochs:x}"]
         try:
-            reply = await asyncio.wait_for(self._run_publish(keys, args), self.timeout)
+            reply = await asyncio.wait_for(self._run_publish(script, keys, args), self.timeout)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise PublishError(
                 f"Could not publish to room {room!r}: Redis at {redacted(self.url)} did not take it "
@@ -170,13 +175,14 @@ class RedisBackend(Backend):
             ) from exc
         return redis_history.parse_position(reply)
 
-    async def _run_publish(self, keys: list[str], args: list[Any]) -> Any:
+    async def _run_publish(self, script: tuple[str, str], keys: list[str], args: list[Any]) -> Any:
         """EVALSHA, loading the script once when Redis does not know it (first use, or after a restart)."""
+        text, sha = script
         try:
-            return await self._client.evalsha(self._publish_sha, len(keys), *keys, *args)
+            return await self._client.evalsha(sha, len(keys), *keys, *args)
         except NoScriptError:
-            await self._client.script_load(redis_history.PUBLISH_SCRIPT)
-            return await self._client.evalsha(self._publish_sha, len(keys), *keys, *args)
+            await self._client.script_load(text)
+            return await self._client.evalsha(sha, len(keys), *keys, *args)
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """One script run: the room's epoch, top and retained publications after ``after``."""

@@ -6,7 +6,8 @@ Keys of a room (``{prefix}`` is the hub's prefix):
   seconds after the room's last publish.
 - ``{prefix}stream:{room}``: a stream whose entry IDs are ``<offset>-0``, so a replay is one
   ``XRANGE`` from the offset asked; field ``d`` = kind byte + payload, ``t`` = Redis time in ms
-  (only with a ``ttl``). Trimmed to ``size`` entries on every publish (exact ``MAXLEN``); expires
+  (only with a ``ttl``). Trimmed on every publish with ``MAXLEN ~ size`` (Redis drops whole
+  nodes, so a few more may stay; a read never returns more than the last ``size``); expires
   ``ttl`` (or ``meta_ttl``) after the last publish. Entries older than ``ttl`` are trimmed when read.
 
 The publish script is the one atomic step that makes a message a publication: next offset,
@@ -29,10 +30,10 @@ from sockjet.hub.position import Position, Publication, StreamSlice
 
 PUBLISH_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
-local size, ttl_ms, meta_ttl = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local size, ttl_ms, meta_ttl = __SIZE__, __TTL_MS__, __META_TTL__
 local epoch = redis.call('HGET', meta, 'e')
 if not epoch then
-  epoch = ARGV[6]
+  epoch = ARGV[3]
   redis.call('DEL', stream)
   redis.call('HSET', meta, 'e', epoch)
 end
@@ -41,26 +42,29 @@ local id = offset .. '-0'
 if ttl_ms > 0 then
   local now = redis.call('TIME')
   local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-  redis.call('XADD', stream, 'MAXLEN', size, id, 'd', ARGV[1], 't', ms)
+  redis.call('XADD', stream, 'MAXLEN', '~', size, id, 'd', ARGV[1], 't', ms)
   redis.call('PEXPIRE', stream, ttl_ms)
 else
-  redis.call('XADD', stream, 'MAXLEN', size, id, 'd', ARGV[1])
+  redis.call('XADD', stream, 'MAXLEN', '~', size, id, 'd', ARGV[1])
   redis.call('EXPIRE', stream, meta_ttl)
 end
 redis.call('EXPIRE', meta, meta_ttl)
 local head = epoch .. ' ' .. offset
-redis.call('PUBLISH', ARGV[5], 'h' .. head .. ' ' .. ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'h' .. head .. ' ' .. ARGV[1])
 return head
 """
 
 READ_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
-local after, limit, ttl_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local after, limit, ttl_ms, size = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HMGET', meta, 'e', 'o')
 if not state[1] then
   return {false, 0, {}}
 end
 local top = tonumber(state[2])
+if after < top - size then
+  after = top - size  -- only the last `size` are retained, whatever approximate trimming left
+end
 if ttl_ms > 0 then
   local now = redis.call('TIME')
   local cutoff = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) - ttl_ms
@@ -125,14 +129,22 @@ def stream_key(prefix: str, room: str) -> str:
     return f"{prefix}stream:{room}"
 
 
-def publish_args(payload: bytes, channel: bytes, retention: Retention, epoch_candidate: str) -> list[bytes | str | int]:
+def publish_script(retention: Retention) -> str:
+    """The publish script with ``retention`` written in: three arguments fewer to send per publish.
+
+    Its arguments: ``KEYS = [meta, stream]``, ``ARGV = [kind + payload, channel, epoch candidate]``.
+    """
     ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
-    return [payload, retention.size, ttl_ms, max(1, int(retention.meta_ttl)), channel, epoch_candidate]
+    return (
+        PUBLISH_SCRIPT.replace("__SIZE__", str(retention.size))
+        .replace("__TTL_MS__", str(ttl_ms))
+        .replace("__META_TTL__", str(max(1, int(retention.meta_ttl))))
+    )
 
 
 def read_args(after: int, limit: int | None, retention: Retention) -> list[int]:
     ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
-    return [after, -1 if limit is None else limit, ttl_ms]
+    return [after, -1 if limit is None else limit, ttl_ms, retention.size]
 
 
 def parse_position(reply: bytes) -> Position:
@@ -174,7 +186,7 @@ __all__ = [
     "parse_live",
     "parse_position",
     "parse_slice",
-    "publish_args",
+    "publish_script",
     "read_args",
     "sha1",
     "stream_key",
