@@ -375,7 +375,7 @@ def test_demo_hub_url_reaches_every_worker(
     from tests.e2e.redis_server import running_redis
 
     auth = ["--user", "user", "--pass", "pw"]
-    with running_redis() if kind == "redis" else running_nats(jetstream=False, extra=auth) as server:
+    with running_redis() if kind == "redis" else running_nats(extra=auth) as server:
         url = server.url.replace("://", "://user:pw@") if kind == "nats" else server.url
         code, out, err = run(capsys, "demo", "--workers", "2", "--hub", url, "--port", "0")
     name = {"redis": "Redis", "nats": "NATS"}[kind]
@@ -385,6 +385,19 @@ def test_demo_hub_url_reaches_every_worker(
     assert served[0]["workers"] == 2
     assert os.environ[cli.DEMO_HUB_ENV] == url
     assert cli.DEMO_REDIS_ENV not in os.environ
+
+
+@pytest.mark.usefixtures("served", "demo_env")
+def test_demo_hub_on_a_nats_without_jetstream_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.e2e.nats_server import running_nats
+
+    with running_nats(jetstream=False) as server:
+        code, _, err = run(capsys, "demo", "--hub", server.url, "--port", "0")
+    assert (code, err) == (
+        1,
+        f"sockjet: error: NATS at {server.url} has no JetStream, which Hub(history_size=...) needs: start "
+        "nats-server with -js (or set jetstream in its config), or use history_size=0.\n",
+    )
 
 
 @pytest.mark.usefixtures("demo_env")

@@ -355,10 +355,11 @@ def _browser_host(host: str) -> str:
 
 def check_hub(url: str) -> str:
     """The demo's hub must be usable now, rather than failing later inside every worker; returns its kind."""
+    from sockjet.demo.app import demo_hub
     from sockjet.exceptions import ConfigurationError, HubError
 
     try:
-        hub = sockjet.Hub(url)
+        hub = demo_hub(url)  # with the demo's history options: a NATS without JetStream is refused here
     except ConfigurationError as exc:
         raise CLIError(f"--hub: {exc}") from None
     kind = "memory" if url == "memory://" else "nats" if url.startswith(("nats://", "tls://")) else "redis"

@@ -44,6 +44,7 @@ def workers(nats_server: NatsServer) -> Iterator[tuple[Server, Server]]:  # noqa
     finally:
         for server in servers:
             stop_process(server.process)
+            print(f"worker on port {server.port}:\n{server.output()}")  # shown if the test failed
             if server.process.stdout is not None:
                 server.process.stdout.close()
 

@@ -197,18 +197,16 @@ def presence_lines(hub: Hub) -> None:
     hub.on_presence(line)
 
 
+def demo_hub(url: str | None) -> Hub:
+    """The hub the demo runs on ``url`` (``sockjet demo --hub`` starts one first, to fail early)."""
+    return Hub(url, history_size=HISTORY_SIZE, history_ttl=HISTORY_TTL, history_meta_ttl=HISTORY_TTL, frame=json_frame)
+
+
 def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     """A new chat demo App. ``hub`` wins over ``redis_url``, which wins over ``SOCKJET_DEMO_HUB_URL``,
     then ``SOCKJET_DEMO_REDIS_URL``."""
     if hub is None:
-        url = redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None
-        hub = Hub(
-            url,
-            history_size=HISTORY_SIZE,
-            history_ttl=HISTORY_TTL,
-            history_meta_ttl=HISTORY_TTL,
-            frame=json_frame,
-        )
+        hub = demo_hub(redis_url or os.environ.get(HUB_URL_ENV) or os.environ.get(REDIS_URL_ENV) or None)
     url = getattr(hub, "url", None)
     hub_kind = "memory"
     if isinstance(url, str) and url.startswith(("redis", "unix")):
