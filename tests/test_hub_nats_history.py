@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -118,6 +120,69 @@ async def test_a_dropped_connection_fills_its_members_gaps_from_the_stream(share
         got = await sock.wait_data(7, 5000 * MS)
         assert got == ["before", *[f"during {i}" for i in range(5)], "after"]
         assert not member.closed and backend.disconnects >= 1
+
+
+BURST = """
+import asyncio, sys
+from sockjet import Hub
+
+async def main(url, prefix, history):
+    async with Hub(url, prefix=prefix, history_size=history) as hub:
+        await hub.publish("warm-up", "x")
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for i in range(60):
+            await hub.publish("r", f"m{i}")
+        print("done", flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def burst(url: str, prefix: str, history: int) -> None:
+    """60 publishes from another process while this event loop is blocked: they pile up unread."""
+    argv = [sys.executable, "-c", BURST, url, prefix, str(history)]
+    with subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as child:
+        try:
+            assert child.stdin is not None and child.stdout is not None
+            assert child.stdout.readline().strip() == "ready"
+            child.stdin.write("go\n")
+            child.stdin.flush()
+            assert child.stdout.readline().strip() == "done"
+            time.sleep(200 * MS)  # the messages reach this process's socket while nothing reads it
+        finally:
+            child.kill()
+
+
+async def test_a_room_too_slow_for_the_feed_is_filled_from_the_stream(
+    shared_nats: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with make_hub(shared_nats.url, prefix) as here:
+        backend = here._backend
+        assert isinstance(backend, NatsBackend)
+        backend.pending_limit = 2  # nats-py drops what does not fit: a slow consumer
+        sock, member = await join(here, "r")
+        burst(shared_nats.url, prefix, 100)  # blocks this event loop on purpose
+        got = await sock.wait_data(60, 5000 * MS)
+        assert got == [f"m{i}" for i in range(60)] and not member.closed
+        assert "fell behind the NATS feed; filling from their streams" in caplog.text
+
+
+async def test_without_history_a_slow_room_says_it_dropped(
+    shared_nats: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with Hub(shared_nats.url, prefix=prefix) as hub:
+        backend = hub._backend
+        assert isinstance(backend, NatsBackend)
+        backend.pending_limit = 2
+        sock, _ = await join(hub, "r")
+        burst(shared_nats.url, prefix, 0)
+        await hub.publish("r", "last")
+        await sock.wait_until(lambda s: "last" in s.data)
+        assert len(sock.data) < 61
+        assert "messages were dropped (no history)" in caplog.text
 
 
 async def test_history_needs_jetstream_one_line_at_start() -> None:

@@ -61,6 +61,10 @@ MAX_ROOMS_PER_REPORT = 500
 class NatsBackend(Backend):
     """Core NATS through nats-py's asyncio client."""
 
+    pending_limit = 65536
+    """Messages one room's subscription may hold before nats-py drops newer ones (a slow consumer:
+    with history the room's gap is then filled from the stream; without, they are lost)."""
+
     def __init__(
         self,
         url: str,
@@ -98,6 +102,8 @@ class NatsBackend(Backend):
         self._presence: asyncio.Task[None] | None = None
         self._presence_wakeup = asyncio.Event()
         self._outage_since: float | None = None
+        self._dropped: set[str] = set()
+        """Rooms whose subscription dropped messages since the last ``stream_interrupted``."""
 
     # -- names ------------------------------------------------------------------------------------
     def subject(self, room: str) -> str:
@@ -143,6 +149,9 @@ class NatsBackend(Backend):
         refused: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
         async def on_error(exc: Exception) -> None:
+            if isinstance(exc, nats.errors.SlowConsumerError):
+                self._slow_consumer(exc.sub)
+                return
             if client.is_connected or self._outage_since is not None:
                 logger.debug("NATS client error: %s", _describe(exc))
                 return
@@ -330,7 +339,9 @@ class NatsBackend(Backend):
             async with self._lock:
                 count = local.local_count(room)
                 if count > 0 and room not in self._subs:
-                    self._subs[room] = await client.subscribe(self.subject(room), cb=self._room_callback(room))
+                    self._subs[room] = await client.subscribe(
+                        self.subject(room), cb=self._room_callback(room), pending_msgs_limit=self.pending_limit
+                    )
                 elif count == 0 and room in self._subs:
                     await self._subs.pop(room).unsubscribe()
                 if client.is_connected:
@@ -342,6 +353,23 @@ class NatsBackend(Backend):
                 await asyncio.wait_for(self._confirm(client), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
             logger.warning("NATS subscription change for room %r not confirmed (%s); resent on reconnect.", room, exc)
+
+    def _slow_consumer(self, subscription: Any) -> None:
+        """nats-py dropped a message of a room this process was too slow for."""
+        room = next((room for room, sub in self._subs.items() if sub is subscription), None)
+        if room is None or room in self._dropped:
+            return
+        if not self._dropped:
+            asyncio.get_running_loop().call_soon(self._report_dropped)
+        self._dropped.add(room)
+
+    def _report_dropped(self) -> None:
+        rooms, self._dropped = sorted(self._dropped), set()
+        if self.streams is not None and self._local is not None:
+            logger.warning("Rooms %s fell behind the NATS feed; filling from their streams.", rooms)
+            self._local.stream_interrupted(rooms)
+        else:
+            logger.warning("Rooms %s fell behind the NATS feed: messages were dropped (no history).", rooms)
 
     def _room_callback(self, room: str) -> Callable[[Any], Awaitable[None]]:
         async def on_message(msg: Any) -> None:
