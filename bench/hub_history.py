@@ -10,8 +10,9 @@ noise hits them alike, reported as medians with their range and as ratios within
 
 1. **Publish -> delivered**: ``--members`` members in one room (a sockjet ``WebSocket`` over an
    in-process ``send`` that records the arrival and never yields), sequential publishes, time
-   from just before ``await hub.publish`` until the last member's ``send`` ran. Four hubs:
-   memory and Redis, each with ``history_size=0`` and ``history_size=1000``.
+   from just before ``await hub.publish`` until the last member's ``send`` ran. Per backend
+   (memory, Redis) two hubs run side by side, ``history_size=0`` and ``history_size=1000``, and
+   publishes alternate between them one by one, so that load on the machine hits both alike.
 2. **Mass recovery**: ``--reconnects`` members re-join at once, each with ``since=`` a position
    ``--missed`` messages back; time from starting every join until every member has received
    all it missed (memory and Redis).
@@ -115,25 +116,31 @@ def redis_server() -> Iterator[str]:
 
 
 # -- 1. publish -> delivered ----------------------------------------------------------------------------
-async def latency_round(url: str | None, history: int, members: int, publishes: int, warmup: int) -> list[float]:
-    """Per-publish latencies (ms) of one hub."""
-    arrivals = Arrivals()
-    hub = Hub(url, history_size=history, prefix=f"bench-{uuid.uuid4().hex[:8]}:", max_queue=publishes + warmup + 10)
-    samples: list[float] = []
-    async with hub:
+async def latency_round(url: str | None, members: int, publishes: int, warmup: int) -> dict[int, list[float]]:
+    """Per-publish latencies (ms) of a hub without and a hub with history, publishing in turn."""
+    samples: dict[int, list[float]] = {0: [], 1000: []}
+    hubs: dict[int, tuple[Hub, Arrivals, list[Any]]] = {}
+    for history in samples:
+        hub = Hub(url, history_size=history, prefix=f"bench-{uuid.uuid4().hex[:8]}:", max_queue=publishes + warmup + 10)
+        await hub.start()
+        arrivals = Arrivals()
         joins = [hub.join(ROOM, await connected(arrivals)) for _ in range(members)]
         for join in joins:
             await join.__aenter__()
-        gc.collect()
-        for i in range(warmup + publishes):
+        hubs[history] = (hub, arrivals, joins)
+    gc.collect()
+    for i in range(warmup + publishes):
+        for history, (hub, arrivals, _) in hubs.items():
             done = arrivals.expect(members)
             started = time.perf_counter()
             await hub.publish(ROOM, PAYLOAD)
             finished = await asyncio.wait_for(done, 10)
             if i >= warmup:
-                samples.append((finished - started) * 1000)
+                samples[history].append((finished - started) * 1000)
+    for hub, _, joins in hubs.values():
         for join in joins:
             await join.__aexit__(None, None, None)
+        await hub.aclose()
     return samples
 
 
@@ -173,14 +180,15 @@ async def run(args: argparse.Namespace, redis_url: str) -> str:
     ratios: dict[str, list[float]] = {"memory": [], "redis": []}
     started = time.monotonic()
     for round_ in range(args.rounds):
-        order = configs if round_ % 2 == 0 else configs[::-1]
         got: dict[tuple[str, int], float] = {}
-        for name, url, history in order:
-            samples = await latency_round(url, history, args.members, args.publishes, args.warmup)
-            ordered = sorted(samples)
-            got[(name, history)] = statistics.median(samples)
-            p50[(name, history)].append(statistics.median(samples))
-            p99[(name, history)].append(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))])
+        backends: list[tuple[str, str | None]] = [("memory", None), ("redis", redis_url)]
+        for name, url in backends if round_ % 2 == 0 else backends[::-1]:
+            pair = await latency_round(url, args.members, args.publishes, args.warmup)
+            for history, samples in pair.items():
+                ordered = sorted(samples)
+                got[(name, history)] = statistics.median(samples)
+                p50[(name, history)].append(statistics.median(samples))
+                p99[(name, history)].append(ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))])
         for name in ratios:
             ratios[name].append(got[(name, 1000)] / got[(name, 0)])
         print(f"latency round {round_ + 1}/{args.rounds}: " + ", ".join(f"{k}={v:.3f}" for k, v in got.items()))
