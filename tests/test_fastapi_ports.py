@@ -101,6 +101,29 @@ def test_routers_order_of_dependencies_and_yield_teardown() -> None:
     assert (info.value.code, info.value.reason) == (1008, "bad API key")
 
 
+def test_the_testing_tutorial() -> None:
+    # FastAPI's "Testing WebSockets" page: an HTTP route and a WebSocket in one app, one client.
+    from sockjet.websockets import WebSocket as TutorialWebSocket
+
+    app = App()
+
+    @app.get("/")
+    async def read_main() -> dict[str, str]:
+        return {"msg": "Hello World"}
+
+    @app.websocket("/ws")
+    async def websocket(websocket: TutorialWebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_json({"msg": "Hello WebSocket"})
+        await websocket.close()
+
+    client = TestClient(app)
+    response = client.get("/")
+    assert (response.status_code, response.json()) == (200, {"msg": "Hello World"})
+    with client.websocket_connect("/ws") as connection:
+        assert connection.receive_json() == {"msg": "Hello WebSocket"}
+
+
 # --- routers (FastAPI's router tests) --------------------------------------------------------------
 
 
