@@ -12,7 +12,9 @@ What it measures (one process, one event loop, nothing leaves the process):
   server whose ``send`` always awaits would).
 - ``hub``: ``Hub()`` (memory backend, default limits), every client joined with ``hub.join``,
   then ``await hub.publish(room, text)``.
-- ``naive``: the seed's ``for c in conns: await c.send_text(message)``.
+- ``naive``: the seed's ``for c in conns: await c.send_text(message)``. With every client healthy,
+  hub and naive run on the same sockets, alternating publish by publish (and which goes first),
+  so that the rest of the machine's load falls on both alike.
 - ``stalled``: 1% of the clients never drain (their ``send`` never returns). The naive loop
   blocks at the first one: each publish is bounded by ``--timeout`` and reported as such, with
   the share of healthy clients it reached. The hub keeps delivering to the healthy 99%.
@@ -180,6 +182,36 @@ async def bench_hub(clients: int, stalled_share: float, **run: Any) -> Result:
             await join.__aexit__(None, None, None)
     stalled = clients - bench.healthy
     return Result("hub", clients, stalled, samples, timeouts, reached)
+
+
+async def bench_pair(clients: int, *, repeat: int, warmup: int, timeout: float) -> tuple[Result, Result]:
+    """All clients healthy: hub and naive loop on the same sockets, publish by publish, alternating
+    which goes first, so that whatever else the machine does falls on both alike."""
+    bench = Bench(clients, 0.0)
+    await bench.accept_all()
+    conns = [s.websocket for s in bench.sockets]
+    async with Hub(max_queue=1024) as hub:
+        joins = [hub.join(ROOM, s.websocket) for s in bench.sockets]
+        for join in joins:
+            await join.__aenter__()
+
+        async def hub_publish(text: str) -> None:
+            await hub.publish(ROOM, text)
+
+        async def naive_publish(text: str) -> None:
+            for c in conns:
+                await c.send_text(text)
+
+        samples: dict[str, list[float]] = {"hub": [], "naive": []}
+        for i in range(warmup + repeat):
+            order = [("hub", hub_publish), ("naive", naive_publish)]
+            for mode, publish in order if i % 2 else reversed(order):
+                (sample,), _, _ = await bench.run(publish, repeat=1, warmup=0, timeout=timeout)
+                if i >= warmup:
+                    samples[mode].append(sample)
+        for join in joins:
+            await join.__aexit__(None, None, None)
+    return Result("hub", clients, 0, samples["hub"]), Result("naive", clients, 0, samples["naive"])
 
 
 async def bench_naive(clients: int, stalled_share: float, **run: Any) -> Result:
@@ -535,9 +567,15 @@ async def main_async(args: argparse.Namespace) -> list[Result]:
     for _ in range(args.rounds):
         for clients in args.clients:
             for stalled_share in (0.0, 0.01):
-                for bench in (bench_hub, bench_naive):
-                    gc.collect()
-                    result = await bench(clients, stalled_share, **run)
+                gc.collect()
+                if stalled_share:
+                    pair = (
+                        await bench_hub(clients, stalled_share, **run),
+                        await bench_naive(clients, stalled_share, **run),
+                    )
+                else:
+                    pair = await bench_pair(clients, **run)
+                for result in pair:
                     print(
                         f"{result.mode:5} N={clients:5} stalled={result.stalled:3} p50={ms(result.p(0.5))}ms "
                         f"p99={ms(result.p(0.99))}ms timeouts={result.timeouts} reached={result.reached:.1%}",

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from sockjet import status
 from sockjet.exceptions import ConfigurationError
 from sockjet.limits import Limiter, RateLimit
 from sockjet.origins import OriginPolicy, check_origin
@@ -126,22 +127,22 @@ class Guard:
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         if not check_origin(self.origins, scope):
             logger.info("Refused WebSocket %s: Origin not allowed", scope.get("path"))
-            await refuse(scope, receive, send, 403, "Origin not allowed", 1008)
+            await refuse(scope, receive, send, 403, "Origin not allowed", status.WS_1008_POLICY_VIOLATION)
             return
         registry = self.registry
         if registry is not None:
             if registry.closing:
-                await refuse(scope, receive, send, 503, "Server shutting down", 1013)
+                await refuse(scope, receive, send, 503, "Server shutting down", status.WS_1013_TRY_AGAIN_LATER)
                 return
             if self.app_max_connections is not None and len(registry) >= self.app_max_connections:
                 logger.warning(
                     "Refused WebSocket %s: the app has %d connections open", scope.get("path"), len(registry)
                 )
-                await refuse(scope, receive, send, 503, "Too many connections", 1013)
+                await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
                 return
         if self.max_connections is not None and self.count >= self.max_connections:
             logger.warning("Refused WebSocket %s: the route has %d connections open", scope.get("path"), self.count)
-            await refuse(scope, receive, send, 503, "Too many connections", 1013)
+            await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
             return
         connection = TrackedConnection(scope, send)
         scope[CONNECTION_KEY] = connection

@@ -31,6 +31,7 @@ from urllib.parse import unquote, urljoin
 
 import httpx2
 
+from sockjet import status
 from sockjet._errors import SERVER_EXCEPTIONS_KEY
 from sockjet.types import ASGIApp, Message, Scope
 from sockjet.websockets import WebSocketDisconnect
@@ -47,7 +48,7 @@ class WebSocketDenialResponse(httpx2.Response, WebSocketDisconnect):  # type: ig
 
     def __init__(self, status_code: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
         httpx2.Response.__init__(self, status_code, headers=headers, content=content)
-        self.code = 1006
+        self.code = status.WS_1006_ABNORMAL_CLOSURE
         self.reason = f"HTTP {status_code}"
 
     def __str__(self) -> str:
@@ -158,7 +159,7 @@ class WebSocketTestSession:
 
     def _finish(self) -> None:
         if not self._client_closed and not self._task.done():
-            self.close(1000)
+            self.close(status.WS_1000_NORMAL_CLOSURE)
         try:
             self._task.result(timeout=_EXIT_GRACE)
         except concurrent.futures.TimeoutError:
@@ -193,7 +194,7 @@ class WebSocketTestSession:
         else:
             self.send({"type": "websocket.receive", "bytes": text.encode("utf-8")})
 
-    def close(self, code: int = 1000, reason: str | None = None) -> None:
+    def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str | None = None) -> None:
         """Close from the client's side: the app receives ``websocket.disconnect`` with ``code``."""
         self.send({"type": "websocket.disconnect", "code": code, "reason": reason or ""})
 
@@ -219,13 +220,19 @@ class WebSocketTestSession:
         if not self._accepted:
             # Never accepted: a server answers the handshake with 500.
             return {"type": "websocket.http.response.start", "status": 500, "headers": [], "_ended": True}
-        return {"type": "websocket.close", "code": 1000 if error is None else 1011, "reason": ""}
+        return {
+            "type": "websocket.close",
+            "code": status.WS_1000_NORMAL_CLOSURE if error is None else status.WS_1011_INTERNAL_ERROR,
+            "reason": "",
+        }
 
     def _raise_on_close(self, message: Message) -> None:
         if message["type"] == "websocket.close":
-            raise WebSocketDisconnect(code=message.get("code", 1000), reason=message.get("reason", ""))
+            raise WebSocketDisconnect(
+                code=message.get("code", status.WS_1000_NORMAL_CLOSURE), reason=message.get("reason", "")
+            )
         if message["type"] == "websocket.http.response.start":
-            status: int = message["status"]
+            http_status: int = message["status"]
             headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
             body: list[bytes] = []
             while not message.get("_ended"):
@@ -238,7 +245,7 @@ class WebSocketTestSession:
                 body.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     break
-            raise WebSocketDenialResponse(status, headers, b"".join(body))
+            raise WebSocketDenialResponse(http_status, headers, b"".join(body))
 
     def receive_text(self, timeout: float | None = None) -> str:
         message = self.receive(timeout)
