@@ -24,6 +24,7 @@ from sockjet.hub.backends.nats_counts import Report, ReportKind
 from tests.conftest import MS
 from tests.e2e.nats_server import NatsServer, nats_server, running_nats  # noqa: F401 - the fixture
 from tests.e2e.servers import free_port
+from tests.hub_fakes import connected
 from tests.test_hub_backends import joined_socket, wait_for_delivery
 
 pytestmark = pytest.mark.nats
@@ -267,3 +268,25 @@ async def test_a_nats_backend_that_is_not_started() -> None:
         await backend.count("r")
     await backend.sync_room("r")  # nothing to do
     await backend.stop()
+
+
+async def test_presence_is_per_process_on_nats_and_says_so(
+    shared_nats: NatsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    pre = prefix()
+    async with Hub(shared_nats.url, prefix=pre) as one, Hub(shared_nats.url, prefix=pre) as two:
+        sock = await connected()
+        async with one.join("r", sock.websocket, presence={"user": "ada"}):
+            other = await connected()
+            async with two.join("r", other.websocket, presence={"user": "bob"}):
+                assert [info["user"] for info in (await one.presence("r")).values()] == ["ada"]
+                assert await one.count("r") == 2  # counts do span processes
+        warnings = [r.getMessage() for r in caplog.records if "Presence on the NATS hub" in r.getMessage()]
+        assert (
+            warnings
+            == [
+                f"Presence on the NATS hub at {shared_nats.url} lists this process's connections only (counts span "
+                "every process); use Redis for presence across processes."
+            ]
+            * 2
+        )  # once per hub

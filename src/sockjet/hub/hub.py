@@ -648,6 +648,12 @@ def _presence_store(backend: Backend) -> PresenceStore:
         from sockjet.hub.backends.redis_presence import RedisPresenceStore
 
         return RedisPresenceStore(backend)
+    from sockjet.hub.backends.nats import NatsBackend
+
+    if isinstance(backend, NatsBackend):
+        from sockjet.hub.backends.nats_presence import ProcessPresenceStore
+
+        return ProcessPresenceStore(backend.url)
     return MemoryPresenceStore()
 
 
