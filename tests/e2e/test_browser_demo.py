@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -180,7 +181,12 @@ def test_a_page_that_goes_offline_catches_up_once_in_order(browser: Browser) -> 
         expect(bob.locator("#messages li").last).to_have_text("adawritten offline")
         expect(ada.locator("#messages li").filter(has_text="while ada is away")).to_have_count(3)
         assert not_found == []
-        # Both pages show the same lines, join and leave lines included, whatever the reconnects.
-        assert ada.locator("#messages li").all_inner_texts() == bob.locator("#messages li").all_inner_texts()
+        # Both pages show the same lines, join and leave lines included, whatever the reconnects
+        # (a line may still be on its way to one of them: compare once both have settled).
+        expect(ada.locator("#messages li").last).to_have_text("adawritten offline")
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while ada.locator("#messages li").all_inner_texts() != bob.locator("#messages li").all_inner_texts():
+            assert time.monotonic() < deadline, "the two pages show different lines"
+            ada.wait_for_timeout(50)
     finally:
         stop_demo(server)
