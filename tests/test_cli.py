@@ -10,6 +10,7 @@ import importlib.util
 import os
 import socket
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,39 @@ def test_module_raising_at_import_names_the_error_and_line(capsys: pytest.Captur
     assert err.startswith('sockjet: error: Error while importing module "broken": RuntimeError: no config file (')
     assert err.endswith("broken.py, line 2)\n")
     assert "Traceback" not in err
+
+
+@pytest.mark.usefixtures("served")
+def test_import_error_raised_inside_the_standard_library_names_the_users_line(
+    capsys: pytest.CaptureFixture[str], project: Path
+) -> None:
+    # os.environ[...] raises inside os (a frozen module): the line to fix is the caller's.
+    (project / "needs_env.py").write_text('import os\n\nURL = os.environ["SOCKJET_TEST_UNSET_VARIABLE"]\n')
+    code, _, err = run(capsys, "run", "needs_env:app")
+    assert code == 1
+    assert err.startswith(
+        """sockjet: error: Error while importing module "needs_env": KeyError: 'SOCKJET_TEST_UNSET_VARIABLE' ("""
+    )
+    assert err.endswith("needs_env.py, line 3)\n")
+
+
+@pytest.mark.usefixtures("served")
+def test_syntax_error_is_named_once(capsys: pytest.CaptureFixture[str], project: Path) -> None:
+    (project / "unclosed.py").write_text("app = (\n")
+    code, _, err = run(capsys, "run", "unclosed:app")
+    assert (code, err) == (
+        1,
+        'sockjet: error: Error while importing module "unclosed": '
+        "SyntaxError: '(' was never closed (unclosed.py, line 1)\n",
+    )
+
+
+def test_standard_library_frames_are_told_from_installed_packages() -> None:
+    paths = sysconfig.get_paths()
+    assert cli._is_standard_library("<frozen os>")
+    assert cli._is_standard_library(os.path.join(paths["stdlib"], "json", "decoder.py"))
+    assert not cli._is_standard_library(os.path.join(paths["purelib"], "redis", "client.py"))
+    assert not cli._is_standard_library("/srv/app/main.py")
 
 
 @pytest.mark.usefixtures("served")

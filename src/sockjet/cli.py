@@ -17,6 +17,7 @@ import importlib.util
 import os
 import socket
 import sys
+import sysconfig
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -81,9 +82,30 @@ def load_app(spec: str) -> Any:
 
 
 def _describe(exc: BaseException) -> str:
-    """``Type: message (file, line N)``: where in the user's code an import failed, without a traceback."""
-    where = traceback.extract_tb(exc.__traceback__)[-1]  # a raised exception has at least one frame
-    return f"{type(exc).__name__}: {exc} ({where.filename}, line {where.lineno})"
+    """``Type: message (file, line N)``: where in the user's code an import failed, without a traceback.
+
+    The line named is the innermost one outside the standard library and this module: for
+    ``os.environ["DATABASE_URL"]`` that is the user's line, not ``os``'s. A ``SyntaxError``'s
+    message already names its file and line.
+    """
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, SyntaxError):
+        return text
+    frames = traceback.extract_tb(exc.__traceback__)  # a raised exception has at least one frame
+    theirs = [frame for frame in frames if not _is_standard_library(frame.filename) and frame.filename != __file__]
+    where = (theirs or frames)[-1]
+    return f"{text} ({where.filename}, line {where.lineno})"
+
+
+def _is_standard_library(filename: str) -> bool:
+    """Python's own code: frozen modules (``<frozen os>``) and files under the standard library
+    that are not installed packages (a non-venv Python keeps site-packages inside it)."""
+    if filename.startswith("<"):
+        return True
+    paths = sysconfig.get_paths()
+    inside = tuple(os.path.join(paths[key], "") for key in ("stdlib", "platstdlib"))
+    installed = tuple(os.path.join(paths[key], "") for key in ("purelib", "platlib"))
+    return filename.startswith(inside) and not filename.startswith(installed)
 
 
 # --- pre-flight checks --------------------------------------------------------------------------
