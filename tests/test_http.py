@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -135,6 +137,22 @@ def test_public_names_match_all() -> None:
     assert exported <= set(sockjet.__all__)
     for name in sockjet.__all__:
         assert hasattr(sockjet, name), name
+
+
+def test_testclient_is_exported_without_importing_httpx2_for_a_server() -> None:
+    code = (
+        "import sys, sockjet\n"
+        "assert 'httpx2' not in sys.modules and 'sockjet.testclient' not in sys.modules\n"
+        "from sockjet import TestClient\n"
+        "from sockjet.testclient import TestClient as Direct\n"
+        "assert TestClient is Direct\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    from sockjet.testclient import TestClient
+
+    assert sockjet.TestClient is TestClient
+    with pytest.raises(AttributeError, match=re.escape("module 'sockjet' has no attribute 'TestKlient'")):
+        sockjet.TestKlient  # noqa: B018 - the attribute access is the test
 
 
 def test_status_names_cover_starlettes() -> None:

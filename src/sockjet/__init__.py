@@ -4,6 +4,8 @@ The WebSocket API of Starlette/FastAPI, call for call (``sockjet.websockets``), 
 routing and a test client, and a ``Hub`` for rooms and broadcast that scale across workers.
 """
 
+import typing as _typing
+
 from sockjet import status
 from sockjet.applications import App
 from sockjet.datastructures import URL, Address, Headers, QueryParams, State
@@ -27,7 +29,20 @@ from sockjet.routers import APIRouter
 from sockjet.routing import Mount, Route, Router, WebSocketRoute
 from sockjet.websockets import WebSocket, WebSocketClose, WebSocketDisconnect, WebSocketState
 
+if _typing.TYPE_CHECKING:
+    from sockjet.testclient import TestClient
+
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # TestClient is imported on first use: it needs httpx2, which a server never does.
+    if name == "TestClient":
+        from sockjet.testclient import TestClient
+
+        return TestClient
+    raise AttributeError(f"module 'sockjet' has no attribute {name!r}")
+
 
 __all__ = [
     "URL",
@@ -62,6 +77,7 @@ __all__ = [
     "Router",
     "SockjetError",
     "State",
+    "TestClient",
     "WebSocket",
     "WebSocketClose",
     "WebSocketDisconnect",
