@@ -67,8 +67,11 @@ async def until_back(server: Server) -> None:
     async with httpx2.AsyncClient() as client:
         while True:
             assert time.monotonic() < deadline, "the worker's hub did not come back"
-            response = await client.get(f"{server.http_url}/rooms/e2e/history")
-            if response.status_code == 200:
+            try:
+                response = await client.get(f"{server.http_url}/rooms/e2e/history")
+            except httpx2.TransportError:  # a kept-alive connection the worker dropped meanwhile: ask again
+                response = None
+            if response is not None and response.status_code == 200:
                 return
             await asyncio.sleep(20 * MS)
 
