@@ -641,3 +641,29 @@ def test_reprs() -> None:
     assert repr(sockjet.params.Required) == "Required"
     assert repr(Depends(get_token)) == "Depends(get_token)"
     assert repr(Depends(use_cache=False)) == "Depends(, use_cache=False)"
+
+
+def test_optional_around_annotated_as_python_310_resolves_it() -> None:
+    # Python 3.10's get_type_hints turns `q: Annotated[int | None, Query()] = None` into
+    # Optional[Annotated[...]]: written out here, so every Python checks that the marker is still read.
+    app = App()
+
+    async def get_token(token: Annotated[str | None, Query()] | None = None) -> str | None:
+        return token
+
+    @app.websocket("/ws")
+    async def endpoint(
+        websocket: WebSocket,
+        q: Annotated[int | None, Query(ge=1, alias="page")] | None = None,
+        token: Annotated[str | None, Depends(get_token)] | None = None,
+        either: int | str | None = None,
+    ) -> None:
+        await websocket.accept()
+        await websocket.send_json([q, token, either])
+
+    assert _values(app, "/ws?page=3&token=t&either=x") == [3, "t", "x"]
+    assert _values(app, "/ws") == [None, None, None]
+    assert _refusal(app, "/ws?page=0") == (
+        1008,
+        "Invalid query parameter 'page': Input should be greater than or equal to 1",
+    )

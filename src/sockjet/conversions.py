@@ -49,6 +49,7 @@ _INT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*")
 _INT_WITH_ZERO_FRACTION = re.compile(r"([+-]?[0-9]+(?:_[0-9]+)*)\.0*")
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_SHORT_FRACTION = re.compile(r"(:[0-9]{2}[.,])([0-9]{1,5})(?![0-9])")
 _TRUE = frozenset({"1", "on", "t", "true", "y", "yes"})
 _FALSE = frozenset({"0", "off", "f", "false", "n", "no"})
 
@@ -124,9 +125,15 @@ def _timestamp(text: str) -> dt.datetime | None:
         return None
 
 
+def _six_digit_fraction(match: re.Match[str]) -> str:
+    return match.group(1) + match.group(2).ljust(6, "0")
+
+
 def _iso(text: str, parse: Callable[[str], Any]) -> Any:
     if text.endswith(("Z", "z")):  # Python 3.10's fromisoformat does not read "Z"
         text = text[:-1] + "+00:00"
+    # nor a fraction of 1, 2, 4 or 5 digits: "05.5" is read as "05.500000", the same instant.
+    text = _SHORT_FRACTION.sub(_six_digit_fraction, text)
     try:
         return parse(text)
     except ValueError:

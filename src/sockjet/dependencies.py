@@ -26,6 +26,7 @@ import decimal
 import enum
 import functools
 import inspect
+import types
 import typing
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -290,6 +291,21 @@ def _is_validation_error(exc: Exception) -> bool:
     return type(exc).__name__ == "ValidationError" and type(exc).__module__.startswith("pydantic")
 
 
+def _without_implicit_optional(hint: Any, default: Any) -> Any:
+    """``Annotated[X, marker]`` out of ``Optional[Annotated[X, marker]]`` for a parameter defaulting to None.
+
+    Python 3.10's ``get_type_hints`` wraps the annotation of such a parameter in ``Optional[...]``,
+    which would hide FastAPI's ``q: Annotated[int | None, Query()] = None`` marker; the None
+    default already admits None.
+    """
+    if default is not None or typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return hint
+    rest = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if len(rest) == 1 and typing.get_origin(rest[0]) is typing.Annotated:
+        return rest[0]
+    return hint
+
+
 def _is_documentation(item: Any) -> bool:
     """Metadata in ``Annotated[...]`` that only documents (a string, ``typing_extensions.Doc``)."""
     module = getattr(type(item), "__module__", "") or ""
@@ -344,7 +360,9 @@ class _Analysis:
         for param in signature.parameters.values():
             if param.default is Ellipsis:  # `= ...`: required, as in FastAPI
                 param = param.replace(default=_EMPTY)
-            parameters.append((param, hints.get(param.name, param.annotation)))
+            parameters.append(
+                (param, _without_implicit_optional(hints.get(param.name, param.annotation), param.default))
+            )
         return parameters
 
     def _resolve_one_by_one(self, source: Any, signature: inspect.Signature) -> dict[str, Any]:
@@ -471,8 +489,8 @@ class _Analysis:
 
     def _connection_class(self, owner: str, param: str, annotation: Any) -> bool:
         """True for WebSocket / Request / HTTPConnection (checked against the route's kind)."""
-        if not isinstance(annotation, type):
-            return False
+        if not isinstance(annotation, type) or isinstance(annotation, types.GenericAlias):
+            return False  # on Python 3.10, list[int] is an instance of type, but no class
         if issubclass(annotation, HTTPConnection):
             if issubclass(annotation, WebSocket) and self.route.kind == "http":
                 raise self.fail(owner, param, "an HTTP route has no WebSocket: annotate it Request or HTTPConnection")
