@@ -270,23 +270,14 @@ async def test_a_nats_backend_that_is_not_started() -> None:
     await backend.stop()
 
 
-async def test_presence_is_per_process_on_nats_and_says_so(
-    shared_nats: NatsServer, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_presence_spans_processes_on_nats(shared_nats: NatsServer) -> None:
     pre = prefix()
     async with Hub(shared_nats.url, prefix=pre) as one, Hub(shared_nats.url, prefix=pre) as two:
         sock = await connected()
         async with one.join("r", sock.websocket, presence={"user": "ada"}):
             other = await connected()
             async with two.join("r", other.websocket, presence={"user": "bob"}):
-                assert [info["user"] for info in (await one.presence("r")).values()] == ["ada"]
-                assert await one.count("r") == 2  # counts do span processes
-        warnings = [r.getMessage() for r in caplog.records if "Presence on the NATS hub" in r.getMessage()]
-        assert (
-            warnings
-            == [
-                f"Presence on the NATS hub at {shared_nats.url} lists this process's connections only (counts span "
-                "every process); use Redis for presence across processes."
-            ]
-            * 2
-        )  # once per hub
+                for hub in (one, two):  # the JetStream key-value bucket: every process sees everyone
+                    assert sorted(info["user"] for info in (await hub.presence("r")).values()) == ["ada", "bob"]
+                assert await one.count("r") == 2
+        assert await two.presence("r") == {}

@@ -17,9 +17,12 @@ import pytest
 from sockjet import Hub
 from sockjet.exceptions import ConfigurationError, HubError, PresenceInfoTooLarge
 from sockjet.hub import PresenceEvent, PresenceStats
+from sockjet.hub.backends.nats import NatsBackend
+from sockjet.hub.backends.nats_presence import NatsPresenceStore
 from sockjet.hub.backends.redis import RedisBackend
 from sockjet.hub.backends.redis_presence import RedisPresenceStore
 from tests.conftest import MS
+from tests.e2e.nats_server import NatsServer, nats_server  # noqa: F401 - the fixture
 from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
 from tests.hub_fakes import FakeSocket, connected
 from tests.test_hub_backends import hub_url, make_hub, shared_nats, shared_redis  # noqa: F401 - the fixtures
@@ -344,7 +347,13 @@ def test_presence_options_are_checked() -> None:
         asyncio.run(Hub().presence(""))
 
 
-# -- Redis only: processes, crashes, restarts -------------------------------------------------------------
+# -- across processes (Redis, NATS): processes, crashes, restarts ------------------------------------------
+@pytest.fixture(params=["redis", "nats"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    server = request.getfixturevalue(f"shared_{request.param}")
+    return str(server.url)
+
+
 class _Nobody:
     """The local side of a process that is about to die: no members, no observers."""
 
@@ -356,6 +365,10 @@ class _Nobody:
     def local_rooms(self) -> list[str]:
         return []
 
+    def deliver_publication(self, publication: object) -> None: ...
+
+    def stream_interrupted(self, rooms: list[str]) -> None: ...
+
     def observe(self, event: PresenceEvent) -> None: ...
 
     def wants(self, room: str) -> bool:
@@ -364,9 +377,16 @@ class _Nobody:
 
 async def crashed_process(url: str, prefix: str, ttl: float, room: str, users: list[str]) -> list[str]:
     """Announce one connection per user from a process that then dies without a word (as kill -9 leaves it)."""
-    backend = RedisBackend(url, prefix=prefix, presence_ttl=ttl)
-    await backend.start(_Nobody())
-    store = RedisPresenceStore(backend)
+    backend: Any
+    store: Any
+    if url.startswith("nats"):
+        backend = NatsBackend(url, prefix=prefix, presence_ttl=ttl)
+        await backend.start(_Nobody())
+        store = NatsPresenceStore(backend)
+    else:
+        backend = RedisBackend(url, prefix=prefix, presence_ttl=ttl)
+        await backend.start(_Nobody())
+        store = RedisPresenceStore(backend)
     await store.start(_Nobody())
     assert store._task is not None
     store._task.cancel()  # it stops refreshing...
@@ -380,15 +400,12 @@ async def crashed_process(url: str, prefix: str, ttl: float, room: str, users: l
     return ids
 
 
-@pytest.mark.redis
-async def test_two_processes_see_the_same_presence_and_each_change_is_observed_once(
-    shared_redis: RedisServer,  # noqa: F811 - the fixture
-) -> None:
+async def test_two_processes_see_the_same_presence_and_each_change_is_observed_once(shared_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     seen: dict[str, list[tuple[str, str]]] = {"one": [], "two": []}
     async with (
-        Hub(shared_redis.url, prefix=prefix, presence_interval=0) as one,
-        Hub(shared_redis.url, prefix=prefix, presence_interval=0) as two,
+        Hub(shared_url, prefix=prefix, presence_interval=0) as one,
+        Hub(shared_url, prefix=prefix, presence_interval=0) as two,
     ):
         one.on_presence(lambda e: seen["one"].append((e.kind, e.user)))
         two.on_presence(lambda e: seen["two"].append((e.kind, e.user)))
@@ -403,22 +420,21 @@ async def test_two_processes_see_the_same_presence_and_each_change_is_observed_o
     assert seen == {"one": [("join", "ada"), ("leave", "ada")], "two": [("join", "bob"), ("leave", "bob")]}
 
 
-@pytest.mark.redis
-async def test_a_dead_process_is_reaped_once_within_the_bound(shared_redis: RedisServer) -> None:  # noqa: F811
+async def test_a_dead_process_is_reaped_once_within_the_bound(shared_url: str) -> None:
     prefix, ttl = f"test-{uuid.uuid4().hex[:8]}:", 0.3
     observed: list[PresenceEvent] = []
     async with (
-        Hub(shared_redis.url, prefix=prefix, presence_ttl=ttl, presence_interval=0) as one,
-        Hub(shared_redis.url, prefix=prefix, presence_ttl=ttl, presence_interval=0) as two,
+        Hub(shared_url, prefix=prefix, presence_ttl=ttl, presence_interval=0) as one,
+        Hub(shared_url, prefix=prefix, presence_ttl=ttl, presence_interval=0) as two,
     ):
         one.on_presence(observed.append)
         two.on_presence(observed.append)
         for hub in (one, two):
-            assert isinstance(hub._presence.store, RedisPresenceStore)
-            hub._presence.store.reap_limit = 1  # two rooms come due at once: one script each
+            if isinstance(hub._presence.store, RedisPresenceStore):
+                hub._presence.store.reap_limit = 1  # two rooms come due at once: one script each
         watchers = [(await enter(hub, presence={"user": "ada"}, presence_events=True))[0] for hub in (one, two)]
         for room in ("elsewhere", ROOM):  # "elsewhere" has no member in any survivor: reaped all the same
-            dead = await crashed_process(shared_redis.url, prefix, ttl, room, ["x", "y", "ada"])
+            dead = await crashed_process(shared_url, prefix, ttl, room, ["x", "y", "ada"])
         died = time.monotonic()
         assert (await one.presence_stats(ROOM)) == (5, 3)
         await until(lambda: len([e for e in observed if e.expired]) == 6, 3000 * MS)
@@ -546,3 +562,85 @@ async def test_presence_fails_clearly_when_redis_is_down(redis_server: RedisServ
         with pytest.raises(HubError, match=re.escape("Cannot announce presence in room 'lobby': Redis at ")):
             await hub.join(ROOM, sock.websocket, presence={"user": "ada"}).__aenter__()
         assert hub.member(sock.websocket) is None
+
+
+# -- NATS only ---------------------------------------------------------------------------------------------
+@pytest.mark.nats
+async def test_nats_presence_comes_back_after_the_server_loses_it(nats_server: NatsServer) -> None:  # noqa: F811
+    observed: list[str] = []
+    async with Hub(nats_server.url, presence_ttl=0.3) as hub:
+        hub.on_presence(lambda e: observed.append(e.kind))
+        sock, _ = await enter(hub, presence={"user": "ada"})
+        connection = hub.member(sock.websocket).connection_id  # type: ignore[union-attr]
+        nats_server.restart()  # the bucket is kept in memory: it is gone
+        deadline = time.monotonic() + 8000 * MS
+        while True:  # announced again by the next heartbeat once the client is back
+            with contextlib.suppress(HubError):
+                if await hub.presence(ROOM) == {connection: {"user": "ada"}}:
+                    break
+            assert time.monotonic() < deadline, "presence never came back"
+            await asyncio.sleep(50 * MS)
+        assert observed[:2] == ["join", "join"]
+
+
+@pytest.mark.nats
+async def test_nats_presence_fails_clearly_when_the_server_is_down(nats_server: NatsServer) -> None:  # noqa: F811
+    async with Hub(nats_server.url, timeout=0.5, presence_ttl=0.3) as hub:
+        sock, _ = await enter(hub, presence={"user": "ada"})
+        nats_server.stop()
+        await asyncio.sleep(0.25)  # the upkeep task fails, logs, and carries on
+        for call in (hub.presence(ROOM), hub.presence_stats(ROOM)):
+            with pytest.raises(HubError, match=re.escape("Cannot read the presence of room 'lobby': NATS at nats://")):
+                await call
+        with pytest.raises(HubError, match="Presence on NATS needs JetStream"):
+            await hub.join(ROOM, (await connected()).websocket, presence={"user": "bob"}).__aenter__()
+        store = hub._presence.store
+        assert isinstance(store, NatsPresenceStore)
+        member = hub.member(sock.websocket)
+        assert member is not None
+        member.close()  # its leave cannot be recorded now: kept and retried
+        await until(lambda: bool(store._leaves) and not hub._background, 3000 * MS)
+        nats_server.start()
+        await until(lambda: not store._leaves, 8000 * MS)
+        assert await hub.presence(ROOM) == {}
+
+
+@pytest.mark.nats
+async def test_nats_concurrent_tabs_of_one_user_make_one_first_join(shared_nats: NatsServer) -> None:  # noqa: F811
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    observed: list[PresenceEvent] = []
+    async with Hub(shared_nats.url, prefix=prefix) as one, Hub(shared_nats.url, prefix=prefix) as two:
+        one.on_presence(observed.append)
+        two.on_presence(observed.append)
+        socks = [await connected() for _ in range(12)]
+        joins = [
+            (one, two)[n % 2].join(ROOM, s.websocket, presence={"user": "ada", "tab": n}) for n, s in enumerate(socks)
+        ]
+        await asyncio.gather(*(join.__aenter__() for join in joins))  # compare-and-set conflicts, retried
+        assert await one.presence_stats(ROOM) == (12, 1)
+        assert [e.user_changed for e in observed].count(True) == 1
+        await asyncio.gather(*(join.__aexit__(None, None, None) for join in joins))
+        assert await two.presence_stats(ROOM) == (0, 0)
+        assert [e.kind for e in observed if e.user_changed] == ["join", "leave"]
+        # A store stopped with connections still announced withdraws them itself.
+        backend = NatsBackend(shared_nats.url, prefix=prefix)
+        await backend.start(_Nobody())
+        store = NatsPresenceStore(backend)
+        await store.start(_Nobody())
+        await store.join(ROOM, "c1", "{}", "")
+        assert await one.presence(ROOM) == {"c1": {}}
+        await store.stop()
+        await backend.stop()
+        assert await one.presence(ROOM) == {}
+
+
+def test_nats_key_tokens_are_distinct_for_distinct_rooms() -> None:
+    from sockjet.hub.backends.nats_presence import key_token, user_token
+
+    rooms = ["lobby", "a.b", "a-b", "*", ">", "é", "=x", "x" * 200, "y" * 200, "a" * 128, "a" * 129]
+    tokens = [key_token(room) for room in rooms]
+    assert len(set(tokens)) == len(rooms)
+    assert tokens[:3] == ["lobby", "=YS5i", "a-b"]
+    assert all(re.fullmatch(r"[-=_A-Za-z0-9]+", token) for token in tokens)
+    assert tokens[7].startswith("==") and len(tokens[7]) == 66
+    assert len(user_token('"ada"')) == 32

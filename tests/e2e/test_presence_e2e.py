@@ -1,5 +1,5 @@
-"""Presence across two uvicorn workers on one redis-server, and what a kill -9 leaves behind:
-the survivor's clients see the leave of exactly the lost connections, once, within the bound."""
+"""Presence across two uvicorn workers on one redis-server (or one nats-server), and what a kill -9
+leaves behind: the survivor's clients see the leave of exactly the lost connections, once, within the bound."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import MS
-from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from tests.e2e.nats_server import running_nats
+from tests.e2e.redis_server import running_redis
 from tests.e2e.servers import Server, free_port, start_process, stop_process
 
-pytestmark = [pytest.mark.e2e, pytest.mark.redis]
+pytestmark = [pytest.mark.e2e]
 
 TTL = 1.0
 """presence_ttl of both workers: the survivors reap every min(TTL / 3, 1 s)."""
@@ -33,16 +34,17 @@ def start_worker(redis_url: str) -> Server:
     return start_process(argv, port, env={"HUB_URL": redis_url, "PRESENCE_TTL": str(TTL)})
 
 
-@pytest.fixture
-def workers(redis_server: RedisServer) -> Iterator[tuple[Server, Server]]:  # noqa: F811 - the fixture
-    servers = [start_worker(redis_server.url), start_worker(redis_server.url)]
-    try:
-        yield servers[0], servers[1]
-    finally:
-        for server in servers:
-            stop_process(server.process)
-            if server.process.stdout is not None:
-                server.process.stdout.close()
+@pytest.fixture(params=["redis", "nats"])
+def workers(request: pytest.FixtureRequest) -> Iterator[tuple[Server, Server]]:
+    with running_redis() if request.param == "redis" else running_nats() as backend:
+        servers = [start_worker(backend.url), start_worker(backend.url)]
+        try:
+            yield servers[0], servers[1]
+        finally:
+            for server in servers:
+                stop_process(server.process)
+                if server.process.stdout is not None:
+                    server.process.stdout.close()
 
 
 class Client:

@@ -651,9 +651,9 @@ def _presence_store(backend: Backend) -> PresenceStore:
     from sockjet.hub.backends.nats import NatsBackend
 
     if isinstance(backend, NatsBackend):
-        from sockjet.hub.backends.nats_presence import ProcessPresenceStore
+        from sockjet.hub.backends.nats_presence import NatsPresenceStore
 
-        return ProcessPresenceStore(backend.url)
+        return NatsPresenceStore(backend)
     return MemoryPresenceStore()
 
 

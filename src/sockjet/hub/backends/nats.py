@@ -104,6 +104,8 @@ class NatsBackend(Backend):
         self._outage_since: float | None = None
         self._dropped: set[str] = set()
         """Rooms whose subscription dropped messages since the last ``stream_interrupted``."""
+        self.on_presence: Callable[[str, bytes], None] | None = None
+        """Set by the presence store: takes the presence events that arrive on room subjects."""
 
     # -- names ------------------------------------------------------------------------------------
     def subject(self, room: str) -> str:
@@ -379,6 +381,10 @@ class NatsBackend(Backend):
             try:
                 position = position_of(msg.headers)
                 if position is None:
+                    if msg.data[:1] == b"p":  # a presence event (see nats_presence)
+                        if self.on_presence is not None:
+                            self.on_presence(room, msg.data)
+                        return
                     local.deliver(Envelope.from_wire(room, msg.data))
                     return
                 publication = Publication.from_wire(room, position, msg.data)
