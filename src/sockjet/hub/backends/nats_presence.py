@@ -91,6 +91,7 @@ class NatsPresenceStore(PresenceStore):
         self._leaves: set[tuple[str, str, str, str]] = set()
         """(room, connection, user key, info) whose leave NATS did not take yet: retried by the task."""
         self._task: asyncio.Task[None] | None = None
+        self._used = False
 
     @property
     def pid(self) -> str:
@@ -135,6 +136,7 @@ class NatsPresenceStore(PresenceStore):
         """The key-value bucket, made on first use (memory storage, one revision per key)."""
         if self._kv is not None:
             return self._kv
+        self._used = True
         async with self._kv_lock:
             if self._kv is not None:
                 return self._kv
@@ -290,8 +292,11 @@ class NatsPresenceStore(PresenceStore):
                 next_refresh = time.monotonic() + self.ttl / 3
 
     async def tick(self, *, refresh: bool) -> None:
-        """Retry failed leaves, rewrite the heartbeat (when asked), reap every expired process."""
-        if self.backend._nc is None or not self.backend.connected:
+        """Retry failed leaves, rewrite the heartbeat (when asked), reap every expired process.
+
+        Idle until this process first uses presence (a hub that never does costs NATS nothing).
+        """
+        if (self._kv is None and not self._used) or self.backend._nc is None or not self.backend.connected:
             return
         for room, connection, key, info in sorted(self._leaves):
             await self._leave(room, connection, key, info)
