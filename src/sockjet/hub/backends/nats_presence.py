@@ -33,7 +33,7 @@ import json
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
@@ -65,6 +65,12 @@ def key_token(room: str) -> str:
     if len(token) > 129:
         return "==" + hashlib.sha256(room.encode()).hexdigest()
     return token
+
+
+class _Entry(NamedTuple):
+    key: str
+    value: bytes
+    revision: int
 
 
 def user_token(user_key: str) -> str:
@@ -260,7 +266,7 @@ class NatsPresenceStore(PresenceStore):
     # -- questions ------------------------------------------------------------------------------------
     async def _users(self, room: str) -> list[dict[str, Any]]:
         try:
-            found = await asyncio.wait_for(self._read_entries(f"u.{key_token(room)}.*"), self.backend.timeout)
+            found = await asyncio.wait_for(self._read_entries(f"u.{key_token(room)}.*"), 3 * self.backend.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
             raise self._fail("read the presence of", room, exc) from exc
         return [json.loads(entry.value) for entry in found]
@@ -311,18 +317,47 @@ class NatsPresenceStore(PresenceStore):
                 continue
             await self._reap(kv, pid, beat.revision)
 
-    async def _read_entries(self, pattern: str) -> list[Any]:
-        kv = await self._bucket()
-        watcher = await kv.watch(pattern, ignore_deletes=True)
-        found: list[Any] = []
+    async def _read_entries(self, pattern: str) -> list[_Entry]:
+        """The current value of every key matching ``pattern``, through a short-lived pull consumer
+        (last message per key; deleted keys skipped). Not nats-py's watcher: its end-of-values
+        marker can go missing while others write, leaving a read hanging."""
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        await self._bucket()
+        client = self.backend._nc
+        if client is None:
+            raise ConnectionError("the hub is not running")
+        js = client.jetstream(timeout=self.backend.timeout)
+        config = ConsumerConfig(
+            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+            ack_policy=AckPolicy.NONE,
+            inactive_threshold=max(5.0, self.backend.timeout * 2),
+            mem_storage=True,
+            num_replicas=1,
+        )
+        prefix = f"$KV.{self.bucket}."
+        subscription = await js.pull_subscribe(prefix + pattern, stream=f"KV_{self.bucket}", config=config)
+        found: list[_Entry] = []
         try:
-            async for entry in watcher:
-                if entry is None:
-                    break
-                if entry.value:
-                    found.append(entry)
+            info = await subscription.consumer_info()
+            remaining = info.num_pending
+            while remaining > 0:
+                try:
+                    batch = await subscription.fetch(min(remaining, 256), timeout=min(0.5, self.backend.timeout / 2))
+                except NatsTimeout:
+                    # Fewer than counted: keys rewritten or deleted meanwhile drop their older message.
+                    remaining = (await subscription.consumer_info()).num_pending
+                    continue
+                for msg in batch:
+                    remaining = msg.metadata.num_pending
+                    operation = msg.headers.get("KV-Operation") if msg.headers else None
+                    if operation is None and msg.data:
+                        found.append(_Entry(msg.subject[len(prefix) :], msg.data, msg.metadata.sequence.stream))
         finally:
-            await watcher.stop()
+            with contextlib.suppress(Exception):  # the server drops it after inactive_threshold anyway
+                await js.delete_consumer(f"KV_{self.bucket}", (await subscription.consumer_info()).name)
+            await subscription.unsubscribe()
         return found
 
     async def _reap(self, kv: Any, pid: str, revision: int) -> None:
