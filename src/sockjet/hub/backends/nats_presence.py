@@ -55,6 +55,7 @@ logger = logging.getLogger("sockjet.hub")
 
 _PLAIN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _CAS_ATTEMPTS = 50
+_PARALLEL_READS = 64
 
 
 def key_token(room: str) -> str:
@@ -318,46 +319,31 @@ class NatsPresenceStore(PresenceStore):
             await self._reap(kv, pid, beat.revision)
 
     async def _read_entries(self, pattern: str) -> list[_Entry]:
-        """The current value of every key matching ``pattern``, through a short-lived pull consumer
-        (last message per key; deleted keys skipped). Not nats-py's watcher: its end-of-values
-        marker can go missing while others write, leaving a read hanging."""
-        from nats.errors import TimeoutError as NatsTimeout
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-        await self._bucket()
+        """The current value of every key matching ``pattern``: the stream lists the keys, then each
+        is read as it is now (in parallel). A key rewritten meanwhile is read old or new, never
+        missed; a key made afterwards is the caller's to catch (presence listeners subscribe first).
+        Not a consumer: a key rewritten while a consumer walks the stream loses its old message
+        before the consumer gets to it, and its new one may come after the walk ended."""
+        kv = await self._bucket()
         client = self.backend._nc
         if client is None:
             raise ConnectionError("the hub is not running")
         js = client.jetstream(timeout=self.backend.timeout)
-        config = ConsumerConfig(
-            deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-            ack_policy=AckPolicy.NONE,
-            inactive_threshold=max(5.0, self.backend.timeout * 2),
-            mem_storage=True,
-            num_replicas=1,
-        )
         prefix = f"$KV.{self.bucket}."
-        subscription = await js.pull_subscribe(prefix + pattern, stream=f"KV_{self.bucket}", config=config)
+        info = await js.stream_info(f"KV_{self.bucket}", subjects_filter=prefix + pattern)
+        keys = [subject[len(prefix) :] for subject in sorted(info.state.subjects or {})]
+
+        async def read(key: str) -> _Entry | None:
+            try:
+                entry = await kv.get(key)
+            except nats.js.errors.KeyNotFoundError:  # deleted (a tombstone is still listed)
+                return None
+            return _Entry(key, entry.value, entry.revision) if entry.value else None
+
         found: list[_Entry] = []
-        try:
-            info = await subscription.consumer_info()
-            remaining = info.num_pending
-            while remaining > 0:
-                try:
-                    batch = await subscription.fetch(min(remaining, 256), timeout=min(0.5, self.backend.timeout / 2))
-                except NatsTimeout:
-                    # Fewer than counted: keys rewritten or deleted meanwhile drop their older message.
-                    remaining = (await subscription.consumer_info()).num_pending
-                    continue
-                for msg in batch:
-                    remaining = msg.metadata.num_pending
-                    operation = msg.headers.get("KV-Operation") if msg.headers else None
-                    if operation is None and msg.data:
-                        found.append(_Entry(msg.subject[len(prefix) :], msg.data, msg.metadata.sequence.stream))
-        finally:
-            with contextlib.suppress(Exception):  # the server drops it after inactive_threshold anyway
-                await js.delete_consumer(f"KV_{self.bucket}", (await subscription.consumer_info()).name)
-            await subscription.unsubscribe()
+        for first in range(0, len(keys), _PARALLEL_READS):
+            batch = await asyncio.gather(*(read(key) for key in keys[first : first + _PARALLEL_READS]))
+            found += [entry for entry in batch if entry is not None]
         return found
 
     async def _reap(self, kv: Any, pid: str, revision: int) -> None:
