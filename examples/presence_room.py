@@ -6,8 +6,10 @@
 Connect to ws://127.0.0.1:8000/ws/<room>?user=u42&name=Ada from a few clients (several with the
 same ``user``: one user, several tabs). Each gets the room's presence state first, then a frame
 for every join and leave, in order with the room's messages. GET /presence/<room> lists everyone
-and counts connections and users; the server's log says when a user came online or went away
-(``on_presence`` runs once per change across every worker, also for a worker that crashed).
+and counts connections and users; the ``examples.presence_room`` logger says at INFO when a user
+came online or went away (``on_presence`` runs once per change across every worker, also for a
+worker that crashed). Plain ``uvicorn`` configures only its own loggers, so to see those lines
+give it a ``--log-config`` that has a handler for that logger (or the root).
 """
 
 from __future__ import annotations
