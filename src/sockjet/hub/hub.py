@@ -24,6 +24,7 @@ from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.backends.subjects import server_urls, subject_base
+from sockjet.hub.disconnect import disconnect_for
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import (
     HISTORY_LOST_CLOSE_CODE,
@@ -41,7 +42,6 @@ from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.shutdown import SignalDrain
 from sockjet.types import Message
-from sockjet.websockets import WebSocketDisconnect
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -750,7 +750,11 @@ class _Join:
         await self._hub._exit(self._room, member)
         if interrupted:
             code = member.close_code or status.WS_1006_ABNORMAL_CLOSURE
-            raise WebSocketDisconnect(code, "closed by the hub") from None
+            raise disconnect_for(member.websocket, code, "closed by the hub") from None
+        if member.peer_gone and isinstance(exc, RuntimeError):
+            # A delivery found the peer gone, so the socket now refuses the endpoint's next call
+            # ("WebSocket is not connected"): end the block as the disconnect it is.
+            raise disconnect_for(member.websocket, status.WS_1006_ABNORMAL_CLOSURE) from None
 
 
 __all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]

@@ -61,6 +61,7 @@ class Member:
         "_membership",
         "_on_gone",
         "_outbox",
+        "_peer_gone",
         "_state",
         "_writer",
         "close_code",
@@ -103,6 +104,7 @@ class Member:
         self._bodies: dict[asyncio.Task[Any], int] = {}
         """Tasks inside a ``hub.join`` block of this member, and how many blocks each is in."""
         self._interrupted: set[asyncio.Task[Any]] | None = None
+        self._peer_gone = False
 
     def __repr__(self) -> str:
         client = self.websocket.scope.get("client")
@@ -259,6 +261,8 @@ class Member:
         # (RuntimeError from the state machine): nothing more can be delivered. Called by the
         # task whose send failed: the delivering task (no writer then) or the writer itself.
         logger.debug("Member %r stopped: %r", self, exc)
+        if not isinstance(exc, RuntimeError):
+            self._peer_gone = True
         self._outbox.clear()
         if self._state in (_CLOSING, _CLOSED):
             return  # the closer finishes
@@ -317,6 +321,15 @@ class Member:
         # Python >= 3.11 counts cancellations: ours is consumed here; one from elsewhere still stands.
         uncancel = getattr(task, "uncancel", None)
         return uncancel is None or uncancel() == 0
+
+    @property
+    def peer_gone(self) -> bool:
+        """True once a delivery found the peer gone (the send raised ``WebSocketDisconnect`` or ``OSError``).
+
+        The socket's state machine then refuses the endpoint's next ``receive`` with a ``RuntimeError``
+        (Starlette's "WebSocket is not connected"); the join block turns that into the disconnect it is.
+        """
+        return self._peer_gone
 
     @property
     def interrupted(self) -> bool:
