@@ -118,9 +118,9 @@ async def test_history_never_presents_a_partial_list_as_complete(hub_url: str | 
 
 
 async def test_history_ttl(hub_url: str | None) -> None:
-    async with make_hub(hub_url, history_ttl=0.3) as hub:
+    async with make_hub(hub_url, history_ttl=1.0) as hub:  # wide enough that load cannot expire "new" too
         first = await hub.publish("r", "old")
-        await asyncio.sleep(400 * MS)
+        await asyncio.sleep(1100 * MS)
         await hub.publish("r", "new")
         assert [m.data for m in (await hub.history("r")).messages] == ["new"]
         assert not (await hub.history("r", since=Position(first.epoch, 0) if first else None)).recovered

@@ -174,13 +174,13 @@ async def test_the_stream_keeps_the_last_size_messages(started: tuple[Backend, R
 
 async def test_messages_older_than_ttl_are_not_read(started: tuple[Backend, Recorder]) -> None:
     backend, _ = started
-    short = Retention(size=10, ttl=0.3)
+    short = Retention(size=10, ttl=1.0)  # wide enough that load cannot expire "new" before the first read
     await publish(backend, "r", "old", short)
-    await asyncio.sleep(400 * MS)
+    await asyncio.sleep(1100 * MS)
     await publish(backend, "r", "new", short)
     read = await backend.read_stream("r", after=0, limit=None, retention=short)
     assert [p.data for p in read.publications] == ["new"] and read.top == 2
-    await asyncio.sleep(400 * MS)
+    await asyncio.sleep(1100 * MS)
     read = await backend.read_stream("r", after=0, limit=None, retention=short)
     assert read.publications == () and read.top == 2
 

@@ -580,7 +580,7 @@ async def test_nats_presence_comes_back_after_the_server_loses_it(nats_server: N
                     break
             assert time.monotonic() < deadline, "presence never came back"
             await asyncio.sleep(50 * MS)
-        assert observed[:2] == ["join", "join"]
+        await until(lambda: observed[:2] == ["join", "join"])  # the event may trail the read above
 
 
 @pytest.mark.nats
