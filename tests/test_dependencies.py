@@ -13,7 +13,6 @@ from typing import Annotated, Any
 
 import pytest
 
-import sockjet._errors
 from sockjet import (
     APIRouter,
     App,
@@ -156,12 +155,8 @@ def test_dependencies_get_the_websocket_or_the_connection() -> None:
 
 
 def test_a_dependency_that_refuses_closes_with_its_code_and_the_refusal_is_logged(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # Every refusal written, not one a second per route: this test is about their text
-    # (tests/test_refusal_logging.py tests the limit).
-    monkeypatch.setattr(sockjet._errors, "REFUSAL_LOG_INTERVAL", 1e-9)
-
     async def member(websocket: WebSocket, room: str = Query("")) -> str:
         if room == "secret":
             raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason="members only")

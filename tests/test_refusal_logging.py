@@ -1,8 +1,8 @@
-"""A client's bad data closes with the right code and costs the log one line per route per second.
+"""A client's bad data closes with the right code and costs the log one line per route and kind a second.
 
 Invalid JSON read by ``receive_json``/``iter_json`` closes with 1007 and logs one WARNING, no
-traceback; every refusal the client causes is rate-limited per route ("(N similar suppressed)");
-the App's own errors keep 1011 and their traceback.
+traceback; every refusal the client causes is rate-limited per route and kind of refusal ("(N
+similar suppressed)"); the App's own errors keep 1011 and their traceback.
 """
 
 from __future__ import annotations
@@ -164,7 +164,7 @@ def test_a_flood_of_bad_data_logs_one_line_per_route_per_second(clock: Clock, ca
     assert messages[3].endswith("(char 1))")
 
 
-def test_parameter_refusals_share_the_routes_limit(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+def test_parameter_refusals_share_their_kinds_limit(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
     with TestClient(_app(), raise_server_exceptions=False) as client:
         for token in ("x", "y", "z"):
             assert _refused(client, f"/refuse?token={token}") == 1008
@@ -203,10 +203,12 @@ def test_origin_and_capacity_refusals_are_rate_limited(clock: Clock, caplog: pyt
             for _ in range(3):
                 assert _refused(client, "/ws", "https://ok.example") == 503
             first.send_text("bye")
+        assert _refused(client, "/ws", "https://evil.example") == 403
     messages = [line.getMessage() for line in _lines(caplog, "sockjet.guard")]
     assert messages == [
         "Refused WebSocket /ws: Origin not allowed",
-        "Refused WebSocket /ws: the app has 1 connections open (4 similar suppressed)",
+        "Refused WebSocket /ws: the app has 1 connections open",  # another kind: not held back by the first
+        "Refused WebSocket /ws: Origin not allowed (4 similar suppressed)",
     ]
 
 
@@ -254,3 +256,17 @@ def test_behind_user_middleware_invalid_json_is_still_1007(caplog: pytest.LogCap
         assert _send(client, "/json", "{")["code"] == 1007
     (line,) = _lines(caplog)
     assert line.levelname == "WARNING" and "closed with 1007" in line.getMessage()
+
+
+def test_a_flood_of_one_kind_hides_no_other_kind_on_the_route(clock: Clock, caplog: pytest.LogCaptureFixture) -> None:
+    with TestClient(_app(), raise_server_exceptions=False) as client:
+        for _ in range(20):
+            assert _send(client, "/json", "[")["code"] == 1007
+        with client.websocket_connect("/json") as ws:
+            ws.send_bytes(b"[]")  # a binary frame where text is expected: 1003, its own line
+            assert ws.receive()["code"] == 1003
+    messages = [line.getMessage().split(": ", 1)[0] for line in _lines(caplog)]
+    assert messages == [
+        "WebSocket /json from testclient:50000 closed with 1007",
+        "WebSocket /json from testclient:50000 closed with 1003",
+    ]

@@ -28,9 +28,9 @@ any other Exception             close 1011 (HTTP 500 before accept), logged with
 A user handler registered for the exception class (or an HTTP status) runs instead.
 
 The lines of the refusals -- what a client causes: the rows logged as a refusal, 1003, 1007,
-presence info, and the guard's -- are rate-limited per route (``log_refusal``: one a second,
-then "(N similar suppressed)"), so a client that floods a route with bad data cannot flood the
-log. The App's own errors keep their tracebacks, unlimited.
+presence info, and the guard's -- are rate-limited per route and kind (``log_refusal``: one a
+second, then "(N similar suppressed)"), so a client that floods a route with bad data cannot
+flood the log. The App's own errors keep their tracebacks, unlimited.
 
 The last five rows are what Starlette lets escape to the server. When the App has user
 middleware they do escape the route, so that middleware can catch them as in Starlette, and the
@@ -69,7 +69,7 @@ WEBSOCKET_KEY = "sockjet.websocket"  # the route's WebSocket, for the outer laye
 SERVER_EXCEPTIONS_KEY = "sockjet.server_exceptions"  # a list the TestClient puts in the scope
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is at most 125 bytes, 2 for the code
 REFUSAL_LOG_INTERVAL = 1.0
-"""Seconds between two logged refusals of one route; those in between are counted, not written."""
+"""Seconds between two logged refusals of one kind on one route; those in between are counted, not written."""
 INVALID_JSON_REASON = "invalid JSON"
 PRESENCE_TOO_LARGE_REASON = "presence info too large"
 
@@ -152,14 +152,16 @@ def _raised_by(exc: BaseException) -> str:
 
 
 def log_refusal(scope: Scope, log: logging.Logger, level: int, message: str, *args: Any) -> None:
-    """Log a refusal the client caused, at most once per ``REFUSAL_LOG_INTERVAL`` per route.
+    """Log a refusal the client caused, at most once per ``REFUSAL_LOG_INTERVAL`` per route and kind.
 
-    The lines held back in between are counted and the next line written says so: ``... (N similar
-    suppressed)``. Routes are told apart by their endpoint; outside an App nothing is held back.
+    The lines of that kind (``message``, the format) held back in between are counted and the next
+    one written says so: ``... (N similar suppressed)``. So a flood of one kind costs a line a
+    second and hides no other kind. Routes are told apart by their endpoint (it lives as long as
+    the App); outside an App nothing is held back.
     """
     handlers: Handlers | None = scope.get(HANDLERS_KEY)
     if handlers is not None:
-        held = handlers.refusals.admit(id(scope.get("endpoint")))  # the route's endpoint lives as long as the App
+        held = handlers.refusals.admit((id(scope.get("endpoint")), message))
         if held is None:
             return
         if held:

@@ -8,7 +8,7 @@ costs one Origin scan, a capacity check and a set add/discard. Only a route with
 Refusals happen before the handshake is accepted: with the server's denial-response extension
 the client gets the HTTP status (403 foreign Origin, 503 over capacity or shutting down);
 otherwise the connection is closed before accept (1008 / 1013), which servers answer with 403.
-Their log lines are rate-limited per route (``_errors.log_refusal``).
+Their log lines are rate-limited per route and kind (``_errors.log_refusal``).
 """
 
 from __future__ import annotations
