@@ -16,13 +16,23 @@ HTTPException, before accept    denial response with its status and detail (clos
                                 logged as a refusal
 HTTPException, after accept     close 1011, reason = detail
 UnexpectedMessage               close 1003 (unsupported data), logged
+invalid JSON from the client    close 1007 (invalid payload data), one line logged: a
+                                JSONDecodeError, RecursionError (nested too deep) or
+                                UnicodeDecodeError raised in receive_json/iter_json
+PresenceInfoTooLarge            close 1008, one line logged: a join announced more than
+                                the hub's max_presence_info (what the client sent)
 any other Exception             close 1011 (HTTP 500 before accept), logged with route
                                 and client (no close once the connection is over)
 ==============================  ======================================================
 
 A user handler registered for the exception class (or an HTTP status) runs instead.
 
-The last three rows are what Starlette lets escape to the server. When the App has user
+The lines of the refusals -- what a client causes: the rows logged as a refusal, 1003, 1007,
+presence info, and the guard's -- are rate-limited per route and kind (``log_refusal``: one a
+second, then "(N similar suppressed)"), so a client that floods a route with bad data cannot
+flood the log. The App's own errors keep their tracebacks, unlimited.
+
+The last five rows are what Starlette lets escape to the server. When the App has user
 middleware they do escape the route, so that middleware can catch them as in Starlette, and the
 outermost layer does the same. Either way, under the TestClient they are also recorded in the
 scope (``SERVER_EXCEPTIONS_KEY``) for it to re-raise in the test (``raise_server_exceptions``).
@@ -32,13 +42,16 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 from collections.abc import Awaitable, Mapping
 from typing import Any
 
 from sockjet import status
+from sockjet._log_limit import LogLimit
 from sockjet.exceptions import (
     HTTPException,
+    PresenceInfoTooLarge,
     RequestValidationError,
     WebSocketException,
     WebSocketRequestValidationError,
@@ -55,6 +68,10 @@ PROPAGATE_KEY = "sockjet.propagate_exceptions"  # set when user middleware shoul
 WEBSOCKET_KEY = "sockjet.websocket"  # the route's WebSocket, for the outer layer, when one propagates
 SERVER_EXCEPTIONS_KEY = "sockjet.server_exceptions"  # a list the TestClient puts in the scope
 _MAX_REASON_BYTES = 123  # RFC 6455 5.5: a control frame's payload is at most 125 bytes, 2 for the code
+REFUSAL_LOG_INTERVAL = 1.0
+"""Seconds between two logged refusals of one kind on one route; those in between are counted, not written."""
+INVALID_JSON_REASON = "invalid JSON"
+PRESENCE_TOO_LARGE_REASON = "presence info too large"
 
 
 def close_reason(text: str) -> str:
@@ -66,13 +83,18 @@ def close_reason(text: str) -> str:
 
 
 class Handlers:
-    """Exception handlers by class (most specific first, along the MRO) and by HTTP status."""
+    """Exception handlers by class (most specific first, along the MRO) and by HTTP status.
 
-    __slots__ = ("by_class", "by_status")
+    One per App, in every connection's scope; it also holds the App's ``refusals`` limit (see
+    ``log_refusal``), so the limit is the App's own state, not the module's.
+    """
+
+    __slots__ = ("by_class", "by_status", "refusals")
 
     def __init__(self, handlers: Mapping[Any, ExceptionHandler] | None = None) -> None:
         self.by_class: dict[type[BaseException], ExceptionHandler] = {}
         self.by_status: dict[int, ExceptionHandler] = {}
+        self.refusals = LogLimit(REFUSAL_LOG_INTERVAL)
         for key, handler in (handlers or {}).items():
             self.add(key, handler)
 
@@ -129,6 +151,40 @@ def _raised_by(exc: BaseException) -> str:
     return tb.tb_frame.f_code.co_name
 
 
+def log_refusal(scope: Scope, log: logging.Logger, level: int, message: str, *args: Any) -> None:
+    """Log a refusal the client caused, at most once per ``REFUSAL_LOG_INTERVAL`` per route and kind.
+
+    The lines of that kind (``message``, the format) held back in between are counted and the next
+    one written says so: ``... (N similar suppressed)``. So a flood of one kind costs a line a
+    second and hides no other kind. Routes are told apart by their endpoint (it lives as long as
+    the App); outside an App nothing is held back.
+    """
+    handlers: Handlers | None = scope.get(HANDLERS_KEY)
+    if handlers is not None:
+        held = handlers.refusals.admit((id(scope.get("endpoint")), message))
+        if held is None:
+            return
+        if held:
+            message += " (%d similar suppressed)"
+            args = (*args, held)
+    log.log(level, message, *args)
+
+
+_JSON_READERS = frozenset({WebSocket.receive_json.__code__, WebSocket.iter_json.__code__})
+
+
+def _invalid_json(exc: Exception) -> bool:
+    """True for a decoding error raised while ``receive_json``/``iter_json`` decoded the client's data."""
+    if not isinstance(exc, json.JSONDecodeError | RecursionError | UnicodeDecodeError):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in _JSON_READERS:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def record_server_exception(scope: Scope, exc: BaseException) -> None:
     """Keep ``exc`` for the TestClient to re-raise (a no-op under a real server)."""
     escaped = scope.get(SERVER_EXCEPTIONS_KEY)
@@ -150,7 +206,10 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
         before_accept = websocket.application_state is WebSocketState.CONNECTING
         if isinstance(exc, WebSocketException):
             if before_accept:
-                logger.warning(
+                log_refusal(
+                    scope,
+                    logger,
+                    logging.WARNING,
                     "Refused %s: %s raised %s(code=%d, reason=%r)",
                     _describe(websocket),
                     _raised_by(exc),
@@ -161,12 +220,15 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
             await _close_quietly(websocket, exc.code, exc.reason)
             return
         if isinstance(exc, WebSocketRequestValidationError):
-            logger.warning("Refused %s with 1008: %s", _describe(websocket), exc)
+            log_refusal(scope, logger, logging.WARNING, "Refused %s with 1008: %s", _describe(websocket), exc)
             await _close_quietly(websocket, status.WS_1008_POLICY_VIOLATION, exc.reason)
             return
         if isinstance(exc, HTTPException):
             if before_accept:
-                logger.warning(
+                log_refusal(
+                    scope,
+                    logger,
+                    logging.WARNING,
                     "Refused %s with HTTP %d: %s raised HTTPException(%r)",
                     _describe(websocket),
                     exc.status_code,
@@ -200,9 +262,26 @@ async def handle_unhandled(websocket: WebSocket, exc: Exception) -> None:
     record_server_exception(websocket.scope, exc)
     if isinstance(exc, WebSocketDisconnect):
         return
+    scope = websocket.scope
     if isinstance(exc, UnexpectedMessage):
-        logger.warning("%s closed with 1003: %s", _describe(websocket), exc)
+        log_refusal(scope, logger, logging.WARNING, "%s closed with 1003: %s", _describe(websocket), exc)
         await _close_quietly(websocket, status.WS_1003_UNSUPPORTED_DATA, str(exc))
+        return
+    if _invalid_json(exc):
+        log_refusal(
+            scope,
+            logger,
+            logging.WARNING,
+            "%s closed with 1007: the client sent invalid JSON (%s: %s)",
+            _describe(websocket),
+            type(exc).__name__,
+            exc,
+        )
+        await _close_quietly(websocket, status.WS_1007_INVALID_FRAME_PAYLOAD_DATA, INVALID_JSON_REASON)
+        return
+    if isinstance(exc, PresenceInfoTooLarge):
+        log_refusal(scope, logger, logging.WARNING, "%s closed with 1008: %s", _describe(websocket), exc)
+        await _close_quietly(websocket, status.WS_1008_POLICY_VIOLATION, PRESENCE_TOO_LARGE_REASON)
         return
     state = websocket.application_state
     if state is WebSocketState.DISCONNECTED or websocket.client_state is WebSocketState.DISCONNECTED:
@@ -354,6 +433,7 @@ __all__ = [
     "deny",
     "handle_unhandled",
     "handle_websocket_exception",
+    "log_refusal",
     "log_swallowed",
     "record_server_exception",
 ]

@@ -23,6 +23,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sockjet.hub.position import Position
+
 Convert = Callable[[str], Any]
 
 
@@ -169,6 +171,14 @@ def to_time(raw: str) -> dt.time:
     return value  # type: ignore[no-any-return]
 
 
+def to_position(raw: str) -> Position:
+    """A hub ``Position`` from its token (``str(position)``), as ``Position.parse`` reads it."""
+    try:
+        return Position.parse(raw)
+    except ValueError:
+        raise ConversionError("position_parsing", "Input should be a sockjet position ('<epoch>.<offset>')") from None
+
+
 def _expected(values: Sequence[Any]) -> str:
     shown = [repr(v) for v in values]
     if len(shown) <= 2:
@@ -247,6 +257,7 @@ _SCALARS: dict[Any, tuple[Convert, str]] = {
     dt.datetime: (to_datetime, "a valid datetime"),
     dt.date: (to_date, "a valid date"),
     dt.time: (to_time, "a valid time"),
+    Position: (to_position, "a sockjet position"),
     Any: (to_str, "a valid string"),
 }
 _SEQUENCES: dict[Any, type] = {

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from sockjet.conversions import ConversionError, FieldType, field_type
 from sockjet.exceptions import ParameterError, RequestValidationError, WebSocketRequestValidationError
+from sockjet.hub.position import Position
 from sockjet.params import Dependency, Param, Required, Source
 from sockjet.requests import HTTPConnection, Request
 from sockjet.websockets import WebSocket
@@ -63,9 +64,10 @@ _VALUE_DEFAULTS = (
     tuple,
     set,
     frozenset,
+    Position,
 )
 _SOURCE_ORDER = {Source.PATH: 0, Source.QUERY: 1, Source.HEADER: 2, Source.COOKIE: 3}
-_IMMUTABLE = (str, bytes, int, float, bool, tuple, frozenset, type(None), enum.Enum)
+_IMMUTABLE = (str, bytes, int, float, bool, tuple, frozenset, type(None), enum.Enum, Position)
 _FOREIGN_MODULES = ("fastapi", "starlette", "pydantic", "annotated_types")
 _MARKER_NAMES = frozenset({"Depends", "Security", "Query", "Header", "Cookie", "Path", "Body", "Form", "File", "Param"})
 

@@ -8,6 +8,7 @@ costs one Origin scan, a capacity check and a set add/discard. Only a route with
 Refusals happen before the handshake is accepted: with the server's denial-response extension
 the client gets the HTTP status (403 foreign Origin, 503 over capacity or shutting down);
 otherwise the connection is closed before accept (1008 / 1013), which servers answer with 403.
+Their log lines are rate-limited per route and kind (``_errors.log_refusal``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sockjet import status
+from sockjet._errors import log_refusal
 from sockjet.exceptions import ConfigurationError
 from sockjet.limits import Limiter, RateLimit
 from sockjet.origins import OriginPolicy, check_origin
@@ -126,7 +128,7 @@ class Guard:
 
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         if not check_origin(self.origins, scope):
-            logger.info("Refused WebSocket %s: Origin not allowed", scope.get("path"))
+            log_refusal(scope, logger, logging.INFO, "Refused WebSocket %s: Origin not allowed", scope.get("path"))
             await refuse(scope, receive, send, 403, "Origin not allowed", status.WS_1008_POLICY_VIOLATION)
             return
         registry = self.registry
@@ -135,13 +137,25 @@ class Guard:
                 await refuse(scope, receive, send, 503, "Server shutting down", status.WS_1013_TRY_AGAIN_LATER)
                 return
             if self.app_max_connections is not None and len(registry) >= self.app_max_connections:
-                logger.warning(
-                    "Refused WebSocket %s: the app has %d connections open", scope.get("path"), len(registry)
+                log_refusal(
+                    scope,
+                    logger,
+                    logging.WARNING,
+                    "Refused WebSocket %s: the app has %d connections open",
+                    scope.get("path"),
+                    len(registry),
                 )
                 await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
                 return
         if self.max_connections is not None and self.count >= self.max_connections:
-            logger.warning("Refused WebSocket %s: the route has %d connections open", scope.get("path"), self.count)
+            log_refusal(
+                scope,
+                logger,
+                logging.WARNING,
+                "Refused WebSocket %s: the route has %d connections open",
+                scope.get("path"),
+                self.count,
+            )
             await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
             return
         connection = TrackedConnection(scope, send)

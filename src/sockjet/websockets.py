@@ -82,7 +82,7 @@ def _payload(message: Message, key: str) -> Any:
 class WebSocket(HTTPConnection):
     """One WebSocket connection, built from the ASGI ``scope``, ``receive`` and ``send``."""
 
-    __slots__ = ("_receive", "_send", "application_state", "client_state")
+    __slots__ = ("_closed_for_endpoint", "_receive", "_send", "application_state", "client_state")
 
     # While connected, receive_text/receive_bytes and send_text/send_bytes apply receive()'s and
     # send()'s checks inline: one coroutine less per message. A subclass that overrides receive or
@@ -100,6 +100,7 @@ class WebSocket(HTTPConnection):
         self._send = send
         self.client_state = _CONNECTING
         self.application_state = _CONNECTING
+        self._closed_for_endpoint: tuple[int, str] | None = None
 
     async def receive(self) -> Message:
         """Receive one ASGI message, checking it is valid for the client's state."""
@@ -173,7 +174,29 @@ class WebSocket(HTTPConnection):
                 self.application_state = _DISCONNECTED
             await self._send(message)
         else:
+            if self._closed_for_endpoint is not None:
+                raise WebSocketDisconnect(*self._closed_for_endpoint)
             raise WebSocketDisconnected('Cannot call "send" once a close message has been sent.')
+
+    async def _close_on_behalf(self, code: int, reason: str) -> None:
+        """Close for the endpoint, from another task (the hub closing a member).
+
+        The endpoint did not close the socket, so its calls after this one end the way a connection
+        ends: its next ``receive_*`` or ``send`` raises ``WebSocketDisconnect(code, reason)``, in
+        whatever order the close and that call come, where Starlette's state machine would say
+        "not connected. Need to call accept first" about a socket that was accepted. A receive
+        already waiting when the close is sent gets the client's reply, as before. A socket that
+        is no longer connected is closed as ``close`` would (and refuses the same way).
+        """
+        if self.application_state is _CONNECTED:
+            self._closed_for_endpoint = (code, reason)
+        await self.close(code, reason)
+
+    def _not_connected(self) -> Exception:
+        """What a ``receive_*`` raises while the application side is not connected."""
+        if self._closed_for_endpoint is not None:
+            return WebSocketDisconnect(*self._closed_for_endpoint)
+        return WebSocketDisconnected(_NOT_CONNECTED)
 
     async def accept(
         self,
@@ -187,7 +210,7 @@ class WebSocket(HTTPConnection):
 
     async def _receive_data(self, key: str) -> Any:
         if self.application_state is not _CONNECTED:
-            raise WebSocketDisconnected(_NOT_CONNECTED)
+            raise self._not_connected()
         return _payload(await self.receive(), key)
 
     async def _receive_within(self, key: str, timeout: float) -> Any:
@@ -214,7 +237,7 @@ class WebSocket(HTTPConnection):
             return await self._receive_within("text", timeout)  # type: ignore[no-any-return]
         # _receive_data, inlined: one coroutine less per message on the hot path.
         if self.application_state is not _CONNECTED:
-            raise WebSocketDisconnected(_NOT_CONNECTED)
+            raise self._not_connected()
         if self._direct and self.client_state is _CONNECTED:
             return _payload(self._received(await self._receive()), "text")  # type: ignore[no-any-return]
         return _payload(await self.receive(), "text")  # type: ignore[no-any-return]
@@ -224,7 +247,7 @@ class WebSocket(HTTPConnection):
         if timeout is not None:
             return await self._receive_within("bytes", timeout)  # type: ignore[no-any-return]
         if self.application_state is not _CONNECTED:
-            raise WebSocketDisconnected(_NOT_CONNECTED)
+            raise self._not_connected()
         if self._direct and self.client_state is _CONNECTED:
             return _payload(self._received(await self._receive()), "bytes")  # type: ignore[no-any-return]
         return _payload(await self.receive(), "bytes")  # type: ignore[no-any-return]

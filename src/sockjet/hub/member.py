@@ -286,8 +286,11 @@ class Member:
                 self._event(MemberEvent.CLOSE)
             await self._end_writer()
             self._outbox.clear()
+            # sockjet's WebSocket closes on the endpoint's behalf: the endpoint's next receive then
+            # raises WebSocketDisconnect(code), whenever it comes (see WebSocket._close_on_behalf).
+            close = getattr(self.websocket, "_close_on_behalf", self.websocket.close)
             try:
-                await asyncio.wait_for(self.websocket.close(code, reason), self._close_timeout)
+                await asyncio.wait_for(close(code, reason), self._close_timeout)
             except asyncio.TimeoutError:
                 # The socket takes nothing (a client that stopped reading): the server will never
                 # tell the endpoint, so end its join blocks with WebSocketDisconnect(code) now.
@@ -308,7 +311,12 @@ class Member:
             self._bodies[task] = self._bodies.get(task, 0) + 1
 
     def exited(self, task: asyncio.Task[Any] | None, exc: BaseException | None) -> bool:
-        """Leave one block of ``task``; True if it ends because the hub interrupted it (see ``_interrupt``)."""
+        """Leave one block of ``task``; True if it ends because the hub closed the member.
+
+        That is: the hub interrupted the task (see ``_interrupt``), or the endpoint's socket
+        refused a call because of the hub's close -- a Starlette/FastAPI WebSocket, whose state
+        machine then says "not connected" (sockjet's raises ``WebSocketDisconnect`` itself).
+        """
         if task is None:
             return False
         count = self._bodies.pop(task, 0) - 1
@@ -316,7 +324,7 @@ class Member:
             self._bodies[task] = count
         interrupted = self._interrupted
         if interrupted is None or task not in interrupted or not isinstance(exc, asyncio.CancelledError):
-            return False
+            return self.close_code is not None and _refused_after_close(exc)
         interrupted.discard(task)
         # Python >= 3.11 counts cancellations: ours is consumed here; one from elsewhere still stands.
         uncancel = getattr(task, "uncancel", None)
@@ -344,6 +352,11 @@ class Member:
             if task not in interrupted and not task.done():
                 interrupted.add(task)
                 task.cancel(INTERRUPT_MESSAGE)
+
+
+def _refused_after_close(exc: BaseException | None) -> bool:
+    """``exc`` is a WebSocket state machine's refusal of a closed socket (Starlette's or sockjet's class)."""
+    return isinstance(exc, RuntimeError) and type(exc).__name__ == "WebSocketDisconnected"
 
 
 class _Pass:
