@@ -529,6 +529,31 @@ async def test_memory_forgets_quiet_rooms_without_members() -> None:
         await sock.wait_data(1)
 
 
+async def test_memory_frees_quiet_rooms_without_any_further_call() -> None:
+    """The sweep timer frees them: nothing is published, read or joined after the rooms go quiet."""
+    from sockjet.hub.backends.memory import SWEEP_BATCH, MemoryBackend
+
+    meta_ttl = 0.2
+    async with make_hub(None, history_meta_ttl=meta_ttl) as hub:
+        backend = hub._backend
+        assert isinstance(backend, MemoryBackend)
+        sock, _ = await join(hub, "busy")
+        rooms = 3 * SWEEP_BATCH + 7  # several sweeps' worth, freed a batch per turn of the loop
+        for i in range(rooms):
+            await hub.publish(f"quiet {i}", "x" * 100)
+        assert len(backend._streams) == rooms + 1
+        deadline = time.monotonic() + meta_ttl + 2000 * MS
+        while len(backend._streams) > 1:
+            assert time.monotonic() < deadline, f"{len(backend._streams)} rooms still kept"
+            await asyncio.sleep(10 * MS)
+        assert len(backend._streams) == 1  # "busy": it has a member
+        assert (await hub.history("busy")).top is not None
+        assert backend._sweep is not None  # armed for "busy", looked at again a meta_ttl later
+    assert backend._sweep is None  # stopping the hub cancelled the timer: nothing is left behind
+    await asyncio.sleep(meta_ttl + 50 * MS)
+    assert sock.data == []
+
+
 async def test_binary_publications_reach_members_as_binary_frames(hub: Hub) -> None:
     sock, _ = await join(hub, "r")
     await hub.publish("r", b"\x00\x01")

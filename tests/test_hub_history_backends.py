@@ -328,6 +328,21 @@ def test_redis_replies_that_no_hub_wrote_are_refused() -> None:
     assert read.publications == (Publication("r", Position("e1", 3), b"xy", KIND_BYTES),)
 
 
+async def test_the_memory_sweep_stops_with_nothing_left_and_never_runs_stopped() -> None:
+    backend = MemoryBackend()
+    await backend.start(Recorder(rooms=()))
+    short = Retention(size=10, meta_ttl=0.05)
+    await publish(backend, "quiet", "x", short)
+    assert backend._sweep is not None
+    deadline = time.monotonic() + 2000 * MS
+    while len(backend._streams) or backend._sweep is not None:  # freed, and no timer left for an empty hub
+        assert time.monotonic() < deadline
+        await asyncio.sleep(10 * MS)
+    await backend.stop()
+    await publish(backend, "after stop", "x", short)  # kept, but a stopped backend arms no timer
+    assert len(backend._streams) == 1 and backend._sweep is None
+
+
 async def test_a_backend_without_history_says_so() -> None:
     class Plain(MemoryBackend):
         publish_history = Backend.publish_history
