@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.position import Position, Publication, StreamSlice
 from sockjet.hub.recovery import FeedState, RoomFeed, Step
-from sockjet.hub.streams import RoomStreams, new_epoch
+from sockjet.hub.streams import EXPIRE_PER_CALL, SWEEP_SLACK, RoomStreams, new_epoch
 
 
 def pub(offset: int, epoch: str = "e") -> Publication:
@@ -171,6 +171,16 @@ def test_live_publications_still_in_flight_after_a_catch_up_are_not_sent_twice()
     assert feed._floors == {}
 
 
+def test_a_members_position_is_the_feeds_offset_or_its_catch_ups_last() -> None:
+    feed: RoomFeed[str] = RoomFeed()
+    assert feed.position_for("a") is None  # no epoch known yet
+    feed = live_feed(5)
+    assert feed.position_for("a") == Position("e", 5)
+    feed.begin("b")
+    feed.finish("b", Position("e", 4), StreamSlice("e", 8, pubs(5, 6, 7, 8)))  # 6..8 still in flight live
+    assert feed.position_for("b") == Position("e", 8) and feed.position_for("a") == Position("e", 5)
+
+
 def test_forget_drops_a_members_catch_up_and_floor() -> None:
     feed = live_feed(5)
     feed.begin("b")
@@ -208,9 +218,16 @@ def test_seam_property_every_message_after_since_exactly_once_in_order(
     feed.seed(read)
     recovered, out = feed.finish("m", Position("e", since), read)
     got += [p.offset for p in out]
+    position = feed.position_for("m")  # the member is live now
+    before = len(got)
     for offset in range(read_at + 1, total + 1):  # arrive after (some may be in flight from before)
         for p in feed.live(pub(offset)).deliver:
             got += [p.offset for _ in feed.route(p, ("m",))]
+    if position is not None:  # everything above the position came after it, nothing at or below it did
+        assert all(o <= position.offset for o in got[:before])
+        assert got[before:] == list(range(position.offset + 1, total + 1))
+    else:
+        assert read_at == 0 and fed_at == 0
     if recovered:
         assert got == list(range(since + 1, total + 1))
     else:
@@ -252,13 +269,60 @@ def test_quiet_rooms_without_members_are_forgotten() -> None:
     streams.append("busy", "x", "t", keep, now=0.0)
     streams.append("recent", "x", "t", keep, now=30.0)
     assert len(streams) == 3
-    streams.expire(61.0, keep)
-    assert len(streams) == 2  # "quiet" is gone; "busy" has a member, "recent" is recent
+    assert streams.expire(61.0) == 2  # two were due: "quiet" is gone, "busy" has a member
+    assert len(streams) == 2  # "busy" and "recent" (not due yet)
     again = streams.append("quiet", "y", "t", keep, now=62.0)
     assert again.offset == 1 and again.position.epoch != first.position.epoch
     in_use.clear()
-    streams.expire(200.0, keep)
-    assert len(streams) == 0
+    assert streams.expire(100.0) == 1 and len(streams) == 2  # only "recent" was due; "busy" is due at 121
+    assert streams.expire(121.0) == 1 and len(streams) == 1  # "busy", a meta_ttl after it was found in use
+    assert streams.expire(200.0) == 1 and len(streams) == 0
+
+
+def test_each_operation_forgets_a_bounded_number_of_rooms() -> None:
+    streams = RoomStreams()
+    keep = Retention(size=10, meta_ttl=10.0)
+    for i in range(100):
+        streams.append(f"old {i}", "x", "t", keep, now=0.0)
+    streams.append("new", "x", "t", keep, now=11.0)  # 100 rooms are due; one publish forgets only a few
+    assert len(streams) == 101 - EXPIRE_PER_CALL
+    streams.read("new", 0, None, keep, now=11.0)
+    streams.open("other", keep, now=11.0)
+    assert len(streams) == 102 - 3 * EXPIRE_PER_CALL
+    assert streams.expire(11.0, limit=10) == 10 and len(streams) == 92 - 3 * EXPIRE_PER_CALL
+    assert streams.expire(11.0, limit=None) == 100 - 10 - 3 * EXPIRE_PER_CALL  # the rest that are due
+    assert len(streams) == 2 and streams.expire(11.0, limit=None) == 0  # "new" and "other" are not due
+
+
+def test_a_touched_room_moves_back_and_the_sweep_is_due_with_the_front_room() -> None:
+    streams = RoomStreams()
+    assert streams.sweep_at() is None
+    keep = Retention(size=10, meta_ttl=100.0)
+    streams.append("a", "x", "t", keep, now=0.0)
+    streams.append("b", "x", "t", keep, now=5.0)
+    assert streams.sweep_at() == 100.0 + SWEEP_SLACK  # a's deadline plus the slack (capped at SWEEP_SLACK)
+    streams.append("a", "y", "t", keep, now=50.0)  # a publish renews a's deadline: b is first now
+    assert streams.sweep_at() == 105.0 + SWEEP_SLACK
+    streams.open("a", keep, now=60.0)  # opening a room that has a stream is not a publish: nothing renewed
+    assert streams.expire(106.0) == 1 and streams.read("b", 0, None, keep, now=106.0).epoch is None
+    assert streams.read("a", 0, None, keep, now=106.0).top == 2
+    short = Retention(size=10, meta_ttl=0.5)
+    streams.append("c", "x", "t", short, now=200.0)  # the publish itself forgets a (due at 150)
+    assert len(streams) == 1 and streams.expire(200.0) == 0
+    assert streams.sweep_at() == 200.5 + 0.05  # a tenth of meta_ttl when that is below SWEEP_SLACK
+
+
+def test_streams_open_an_idle_rooms_epoch_at_offset_zero() -> None:
+    streams = RoomStreams()
+    keep = Retention(size=3, meta_ttl=60.0)
+    opened = streams.open("r", keep, now=0.0)
+    assert opened.offset == 0 and streams.open("r", keep, now=1.0) == opened
+    assert streams.read("r", 0, None, keep, now=1.0) == StreamSlice(opened.epoch, 0, ())
+    assert streams.append("r", "x", "t", keep, now=2.0).position == Position(opened.epoch, 1)
+    assert streams.open("r", keep, now=3.0) == Position(opened.epoch, 1)
+    streams.open("idle", keep, now=10.0)
+    streams.expire(71.0)  # an opened room nobody publishes to is forgotten like any quiet one
+    assert streams.read("idle", 0, None, keep, now=71.0).epoch is None
 
 
 def test_new_epochs_are_url_safe_and_differ() -> None:

@@ -4,6 +4,14 @@ Each room is a ring of its last ``size`` publications plus its epoch and top off
 stays bounded: a ring never holds more than ``size`` messages, messages older than ``ttl`` are
 dropped, and a room with no publish for ``meta_ttl`` seconds and no local member is forgotten
 entirely (its next publish starts a new epoch).
+
+Expiry costs O(1) per operation, amortised. Rooms are kept in the order they were last touched
+(a publish, or a join that opened the stream), which with one ``meta_ttl`` per hub is also the
+order of their deadlines, so the rooms due are always at the front. Each operation forgets at
+most ``EXPIRE_PER_CALL`` of them; a room still in use when due goes to the back with a new
+deadline (looked at again ``meta_ttl`` later: each room at most once per ``meta_ttl``). What the
+operations leave, ``expire(now, limit)`` called by the backend's sweep timer frees without any
+further call (``sweep_at`` says when it is next needed).
 """
 
 from __future__ import annotations
@@ -16,6 +24,11 @@ from dataclasses import dataclass, field
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.position import Position, Publication, StreamSlice
 
+EXPIRE_PER_CALL = 4
+"""Rooms one ``append``/``read``/``open`` may forget: above one, so expiry keeps up with rooms made."""
+SWEEP_SLACK = 1.0
+"""At most this many seconds (and a tenth of ``meta_ttl``) between a room's deadline and the sweep."""
+
 
 def new_epoch() -> str:
     """A fresh epoch name: 8 random URL-safe characters."""
@@ -25,8 +38,10 @@ def new_epoch() -> str:
 @dataclass(slots=True)
 class _Stream:
     epoch: str
+    deadline: float
+    """Forgotten after this unless in use: the last publish (or opening) + ``meta_ttl``."""
+    meta_ttl: float
     top: int = 0
-    last_publish: float = 0.0
     ring: deque[tuple[float, Publication]] = field(default_factory=deque)
 
 
@@ -37,21 +52,27 @@ class RoomStreams:
 
     def __init__(self, in_use: Callable[[str], bool] = lambda room: False) -> None:
         self._streams: OrderedDict[str, _Stream] = OrderedDict()
+        """In the order rooms were last touched: the earliest deadline first."""
         self._in_use = in_use
 
     def __len__(self) -> int:
         return len(self._streams)
 
-    def append(self, room: str, payload: str | bytes, kind: str, retention: Retention, now: float) -> Publication:
-        """Give the message the room's next position and keep it; returns the publication."""
-        self.expire(now, retention)
+    def _touch(self, room: str, retention: Retention, now: float) -> _Stream:
+        """The room's stream, made if missing, moved to the back with its deadline renewed (O(1))."""
         stream = self._streams.get(room)
         if stream is None:
-            stream = self._streams[room] = _Stream(new_epoch())
+            stream = self._streams[room] = _Stream(new_epoch(), now + retention.meta_ttl, retention.meta_ttl)
         else:
             self._streams.move_to_end(room)
+            stream.deadline, stream.meta_ttl = now + retention.meta_ttl, retention.meta_ttl
+        return stream
+
+    def append(self, room: str, payload: str | bytes, kind: str, retention: Retention, now: float) -> Publication:
+        """Give the message the room's next position and keep it; returns the publication."""
+        self.expire(now)
+        stream = self._touch(room, retention, now)
         stream.top += 1
-        stream.last_publish = now
         publication = Publication(room, Position._of(stream.epoch, stream.top), payload, kind)
         ring = stream.ring
         ring.append((now, publication))
@@ -60,9 +81,17 @@ class RoomStreams:
         _drop_old(ring, now, retention.ttl)
         return publication
 
+    def open(self, room: str, retention: Retention, now: float) -> Position:
+        """The room's top position; a room without a stream starts a new epoch at offset 0 now."""
+        self.expire(now)
+        stream = self._streams.get(room)
+        if stream is None:
+            stream = self._touch(room, retention, now)
+        return Position._of(stream.epoch, stream.top)
+
     def read(self, room: str, after: int, limit: int | None, retention: Retention, now: float) -> StreamSlice:
         """Retained, unexpired publications with offset > ``after``, oldest first, at most ``limit``."""
-        self.expire(now, retention)
+        self.expire(now)
         stream = self._streams.get(room)
         if stream is None:
             return StreamSlice(None, 0, ())
@@ -76,21 +105,30 @@ class RoomStreams:
             publications = [ring[i][1] for i in range(start, stop)]
         return StreamSlice(stream.epoch, stream.top, tuple(publications))
 
-    def expire(self, now: float, retention: Retention) -> None:
-        """Forget rooms quiet for ``meta_ttl`` with no local member (oldest use first, amortised O(1))."""
-        cutoff = now - retention.meta_ttl
+    def expire(self, now: float, limit: int | None = EXPIRE_PER_CALL) -> int:
+        """Forget up to ``limit`` rooms past their deadline with no local member (``None``: all due); how many
+        due rooms were handled. A due room in use goes to the back, due again ``meta_ttl`` from now."""
         streams = self._streams
-        if not streams or streams[next(iter(streams))].last_publish > cutoff:
-            return  # the oldest is recent: nothing to do (the common case, O(1))
-        for room in list(streams):
+        handled = 0
+        while streams and (limit is None or handled < limit):
+            room = next(iter(streams))
             stream = streams[room]
-            if stream.last_publish > cutoff:
-                return
+            if stream.deadline > now:
+                break
+            handled += 1
             if self._in_use(room):
-                stream.last_publish = now  # a room with members counts as used: look again later
-                self._streams.move_to_end(room)
+                stream.deadline = now + stream.meta_ttl
+                streams.move_to_end(room)
             else:
-                del self._streams[room]
+                del streams[room]
+        return handled
+
+    def sweep_at(self) -> float | None:
+        """When a sweep has work: the front room's deadline plus a bounded slack (``None``: no rooms)."""
+        if not self._streams:
+            return None
+        stream = self._streams[next(iter(self._streams))]
+        return stream.deadline + min(SWEEP_SLACK, stream.meta_ttl / 10)
 
 
 def _drop_old(ring: deque[tuple[float, Publication]], now: float, ttl: float | None) -> None:
@@ -101,4 +139,4 @@ def _drop_old(ring: deque[tuple[float, Publication]], now: float, ttl: float | N
         ring.popleft()
 
 
-__all__ = ["RoomStreams", "new_epoch"]
+__all__ = ["EXPIRE_PER_CALL", "SWEEP_SLACK", "RoomStreams", "new_epoch"]
