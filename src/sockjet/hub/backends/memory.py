@@ -2,6 +2,7 @@
 
 With history, each room's stream is a bounded ring in this process (``sockjet.hub.streams``):
 it lives as long as the process, so a restarted process starts every room in a new epoch.
+Idempotency keys are remembered in this process (``RecentKeys``) for ``idempotency_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import time
 
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, StreamSlice
 from sockjet.hub.streams import RoomStreams
@@ -17,9 +19,10 @@ from sockjet.hub.streams import RoomStreams
 class MemoryBackend(Backend):
     """No transport, no task: ``publish`` fans out synchronously, so it cannot fail or reorder."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idempotency_ttl: float = 300.0) -> None:
         self._local: LocalRooms | None = None
         self._streams = RoomStreams(self._in_use)
+        self._keys: RecentKeys[Position | None] = RecentKeys(idempotency_ttl)
 
     def _in_use(self, room: str) -> bool:
         return self._local is not None and self._local.local_count(room) > 0
@@ -30,7 +33,12 @@ class MemoryBackend(Backend):
     async def stop(self) -> None:
         self._local = None
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
+        if key is not None:
+            now = time.monotonic()
+            if self._keys.seen(envelope.room, key, now)[0]:
+                return
+            self._keys.remember(envelope.room, key, None, now)
         if self._local is not None:
             self._local.deliver(envelope)
 
@@ -40,8 +48,17 @@ class MemoryBackend(Backend):
     async def count(self, room: str) -> int:
         return 0 if self._local is None else self._local.local_count(room)
 
-    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
-        publication = self._streams.append(envelope.room, envelope.payload, kind, retention, time.monotonic())
+    async def publish_history(
+        self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
+    ) -> Position | None:
+        now = time.monotonic()
+        if key is not None:
+            seen, first = self._keys.seen(envelope.room, key, now)
+            if seen:
+                return first
+        publication = self._streams.append(envelope.room, envelope.payload, kind, retention, now)
+        if key is not None:
+            self._keys.remember(envelope.room, key, publication.position, now)
         if self._local is not None:
             self._local.deliver_publication(publication)
         return publication.position
