@@ -178,10 +178,14 @@ def test_the_hub_history_example_runs_and_refuses_a_bad_position() -> None:
             "Invalid query parameter 'since': Input should be a sockjet position ('<epoch>.<offset>')",
         )
         with client.websocket_connect("/ws/lobby") as ws:
+            first = ws.receive_json()  # where the client stands, before anything was published
+            assert first["room"] == "lobby" and first["position"].endswith(".0")
             ws.send_text("hello")
             frame = ws.receive_json()
             assert frame["data"] == {"text": "hello"}
-        with client.websocket_connect(f"/ws/lobby?since={frame['position']}") as again:
+        with client.websocket_connect(f"/ws/lobby?since={first['position']}") as again:
+            assert again.receive_json() == frame  # what it missed since its first position: replayed
+            assert again.receive_json() == {"room": "lobby", "position": frame["position"]}  # then where it stands
             again.send_text("again")
             assert again.receive_json()["data"] == {"text": "again"}
 

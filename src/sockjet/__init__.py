@@ -11,7 +11,10 @@ from sockjet.applications import App
 from sockjet.datastructures import URL, Address, Headers, QueryParams, State
 from sockjet.exceptions import (
     HTTPException,
+    HubError,
     ParameterError,
+    PublishError,
+    PublishOutcomeUnknown,
     ReceiveTimeout,
     RequestValidationError,
     SockjetError,
@@ -59,6 +62,7 @@ __all__ = [
     "Headers",
     "History",
     "Hub",
+    "HubError",
     "JSONResponse",
     "Middleware",
     "Mount",
@@ -66,6 +70,8 @@ __all__ = [
     "Path",
     "PlainTextResponse",
     "Position",
+    "PublishError",
+    "PublishOutcomeUnknown",
     "Query",
     "QueryParams",
     "RateLimit",

@@ -4,7 +4,8 @@ sockjet's own errors form one tree::
 
     SockjetError
     ├── HubError                 the Hub could not do what was asked
-    │   ├── PublishError         a publish did not reach the backend (nothing was sent)
+    │   ├── PublishError         a publish the hub knows was not stored (it never left, or the broker refused it)
+    │   │   └── PublishOutcomeUnknown   sent, but no answer came: it may have been delivered
     │   ├── PayloadTooLarge      a publish over the hub's max_payload
     │   └── PresenceInfoTooLarge (also a ValueError) presence info over the hub's max_presence_info
     ├── ConfigurationError       (also a ValueError) an option that cannot work
@@ -99,7 +100,13 @@ class HubError(SockjetError):
 
 
 class PublishError(HubError):
-    """A publish did not reach the backend; no member received it. Retry, or report it upstream."""
+    """A publish the hub knows was not stored or delivered: it never left this process, or the broker
+    refused it. Retrying cannot make a duplicate."""
+
+
+class PublishOutcomeUnknown(PublishError):
+    """A publish was sent to the broker and no answer came in time: it may have been stored and
+    delivered, or not. Retry with the same ``idempotency_key`` to publish it at most once."""
 
 
 class PayloadTooLarge(HubError):
@@ -118,6 +125,7 @@ __all__ = [
     "PayloadTooLarge",
     "PresenceInfoTooLarge",
     "PublishError",
+    "PublishOutcomeUnknown",
     "ReceiveTimeout",
     "RequestValidationError",
     "SockjetError",

@@ -4,6 +4,7 @@
     app = App(lifespan=hub.lifespan)
     async with hub.join(room, websocket) as member: ...
     await hub.publish(room, data)
+    await hub.publish(room, data, idempotency_key=message_id)   # a retry after PublishOutcomeUnknown is safe
     hub = Hub(history_size=100, frame=json_frame)   # rooms that remember: positions and recovery
     async with hub.join(room, websocket, since=last_position) as member: ...   # member.recovered
     await hub.history(room, since=position)
@@ -13,6 +14,7 @@
 Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
 """
 
+from sockjet.exceptions import HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
@@ -22,14 +24,17 @@ from sockjet.hub.outbox import OverflowPolicy
 from sockjet.hub.position import History, IncomparablePositions, Position, Publication
 from sockjet.hub.presence import PresenceEvent, PresenceStats
 from sockjet.hub.protocol import HubWebSocket
+from sockjet.hub.room_names import MAX_ROOM_NAME_BYTES
 
 __all__ = [
     "HISTORY_LOST_CLOSE_CODE",
+    "MAX_ROOM_NAME_BYTES",
     "OVERFLOW_CLOSE_CODE",
     "SHUTDOWN_CLOSE_CODE",
     "Envelope",
     "History",
     "Hub",
+    "HubError",
     "HubWebSocket",
     "IncomparablePositions",
     "Member",
@@ -39,5 +44,7 @@ __all__ = [
     "PresenceEvent",
     "PresenceStats",
     "Publication",
+    "PublishError",
+    "PublishOutcomeUnknown",
     "json_frame",
 ]

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 from sockjet.exceptions import HubError
 from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.envelope import Envelope, payload_size
+from sockjet.hub.loggable import loggable
 from sockjet.hub.position import KIND_JSON, History, Position, Publication, StreamSlice, kind_of
 from sockjet.hub.recovery import FeedState, RoomFeed, Step
 from sockjet.types import Message
@@ -147,8 +148,10 @@ class RoomHistories(Generic[_M]):
         assert retention is not None, "the hub only asks about rooms that keep history"
         return retention
 
-    async def publish(self, backend: Backend, envelope: Envelope, data: Any) -> Position:
-        return await backend.publish_history(envelope, kind_of(data), self._kept(envelope.room))
+    async def publish(
+        self, backend: Backend, envelope: Envelope, data: Any, *, key: str | None = None
+    ) -> Position | None:
+        return await backend.publish_history(envelope, kind_of(data), self._kept(envelope.room), key=key)
 
     async def history(self, backend: Backend, room: str, since: Position | None, limit: int | None) -> History:
         after = 0 if since is None else since.offset
@@ -262,7 +265,7 @@ class RoomHistories(Generic[_M]):
             for publication in step.deliver:
                 self._fan(room, feed, publication)
         if step.lost:
-            logger.warning("Room %r missed messages its history cannot give back: closing its members.", room)
+            logger.warning("Room %s missed messages its history cannot give back: closing its members.", loggable(room))
             self.feeds.pop(room, None)
             self._lost(room)
         if step.fill_after is not None:
@@ -286,7 +289,9 @@ class RoomHistories(Generic[_M]):
                 break
             except HubError as exc:
                 if delay is None:
-                    logger.warning("Could not read the history of room %r to fill a gap: %s", room, exc)
+                    logger.warning(
+                        "Could not read the history of room %s to fill a gap: %s", loggable(room), loggable(exc)
+                    )
                     break
                 await asyncio.sleep(delay)
         if self.feeds.get(room) is feed:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any
@@ -33,6 +34,7 @@ from sockjet.hub.history import (
     RetentionRules,
     RoomHistories,
 )
+from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member, fan_out
 from sockjet.hub.membership import Action, Membership, needs_backend
 from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
@@ -40,6 +42,7 @@ from sockjet.hub.position import History, Position, Publication, as_position
 from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
+from sockjet.hub.room_names import check_room
 from sockjet.shutdown import SignalDrain
 from sockjet.types import Message
 
@@ -49,6 +52,8 @@ SHUTDOWN_CLOSE_CODE = status.WS_1001_GOING_AWAY
 SHUTDOWN_CLOSE_REASON = "server shutting down"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _NATS_SCHEMES = ("nats://", "tls://")
+MAX_IDEMPOTENCY_KEY_BYTES = 256
+"""The longest ``idempotency_key``, in bytes of UTF-8."""
 
 
 def _positive(name: str, value: float) -> None:
@@ -73,6 +78,8 @@ class Hub:
       ignored after this, and (Redis) its connections' leave events are emitted by a surviving process;
     - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
     - ``presence_interval``: a member gets at most one presence frame per room per interval;
+    - ``idempotency_ttl``: seconds during which a second ``publish`` with the same ``idempotency_key``
+      to the same room stores and delivers nothing (and returns the first one's ``Position``);
     - ``drain_on_signal``: ``hub.lifespan`` closes every member with 1001 on the first SIGTERM/SIGINT,
       before the server (uvicorn) closes them with 1012.
 
@@ -110,6 +117,7 @@ class Hub:
         history_meta_ttl: float = 3600.0,
         frame: Frame | None = None,
         history_by_prefix: dict[str, int] | None = None,
+        idempotency_ttl: float = 300.0,
         drain_on_signal: bool = True,
     ) -> None:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
@@ -138,6 +146,7 @@ class Hub:
             ("presence_ttl", presence_ttl),
         ):
             _positive(name, value)
+        _check_idempotency_ttl(idempotency_ttl)
         retention = _retention(history_size, history_ttl, history_meta_ttl)
         rules = RetentionRules(
             retention,
@@ -161,11 +170,12 @@ class Hub:
         self.presence_interval = presence_interval
         self.prefix = prefix
         self.drain_on_signal = drain_on_signal
+        self.idempotency_ttl = idempotency_ttl
         self._membership: Membership[Member] = Membership()
         self._members: dict[int, Member] = {}
         self._loops: dict[asyncio.AbstractEventLoop, int] = {}
         """How many members each event loop serves (almost always one loop)."""
-        self._backend: Backend = MemoryBackend()
+        self._backend: Backend = MemoryBackend(idempotency_ttl=idempotency_ttl)
         self._running = False
         self._stopping = False
         self._start_lock = asyncio.Lock()
@@ -193,7 +203,7 @@ class Hub:
     # -- lifecycle ------------------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
         if self.url is None or self.url == "memory://":
-            return MemoryBackend()
+            return MemoryBackend(idempotency_ttl=self.idempotency_ttl)
         if self.url.startswith(_NATS_SCHEMES):
             from sockjet.hub.backends.nats import NatsBackend
 
@@ -203,10 +213,17 @@ class Hub:
                 prefix=self.prefix,
                 presence_ttl=self.presence_ttl,
                 history=None if self._history is None else self._history.retention.widest,
+                idempotency_ttl=self.idempotency_ttl,
             )
         from sockjet.hub.backends.redis import RedisBackend
 
-        return RedisBackend(self.url, timeout=self.timeout, prefix=self.prefix, presence_ttl=self.presence_ttl)
+        return RedisBackend(
+            self.url,
+            timeout=self.timeout,
+            prefix=self.prefix,
+            presence_ttl=self.presence_ttl,
+            idempotency_ttl=self.idempotency_ttl,
+        )
 
     @property
     def running(self) -> bool:
@@ -331,7 +348,7 @@ class Hub:
         With history, ``member.position`` is the room's latest position once the member is live
         (a room without a stream starts one at offset 0): hand it to the client to resume from.
         """
-        _check_room(room)
+        check_room(room)
         position = as_position(since)
         if position is not None and not self._keeps_history(room):
             raise ConfigurationError(
@@ -360,7 +377,7 @@ class Hub:
         With Redis or NATS, counts of other processes are as fresh as their last refresh (``presence_ttl / 3``
         at most, usually milliseconds); ``HubError`` if the backend cannot answer within ``timeout``.
         """
-        _check_room(room)
+        check_room(room)
         await self.start()
         return await self._backend.count(room)
 
@@ -370,7 +387,7 @@ class Hub:
         A crashed process's connections are gone from it ``presence_ttl`` after its last refresh
         (Redis). ``HubError`` if the backend cannot answer within ``timeout``.
         """
-        _check_room(room)
+        check_room(room)
         await self.start()
         return await self._presence.presence(room)
 
@@ -380,7 +397,7 @@ class Hub:
         ``users`` counts distinct ``info["user"]`` values (a connection without one is a user of
         its own). O(1) on Redis. ``HubError`` if the backend cannot answer within ``timeout``.
         """
-        _check_room(room)
+        check_room(room)
         await self.start()
         return await self._presence.stats(room)
 
@@ -407,23 +424,30 @@ class Hub:
         return self._members.get(id(websocket))
 
     # -- publish ------------------------------------------------------------------------------------
-    async def publish(self, room: str, data: Any) -> Position | None:
+    async def publish(self, room: str, data: Any, *, idempotency_key: str | None = None) -> Position | None:
         """Send ``data`` to every member of ``room``, in every process; no need to be a member.
 
         ``str`` -> text frame, ``bytes`` -> binary frame, anything else -> JSON text (encoded once).
-        Raises ``PayloadTooLarge`` over ``max_payload``, ``TypeError`` for what JSON cannot encode,
-        ``PublishError`` when the backend did not take it within ``timeout`` (nobody received it).
         Returning means the backend took it (and, with history, stored it), not that members
         received it. Returns the message's ``Position`` when the hub keeps history, else ``None``.
+
+        ``idempotency_key`` makes a retry safe: within ``idempotency_ttl`` seconds of a publish with
+        the same key to the same room, this one stores and delivers nothing and returns the first
+        one's ``Position`` (``None`` without history). Raises ``PayloadTooLarge`` over
+        ``max_payload``, ``TypeError`` for what JSON cannot encode, ``PublishError`` when the hub
+        knows the message was not stored or sent (the backend was unreachable, or refused it), and
+        its subclass ``PublishOutcomeUnknown`` when the request was sent but no answer came within
+        ``timeout``: the message may have been delivered, so retry with the same key.
         """
-        _check_room(room)
+        check_room(room)
+        _check_idempotency_key(idempotency_key)
         envelope = Envelope.build(room, data, max_payload=self.max_payload)
         if not self._running:
             await self.start()
         if self._history is None or not self._keeps_history(room):
-            await self._backend.publish(envelope)
+            await self._backend.publish(envelope, key=idempotency_key)
             return None
-        return await self._history.publish(self._backend, envelope, data)
+        return await self._history.publish(self._backend, envelope, data, key=idempotency_key)
 
     async def history(self, room: str, *, since: Position | str | None = None, limit: int | None = None) -> History:
         """The retained messages of ``room`` after ``since`` (all retained ones without it), oldest first.
@@ -434,7 +458,7 @@ class Hub:
         been trimmed: compare the first offset with 1). ``ConfigurationError`` without history,
         ``ValueError`` for a garbage ``since``, ``HubError`` if the backend cannot answer.
         """
-        _check_room(room)
+        check_room(room)
         position = as_position(since)
         if isinstance(limit, bool) or not (limit is None or (isinstance(limit, int) and limit >= 0)):
             raise ValueError(f"limit must be None or an int >= 0, got {limit!r}.")
@@ -547,7 +571,9 @@ class Hub:
             try:
                 await self._backend.sync_room(room)
             except Exception as exc:  # leaving must complete; the backend catches up on reconnect
-                logger.warning("Could not tell the backend that a member left room %r: %r", room, exc)
+                logger.warning(
+                    "Could not tell the backend that a member left room %s: %s", loggable(room), loggable(exc)
+                )
         if Action.STOP_MEMBER in actions:
             self._unregister(member)
             await member.stop()
@@ -659,9 +685,30 @@ def _presence_store(backend: Backend) -> PresenceStore:
     return MemoryPresenceStore()
 
 
-def _check_room(room: Any) -> None:
-    if not isinstance(room, str) or not room:
-        raise TypeError(f"A room is a non-empty str, got {room!r}.")
+def _check_idempotency_ttl(ttl: Any) -> None:
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise TypeError(f"idempotency_ttl must be a number of seconds (int or float), got {loggable(ttl)}.")
+    if not 0 < ttl < math.inf:
+        raise ConfigurationError(f"idempotency_ttl must be a finite number of seconds > 0, got {ttl!r}.")
+
+
+def _check_idempotency_key(key: Any) -> None:
+    if key is None:
+        return
+    if not isinstance(key, str):
+        raise TypeError(f"idempotency_key must be a str or None, got {loggable(key)}.")
+    if not key:
+        raise ValueError("idempotency_key must be a non-empty str, got ''.")
+    try:
+        size = len(key) if key.isascii() else len(key.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValueError(
+            f"idempotency_key must be valid UTF-8 text (no lone surrogates), got {loggable(key)}."
+        ) from None
+    if size > MAX_IDEMPOTENCY_KEY_BYTES:
+        raise ValueError(
+            f"idempotency_key is at most {MAX_IDEMPOTENCY_KEY_BYTES} bytes of UTF-8, got {size} bytes: {loggable(key)}."
+        )
 
 
 def _check_same_options(

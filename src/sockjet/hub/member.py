@@ -21,6 +21,7 @@ from typing import Any
 from sockjet import status
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.handoff import Unfinished
+from sockjet.hub.loggable import loggable
 from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
 from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
@@ -219,7 +220,7 @@ class Member:
 
     def _queue(self, message: Message, size: int) -> None:
         if self._outbox.offer(message, size) is Offer.REFUSED:
-            logger.warning("Closing %r: its outbox is full (%d messages).", self, len(self._outbox))
+            logger.warning("Closing %s: its outbox is full (%d messages).", loggable(self), len(self._outbox))
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
 
     def _hand_to_writer(self, unfinished: Unfinished) -> None:
@@ -265,7 +266,7 @@ class Member:
         # The socket is gone (WebSocketDisconnect, OSError) or was closed by the endpoint
         # (RuntimeError from the state machine): nothing more can be delivered. Called by the
         # task whose send failed: the delivering task (no writer then) or the writer itself.
-        logger.debug("Member %r stopped: %r", self, exc)
+        logger.debug("Member %s stopped: %s", loggable(self), loggable(exc))
         if not isinstance(exc, RuntimeError):
             self._peer_gone = True
         self._outbox.clear()
@@ -300,11 +301,14 @@ class Member:
                 # The socket takes nothing (a client that stopped reading): the server will never
                 # tell the endpoint, so end its join blocks with WebSocketDisconnect(code) now.
                 logger.info(
-                    "Close of %r with %d not sent within %gs; ending its join blocks.", self, code, self._close_timeout
+                    "Close of %s with %d not sent within %gs; ending its join blocks.",
+                    loggable(self),
+                    code,
+                    self._close_timeout,
                 )
                 self._interrupt()
             except Exception as exc:  # already closed, or gone
-                logger.debug("Close of %r with %d did not complete: %r", self, code, exc)
+                logger.debug("Close of %s with %d did not complete: %s", loggable(self), code, loggable(exc))
         finally:
             if self._state is _CLOSING:
                 self._event(MemberEvent.DONE)

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from sockjet.exceptions import ConfigurationError, HubError
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
+from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member
 from sockjet.hub.presence import PresenceEvent, PresenceMode, PresenceStats
 from sockjet.hub.presence_feed import Offer, PresenceFeed
@@ -68,7 +69,7 @@ class PresenceTracker:
             try:
                 result = observer(event)
             except Exception:
-                logger.exception("Presence observer %r failed on %r", observer, event)
+                logger.exception("Presence observer %r failed on %s", observer, loggable(event))
                 continue
             if inspect.isawaitable(result):
                 self._spawn(self._await(observer, event, result))
@@ -78,7 +79,7 @@ class PresenceTracker:
         try:
             await result
         except Exception:
-            logger.exception("Presence observer %r failed on %r", observer, event)
+            logger.exception("Presence observer %r failed on %s", observer, loggable(event))
 
     def deliver(self, event: PresenceEvent) -> None:
         self.feed.deliver(event)
@@ -99,7 +100,9 @@ class PresenceTracker:
             try:
                 entries = await self.store.entries(room)
             except HubError as exc:  # away again: no state this time (the next reconnect sends one)
-                logger.warning("Could not read the presence of room %r after a reconnect: %s", room, exc)
+                logger.warning(
+                    "Could not read the presence of room %s after a reconnect: %s", loggable(room), loggable(exc)
+                )
                 entries = None
             for member in members:
                 self.feed.ready(room, member, entries)

@@ -4,6 +4,14 @@ The hub keeps local membership; a backend carries envelopes between publishers a
 process's hub. A backend calls ``local.deliver(envelope)`` for each envelope of a room this
 process has members in, in the order the backend received them.
 
+Idempotency: ``publish`` and ``publish_history`` take ``key`` (``hub.publish(..., idempotency_key=)``).
+A backend built with ``idempotency_ttl`` stores and delivers nothing for a key already used in
+the same room within that many seconds, and ``publish_history`` then returns the first
+publish's ``Position`` (``None`` where the backend can no longer tell it).
+
+Failures: ``PublishError`` only where nothing was stored (the request never left, or the
+broker refused it); ``PublishOutcomeUnknown`` where the request was sent and no answer came.
+
 History (``Hub(history_size=N)``) asks three more things of a backend, and nothing else:
 
 - ``publish_history(envelope, kind, retention)``: in ONE atomic step, give the message the room's
@@ -80,8 +88,11 @@ class Backend(abc.ABC):
         """Disconnect and end every task; idempotent."""
 
     @abc.abstractmethod
-    async def publish(self, envelope: Envelope) -> None:
-        """Send to every process; ``PublishError`` if it could not be handed to the transport."""
+    async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
+        """Send to every process (nothing if ``key`` was used in the room within ``idempotency_ttl``).
+
+        ``PublishError`` if it was not sent, ``PublishOutcomeUnknown`` if it was and no answer came.
+        """
 
     @abc.abstractmethod
     async def sync_room(self, room: str) -> None:
@@ -91,8 +102,14 @@ class Backend(abc.ABC):
     async def count(self, room: str) -> int:
         """Members of ``room`` in every process the backend can see."""
 
-    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
-        """Store and fan out in one atomic step; the message's ``Position``. ``PublishError`` if not stored."""
+    async def publish_history(
+        self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
+    ) -> Position | None:
+        """Store and fan out in one atomic step; the message's ``Position``. ``PublishError`` if not stored.
+
+        With a ``key`` already used in the room within ``idempotency_ttl``: nothing is stored or sent,
+        and the first publish's ``Position`` is returned (``None`` if the backend can no longer tell it).
+        """
         raise NotImplementedError(f"{type(self).__name__} keeps no history: use Hub(history_size=0).")
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:

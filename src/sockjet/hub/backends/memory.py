@@ -5,6 +5,7 @@ it lives as long as the process, so a restarted process starts every room in a n
 Quiet rooms are freed by a sweep timer (``loop.call_later``, one at a time, armed while any room
 is kept and cancelled by ``stop``) within ``meta_ttl`` plus ``streams.sweep_at``'s slack, even
 when nothing else happens; it frees ``SWEEP_BATCH`` rooms per turn of the event loop.
+Idempotency keys are remembered in this process (``RecentKeys``) for ``idempotency_ttl`` seconds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import asyncio
 import time
 
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, StreamSlice
 from sockjet.hub.streams import RoomStreams
@@ -24,10 +26,11 @@ SWEEP_BATCH = 256
 class MemoryBackend(Backend):
     """No transport, no task: ``publish`` fans out synchronously, so it cannot fail or reorder."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, idempotency_ttl: float = 300.0) -> None:
         self._local: LocalRooms | None = None
         self._streams = RoomStreams(self._in_use)
         self._sweep: asyncio.Handle | None = None
+        self._keys: RecentKeys[Position | None] = RecentKeys(idempotency_ttl)
 
     def _in_use(self, room: str) -> bool:
         return self._local is not None and self._local.local_count(room) > 0
@@ -41,7 +44,12 @@ class MemoryBackend(Backend):
             self._sweep.cancel()
             self._sweep = None
 
-    async def publish(self, envelope: Envelope) -> None:
+    async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
+        if key is not None:
+            now = time.monotonic()
+            if self._keys.seen(envelope.room, key, now)[0]:
+                return
+            self._keys.remember(envelope.room, key, None, now)
         if self._local is not None:
             self._local.deliver(envelope)
 
@@ -51,10 +59,19 @@ class MemoryBackend(Backend):
     async def count(self, room: str) -> int:
         return 0 if self._local is None else self._local.local_count(room)
 
-    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
-        publication = self._streams.append(envelope.room, envelope.payload, kind, retention, time.monotonic())
+    async def publish_history(
+        self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
+    ) -> Position | None:
+        now = time.monotonic()
+        if key is not None:
+            seen, first = self._keys.seen(envelope.room, key, now)
+            if seen:
+                return first
+        publication = self._streams.append(envelope.room, envelope.payload, kind, retention, now)
         if self._sweep is None:
             self._arm()
+        if key is not None:
+            self._keys.remember(envelope.room, key, publication.position, now)
         if self._local is not None:
             self._local.deliver_publication(publication)
         return publication.position

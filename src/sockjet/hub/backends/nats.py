@@ -11,8 +11,15 @@
   sent before it was taken. (Not nats-py's ``flush``: a flush that timed out leaves a cancelled
   future behind, and the late PONG then stops the client's reader.)
 - ``publish`` returns once the server has the message (PUB, then a confirmation); while NATS is away
-  it raises ``PublishError`` at once, or within ``timeout`` if the loss is not yet noticed.
-  Nothing is buffered for later: what ``publish`` refused is never delivered.
+  it raises ``PublishError`` at once (nothing sent), or ``PublishOutcomeUnknown`` within ``timeout``
+  if the PUB left and the confirmation did not come (the loss not yet noticed, a stalled server).
+  Nothing is buffered for later: what ``publish`` refused with ``PublishError`` is never delivered.
+- Idempotency without history (core NATS has no de-duplication): a keyed publish carries a
+  ``Sockjet-Key`` header (a digest of room and key), and every *receiving* process drops a message
+  whose key it already delivered in that room within ``idempotency_ttl`` (``RecentKeys``). So a
+  retry reaches each member at most once, whichever process sends it; a process that was not
+  subscribed to the room when the first one came delivers the retry. With history, JetStream's
+  own ``Nats-Msg-Id`` window does it (``nats_history``).
 - nats-py reconnects by itself (every ``reconnect_wait`` seconds, to any server of the URL) and
   re-subscribes every room; members stay connected; what was published meanwhile is lost
   (at-most-once).
@@ -36,14 +43,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sockjet.exceptions import ConfigurationError, HubError, PublishError
+from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
-from sockjet.hub.backends.nats_history import RoomStreams, Tip, position_of, sequence_of
+from sockjet.hub.backends.nats_history import RoomStreams, Tip, Unanswered, message_id, position_of, sequence_of
+from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
 
 try:
@@ -56,6 +65,8 @@ logger = logging.getLogger("sockjet.hub")
 
 MAX_ROOMS_PER_REPORT = 500
 """Rooms per presence broadcast (keeps each one far below NATS's 1 MB max_payload)."""
+KEY_HEADER = "Sockjet-Key"
+"""On a history-less keyed publish: the digest receivers de-duplicate by."""
 
 
 class NatsBackend(Backend):
@@ -75,6 +86,7 @@ class NatsBackend(Backend):
         reconnect_wait: float = 0.25,
         ping_interval: float = 5.0,
         history: Retention | None = None,
+        idempotency_ttl: float = 300.0,
     ) -> None:
         if nats is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='nats://...') needs nats-py: pip install 'sockjet[nats]'.")
@@ -86,6 +98,9 @@ class NatsBackend(Backend):
         self.reconnect_wait = reconnect_wait
         self.ping_interval = ping_interval
         self.history = history
+        self.idempotency_ttl = idempotency_ttl
+        self._delivered_keys: RecentKeys[None] = RecentKeys(idempotency_ttl)
+        """Keys of history-less messages this process delivered: a retry of one is dropped."""
         self.streams: RoomStreams | None = None
         """The JetStream side, with ``history`` (created at ``start``)."""
         self.process_id = uuid.uuid4().hex
@@ -136,7 +151,9 @@ class NatsBackend(Backend):
             await self.stop()
             raise HubError(f"Cannot use NATS at {redacted(self.url)}: {_describe(exc)}.") from None
         if self.history is not None:
-            self.streams = RoomStreams(self._nc, self.base, self.history, timeout=self.timeout)
+            self.streams = RoomStreams(
+                self._nc, self.base, self.history, timeout=self.timeout, dedupe_window=self.idempotency_ttl
+            )
             try:
                 await asyncio.wait_for(self.streams.ensure(), self.timeout)
             except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
@@ -155,7 +172,7 @@ class NatsBackend(Backend):
                 self._slow_consumer(exc.sub)
                 return
             if client.is_connected or self._outage_since is not None:
-                logger.debug("NATS client error: %s", _describe(exc))
+                logger.debug("NATS client error: %s", loggable(exc))
                 return
             errors.append(exc)
             if _is_refusal(exc) and not refused.done():
@@ -248,22 +265,47 @@ class NatsBackend(Backend):
                 self._local.stream_interrupted(sorted(self._subs))
 
     # -- publish ------------------------------------------------------------------------------------
-    async def publish(self, envelope: Envelope) -> None:
+    def _failure(self, room: str, exc: BaseException, *, sent: bool, verb: str = "take") -> PublishError:
+        """``PublishOutcomeUnknown`` if the request left (``sent``), else ``PublishError`` (nothing stored)."""
+        where = f"Could not publish to room {loggable(room)}: NATS at {redacted(self.url)}"
+        if sent:
+            return PublishOutcomeUnknown(
+                f"{where} did not answer within {self.timeout:g}s ({_describe(exc)}). The message may have "
+                "been delivered (and stored); retry with the same idempotency_key to publish it at most once."
+            )
+        return PublishError(
+            f"{where} did not {verb} it within {self.timeout:g}s ({_describe(exc)}). "
+            "Nobody received it; retry when NATS is back."
+        )
+
+    async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
         client = self._nc
         if client is None:
             raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+        room = envelope.room
+        headers = None if key is None else {KEY_HEADER: message_id(room, key)}
         try:
             if not client.is_connected:
                 raise ConnectionError("disconnected, reconnecting")
-            await asyncio.wait_for(self._publish_confirmed(client, envelope), self.timeout)
+            await asyncio.wait_for(
+                client.publish(self.subject(room), envelope.to_wire(), headers=headers), self.timeout
+            )
+        except asyncio.TimeoutError as exc:  # stuck flushing: the PUB is queued and may still leave
+            raise self._failure(room, exc, sent=True) from exc
+        except (nats.errors.Error, OSError) as exc:
+            raise self._failure(room, exc, sent=False) from exc
+        try:
+            await asyncio.wait_for(self._confirm(client), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
-            raise PublishError(
-                f"Could not publish to room {envelope.room!r}: NATS at {redacted(self.url)} did not take it "
-                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when NATS is back."
-            ) from exc
+            raise self._failure(room, exc, sent=True) from exc
 
-    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
-        """Store with the room's next offset (JetStream checks it), delivered by the stream's RePublish."""
+    async def publish_history(
+        self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
+    ) -> Position | None:
+        """Store with the room's next offset (JetStream checks it), delivered by the stream's RePublish.
+
+        The wait for this process's earlier publishes to the room is not timed; each request is.
+        """
         client = self._nc
         if client is None:
             raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
@@ -272,12 +314,11 @@ class NatsBackend(Backend):
             if not client.is_connected:
                 raise ConnectionError("disconnected, reconnecting")
             streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
-            return await asyncio.wait_for(streams.publish(envelope.room, payload), self.timeout)
+            return await streams.publish(envelope.room, payload, key)
+        except Unanswered as exc:
+            raise self._failure(envelope.room, exc.cause, sent=True) from exc.cause
         except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
-            raise PublishError(
-                f"Could not publish to room {envelope.room!r}: NATS at {redacted(self.url)} did not store it "
-                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when NATS is back."
-            ) from exc
+            raise self._failure(envelope.room, exc, sent=False, verb="store") from exc
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """The room's epoch and top, and its retained publications after ``after`` (see ``nats_history``)."""
@@ -316,7 +357,9 @@ class NatsBackend(Backend):
         are applied to the stream once)."""
         streams = self.streams
         if streams is None:
-            streams = self.streams = RoomStreams(self._nc, self.base, retention, timeout=self.timeout)
+            streams = self.streams = RoomStreams(
+                self._nc, self.base, retention, timeout=self.timeout, dedupe_window=self.idempotency_ttl
+            )
             await streams.ensure()
         elif streams.retention != retention:
             streams.retention = retention
@@ -370,7 +413,11 @@ class NatsBackend(Backend):
             if client.is_connected:
                 await asyncio.wait_for(self._confirm(client), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
-            logger.warning("NATS subscription change for room %r not confirmed (%s); resent on reconnect.", room, exc)
+            logger.warning(
+                "NATS subscription change for room %s not confirmed (%s); resent on reconnect.",
+                loggable(room),
+                loggable(exc),
+            )
 
     def _slow_consumer(self, subscription: Any) -> None:
         """nats-py dropped a message of a room this process was too slow for."""
@@ -384,10 +431,10 @@ class NatsBackend(Backend):
     def _report_dropped(self) -> None:
         rooms, self._dropped = sorted(self._dropped), set()
         if self.streams is not None and self._local is not None:
-            logger.warning("Rooms %s fell behind the NATS feed; filling from their streams.", rooms)
+            logger.warning("Rooms %s fell behind the NATS feed; filling from their streams.", loggable(rooms))
             self._local.stream_interrupted(rooms)
         else:
-            logger.warning("Rooms %s fell behind the NATS feed: messages were dropped (no history).", rooms)
+            logger.warning("Rooms %s fell behind the NATS feed: messages were dropped (no history).", loggable(rooms))
 
     def _room_callback(self, room: str) -> Callable[[Any], Awaitable[None]]:
         async def on_message(msg: Any) -> None:
@@ -401,11 +448,14 @@ class NatsBackend(Backend):
                         if self.on_presence is not None:
                             self.on_presence(room, msg.data)
                         return
+                    key = msg.headers.get(KEY_HEADER) if msg.headers else None
+                    if key is not None and not self._first_delivery(room, key):
+                        return
                     local.deliver(Envelope.from_wire(room, msg.data))
                     return
                 publication = None if position.offset == 0 else Publication.from_wire(room, position, msg.data)
             except (ValueError, UnicodeDecodeError) as exc:
-                logger.warning("Ignored a message on %r: %s", msg.subject, exc)
+                logger.warning("Ignored a message on %s: %s", loggable(msg.subject), loggable(exc))
                 return
             sequence = sequence_of(msg.headers)
             if self.streams is not None and sequence is not None:
@@ -415,6 +465,14 @@ class NatsBackend(Backend):
 
         return on_message
 
+    def _first_delivery(self, room: str, key: str) -> bool:
+        """True the first time ``key`` comes for ``room`` within ``idempotency_ttl`` (then remembered)."""
+        now = time.monotonic()
+        if self._delivered_keys.seen(room, key, now)[0]:
+            return False
+        self._delivered_keys.remember(room, key, None, now)
+        return True
+
     # -- presence ------------------------------------------------------------------------------------
     async def _send(self, report: Report) -> None:
         await self._nc.publish(self.presence_subject, report.to_wire())
@@ -423,7 +481,7 @@ class NatsBackend(Backend):
         try:
             report = Report.from_wire(msg.data)
         except ValueError as exc:
-            logger.warning("Ignored a message on %r: %s", msg.subject, exc)
+            logger.warning("Ignored a message on %s: %s", loggable(msg.subject), loggable(exc))
             return
         if report.process == self.process_id:
             future = self._pings.pop(report.nonce, None) if report.kind is ReportKind.PING else None

@@ -25,6 +25,13 @@ room's last message keeps its epoch and offset until ``history_meta_ttl`` -- as 
   order, to ``{base}.r.{token}``, the room subject every process already listens to. Nothing
   that was not stored is ever delivered, and every process sees one room's publications in
   offset order.
+- **Idempotency.** A publish with a key carries ``Nats-Msg-Id`` = a digest of room and key, and
+  the stream's ``duplicate_window`` is the hub's ``idempotency_ttl`` (at most ``max_age``):
+  JetStream itself stores a second message with that id not at all and answers with the first
+  one's sequence, whose headers give its position (``None`` if it has been trimmed since).
+- **Timeouts** bound each request to the server, never the wait for the room's lock or for one of
+  the ``MAX_IN_FLIGHT`` slots: with thousands of publishes in flight, each waits its turn (in this
+  process, not in the server's API queue), then has ``timeout`` for its answer.
 - **Reads** take the room's last message (its epoch and top offset), then the retained messages
   after the offset asked, through a short-lived pull consumer filtered on the room's subject.
 """
@@ -48,11 +55,15 @@ from sockjet.hub.position import Position, Publication, StreamSlice
 EPOCH_HEADER = "Sockjet-Epoch"
 OFFSET_HEADER = "Sockjet-Offset"
 EXPECTED_LAST_SUBJECT_SEQUENCE = "Nats-Expected-Last-Subject-Sequence"
+MSG_ID_HEADER = "Nats-Msg-Id"
+"""JetStream's de-duplication id: a second message with the same id within the window is not stored."""
 SEQUENCE_HEADER = "Nats-Sequence"
 """Set by JetStream's RePublish: the stream sequence of the message."""
 WRONG_LAST_SEQUENCE = 10071
 """JetStream's error code when ``Nats-Expected-Last-Subject-Sequence`` did not match."""
 READ_BATCH = 256
+MAX_IN_FLIGHT = 32
+"""Publishes one process has at the server at once; more wait their turn (untimed) before asking."""
 
 
 def stream_name(base: str) -> str:
@@ -63,6 +74,19 @@ def stream_name(base: str) -> str:
 
 def history_subject(base: str, room: str) -> str:
     return f"{base}.h.{room_token(room)}"
+
+
+def message_id(room: str, key: str) -> str:
+    """The de-duplication id of an idempotency key in ``room`` (a digest: fixed length, any characters)."""
+    return hashlib.sha256(f"{len(room)}:{room}{key}".encode()).hexdigest()
+
+
+class Unanswered(Exception):
+    """A publish that was sent and got no answer: it may have been stored."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(cause)
+        self.cause = cause
 
 
 def max_age(retention: Retention) -> float:
@@ -195,14 +219,19 @@ def slice_of(room: str, tip: Tip | None, messages: list[Stored], *, after: int, 
 class RoomStreams:
     """The JetStream side of a NATS hub with history: the stream, publishes and reads (I/O only)."""
 
-    def __init__(self, client: Any, base: str, retention: Retention, *, timeout: float) -> None:
+    def __init__(
+        self, client: Any, base: str, retention: Retention, *, timeout: float, dedupe_window: float = 120.0
+    ) -> None:
         self.client = client
+        self.dedupe_window = dedupe_window
+        """Seconds JetStream remembers a message id (the hub's ``idempotency_ttl``; at most ``max_age``)."""
         self.js = client.jetstream(timeout=timeout)
         self.base = base
         self.name = stream_name(base)
         self.retention = retention
         self.timeout = timeout
         self.tips = RoomTips()
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
         """room -> (its lock, how many publishes use it): dropped when the last one is done."""
         self.contended = 0
@@ -221,7 +250,12 @@ class RoomStreams:
             discard=DiscardPolicy.OLD,
             republish=RePublish(src=f"{self.base}.h.>", dest=f"{self.base}.r.>"),
             allow_direct=True,
+            duplicate_window=self.window(),
         )
+
+    def window(self) -> float:
+        """The stream's de-duplication window: JetStream wants it no longer than ``max_age``."""
+        return min(self.dedupe_window, max_age(self.retention))
 
     async def ensure(self) -> None:
         """Create the stream, or bring its limits to this hub's (the last process started wins)."""
@@ -237,6 +271,7 @@ class RoomStreams:
         if (
             have.max_msgs_per_subject != wanted.max_msgs_per_subject
             or abs((have.max_age or 0) - wanted.max_age) > 0.001
+            or abs((have.duplicate_window or 0) - wanted.duplicate_window) > 0.001
             or have.subjects != wanted.subjects
         ):
             await self.js.update_stream(wanted)
@@ -258,19 +293,31 @@ class RoomStreams:
         self.tips.heard(room, tip)
         return tip
 
-    async def publish(self, room: str, payload: bytes) -> Position:
-        """Store ``payload`` as the room's next offset (retrying a lost race); its ``Position``."""
+    async def publish(self, room: str, payload: bytes, key: str | None = None) -> Position | None:
+        """Store ``payload`` as the room's next offset (retrying a lost race); its ``Position``.
+
+        With ``key`` already used in the room within the window: nothing is stored, and the first
+        publish's position is returned (``None`` if that message has been trimmed since).
+        ``Unanswered`` when a publish was sent and no answer came within ``timeout``.
+        """
+        from nats.errors import TimeoutError as NatsTimeout
         from nats.js.errors import APIError, NoStreamResponseError
 
         lock, users = self._locks.get(room) or (asyncio.Lock(), 0)
         self._locks[room] = (lock, users + 1)
         try:
-            async with lock:  # one publisher per room in this process: no race with ourselves
+            # One publisher per room in this process (no race with ourselves), a bounded number in all.
+            async with lock, self._in_flight:
                 tip = self.tips.get(room) if self.tips.known(room) else await self.last(room)
                 while True:
                     position, headers = next_publication(tip)
+                    if key is not None:
+                        headers[MSG_ID_HEADER] = message_id(room, key)
                     try:
                         ack = await self.js.publish(history_subject(self.base, room), payload, headers=headers)
+                    except (NatsTimeout, asyncio.TimeoutError) as exc:
+                        self.tips.forget(room)  # it may have been stored: the next publish reads the tip
+                        raise Unanswered(exc) from exc
                     except APIError as exc:
                         if exc.err_code != WRONG_LAST_SEQUENCE:
                             raise
@@ -283,6 +330,8 @@ class RoomStreams:
                         self.tips.forget()
                         tip = await self.last(room)
                         continue
+                    if ack.duplicate:
+                        return await self._first(room, int(ack.seq))
                     self.tips.heard(room, Tip(int(ack.seq), position))
                     return position
         finally:
@@ -313,6 +362,19 @@ class RoomStreams:
             tip = Tip(int(ack.seq), position)
             self.tips.heard(room, tip)
         return tip.position
+
+    async def _first(self, room: str, sequence: int) -> Position | None:
+        """The position of the stored message a duplicate refers to; ``None`` once it is trimmed."""
+        from nats.errors import TimeoutError as NatsTimeout
+        from nats.js.errors import NotFoundError
+
+        try:
+            msg = await self.js.get_msg(self.name, sequence)
+        except NotFoundError:
+            return None
+        except (NatsTimeout, asyncio.TimeoutError) as exc:
+            raise Unanswered(exc) from exc  # stored for sure, position unknown: a retry asks again
+        return position_of(msg.headers)
 
     async def read(self, room: str, *, after: int, limit: int | None) -> StreamSlice:
         """The room's epoch and top, and up to ``limit`` retained publications after ``after``."""
@@ -363,14 +425,17 @@ class RoomStreams:
 
 __all__ = [
     "EPOCH_HEADER",
+    "MSG_ID_HEADER",
     "OFFSET_HEADER",
     "RoomStreams",
     "RoomTips",
     "Stored",
     "Tip",
+    "Unanswered",
     "epoch_marker",
     "history_subject",
     "max_age",
+    "message_id",
     "next_publication",
     "position_of",
     "sequence_of",

@@ -39,6 +39,7 @@ from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
 from sockjet.hub.backends.redis_presence import decode_event
+from sockjet.hub.loggable import loggable
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
 
 if TYPE_CHECKING:
@@ -254,7 +255,12 @@ class NatsPresenceStore(PresenceStore):
         try:
             await asyncio.wait_for(self._leave(room, connection, *announced), self.backend.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-            logger.warning("Presence leave of %s in room %r not recorded (%r); retrying.", connection, room, exc)
+            logger.warning(
+                "Presence leave of %s in room %s not recorded (%s); retrying.",
+                connection,
+                loggable(room),
+                loggable(exc),
+            )
             self._leaves.add((room, connection, *announced))
 
     async def _leave(self, room: str, connection: str, key: str, info_json: str) -> None:
@@ -292,7 +298,7 @@ class NatsPresenceStore(PresenceStore):
             try:
                 await self.tick(refresh=refresh)
             except (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-                logger.debug("Presence upkeep failed (retried in %gs): %r", self.reap_interval, exc)
+                logger.debug("Presence upkeep failed (retried in %gs): %s", self.reap_interval, loggable(exc))
                 self._kv = None  # the server may have lost the bucket: found or made again next time
                 continue
             if refresh:

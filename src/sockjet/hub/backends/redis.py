@@ -3,7 +3,11 @@
 - Subscriptions follow local membership: a room is subscribed while this process has a member
   in it (``sync_room``), and a join waits for Redis to confirm the subscription, so a publish
   made anywhere after ``join`` returned reaches the new member.
-- If Redis goes away, ``publish`` raises ``PublishError`` within ``timeout``; the reader
+- Commands share a pool of ``max_connections`` connections: a publish beyond that many in flight
+  waits for a free one (as long as it takes: the queue is this process's own), and ``timeout``
+  bounds what Redis is asked -- the connect and the reply -- not that wait.
+- If Redis goes away, ``publish`` raises ``PublishError`` within ``timeout`` when the command
+  never left (no connection), ``PublishOutcomeUnknown`` when it was sent and no reply came; the reader
   reconnects with exponential backoff and re-subscribes every local room by itself. Members
   stay connected; what was published during the outage is not delivered (at-most-once).
 - History (``Hub(history_size=N)``): streams and one Lua script per publish, see ``redis_history``.
@@ -22,23 +26,24 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
-from sockjet.exceptions import ConfigurationError, HubError, PublishError
+from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends import redis_history
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
+from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
 
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import NoScriptError, RedisError
+    from redis.exceptions import NoScriptError, RedisError, ResponseError
 except ImportError:  # pragma: no cover - depends on the installed extras
     aioredis = None  # type: ignore[assignment]
 
@@ -48,8 +53,20 @@ _CONTROL = "__sockjet_control__"
 """A channel every process subscribes to, so the pub/sub connection always exists."""
 
 
+class _Failed(Exception):
+    """A command that got no reply: ``sent`` tells whether it may have reached Redis."""
+
+    def __init__(self, cause: BaseException, *, sent: bool) -> None:
+        super().__init__(cause)
+        self.cause = cause
+        self.sent = sent
+
+
 class RedisBackend(Backend):
     """Redis pub/sub through redis-py's asyncio client."""
+
+    max_connections = 64
+    """Connections for commands (the pub/sub connection is one more); more in flight wait for one."""
 
     def __init__(
         self,
@@ -59,6 +76,7 @@ class RedisBackend(Backend):
         prefix: str = "sockjet:hub:",
         presence_ttl: float = 30.0,
         backoff: tuple[float, float] = (0.05, 2.0),
+        idempotency_ttl: float = 300.0,
     ) -> None:
         if aioredis is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='redis://...') needs redis-py: pip install 'sockjet[redis]'.")
@@ -67,17 +85,21 @@ class RedisBackend(Backend):
         self.prefix = prefix
         self.presence_ttl = presence_ttl
         self.backoff = backoff
+        self.idempotency_ttl = idempotency_ttl
         self.process_id = uuid.uuid4().hex
         self.failed_reads = 0
         """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
         self._local: LocalRooms | None = None
         self._client: Any = None
-        self._publish_scripts: dict[Retention, tuple[str, str]] = {}
-        """The publish script (text, sha) of each retention in use."""
+        self._publish_scripts: dict[Retention, str] = {}
+        """The publish script of each retention in use."""
         self._epoch_seed = secrets.token_hex(4)
         self._epochs = 0
-        self._read_script: Any = None
-        self._open_script: Any = None
+        self._scripts: dict[str, str] = {
+            redis_history.READ_SCRIPT: redis_history.sha1(redis_history.READ_SCRIPT),
+            redis_history.PUBLISH_ONCE_SCRIPT: redis_history.sha1(redis_history.PUBLISH_ONCE_SCRIPT),
+        }
+        """Script text -> its sha, for ``EVALSHA``."""
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         self._acks: dict[bytes, asyncio.Future[None]] = {}
@@ -106,16 +128,18 @@ class RedisBackend(Backend):
     # -- lifecycle ------------------------------------------------------------------------------
     async def start(self, local: LocalRooms) -> None:
         self._local = local
-        self._client = aioredis.Redis.from_url(
+        pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
+            max_connections=self.max_connections + 1,
+            timeout=None,  # wait for a free connection as long as it takes; `timeout` bounds Redis's answer
             socket_timeout=self.timeout,
             socket_connect_timeout=self.timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
+        self._client = aioredis.Redis.from_pool(pool)
         try:
             await asyncio.wait_for(self._client.ping(), self.timeout)
-            self._read_script = self._client.register_script(redis_history.READ_SCRIPT)
             await self._open_pubsub()
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             await self.stop()
@@ -142,81 +166,138 @@ class RedisBackend(Backend):
         self._local = None
 
     # -- publish ------------------------------------------------------------------------------------
-    async def publish(self, envelope: Envelope) -> None:
-        if self._client is None:
-            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
-        try:
-            await asyncio.wait_for(self._client.publish(self.channel(envelope.room), envelope.to_wire()), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise PublishError(
-                f"Could not publish to room {envelope.room!r}: Redis at {redacted(self.url)} did not take it "
-                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
-            ) from exc
+    def _not_running(self) -> PublishError:
+        return PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
 
-    async def publish_history(self, envelope: Envelope, kind: str, retention: Retention) -> Position:
-        """One script run: next offset, XADD with exact MAXLEN, expiries, PUBLISH with the position."""
+    async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
         if self._client is None:
-            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise self._not_running()
+        channel, wire = self.channel(envelope.room), envelope.to_wire()
+        if key is None:
+            command: tuple[Any, ...] = ("PUBLISH", channel, wire)
+        else:
+            seen = redis_history.seen_key(self.prefix, envelope.room, key)
+            once = redis_history.PUBLISH_ONCE_SCRIPT
+            command = ("EVALSHA", self._sha(once), 1, seen, channel, wire, redis_history.ttl_ms(self.idempotency_ttl))
+        await self._publishing(envelope.room, self._run(command, script=None if key is None else once))
+
+    async def publish_history(
+        self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
+    ) -> Position | None:
+        """One script run: next offset, XADD with exact MAXLEN, expiries, PUBLISH with the position.
+
+        With ``key``: first a look at the key's record (a retry returns the first position), and the
+        record is written in the same run.
+        """
+        if self._client is None:
+            raise self._not_running()
         room = envelope.room
-        script = self._publish_scripts.get(retention)
-        if script is None:
-            text = redis_history.publish_script(retention)
-            script = self._publish_scripts[retention] = (text, redis_history.sha1(text))
+        text = self._publish_scripts.get(retention)
+        if text is None:
+            text = self._publish_scripts[retention] = redis_history.publish_script(retention)
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         payload = envelope.payload
         wire = kind.encode() + (payload.encode() if isinstance(payload, str) else payload)
         self._epochs += 1  # a fresh candidate each time: a room re-created by this process gets a new epoch
-        args = [wire, self.channel(room), f"{self._epoch_seed}{self._epochs:x}"]
-        try:
-            reply = await asyncio.wait_for(self._run_publish(script, keys, args), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise PublishError(
-                f"Could not publish to room {room!r}: Redis at {redacted(self.url)} did not take it "
-                f"within {self.timeout:g}s ({_describe(exc)}). Nobody received it; retry when Redis is back."
-            ) from exc
+        args: list[Any] = [wire, self.channel(room), f"{self._epoch_seed}{self._epochs:x}"]
+        if key is not None:
+            keys.append(redis_history.seen_key(self.prefix, room, key))
+            args.append(redis_history.ttl_ms(self.idempotency_ttl))
+        reply = await self._publishing(room, self._run(("EVALSHA", self._sha(text), len(keys), *keys, *args), text))
         return redis_history.parse_position(reply)
 
-    async def _run_publish(self, script: tuple[str, str], keys: list[str], args: list[Any]) -> Any:
-        """EVALSHA, loading the script once when Redis does not know it (first use, or after a restart)."""
-        text, sha = script
+    async def _publishing(self, room: str, command: Coroutine[Any, Any, Any]) -> Any:
+        """Await ``command``; its failure as ``PublishError`` (not stored) or ``PublishOutcomeUnknown``."""
+        where = f"Could not publish to room {loggable(room)}: Redis at {redacted(self.url)}"
         try:
-            return await self._client.evalsha(sha, len(keys), *keys, *args)
+            return await command
+        except _Failed as failed:
+            if failed.sent:
+                raise PublishOutcomeUnknown(
+                    f"{where} did not answer within {self.timeout:g}s ({_describe(failed.cause)}). The message "
+                    "may have been delivered (and stored); retry with the same idempotency_key to publish it "
+                    "at most once."
+                ) from failed.cause
+            raise PublishError(
+                f"{where} did not take it within {self.timeout:g}s ({_describe(failed.cause)}). "
+                "Nobody received it; retry when Redis is back."
+            ) from failed.cause
+        except ResponseError as exc:
+            raise PublishError(f"{where} refused it ({_describe(exc)}). Nobody received it.") from exc
+
+    def _sha(self, text: str) -> str:
+        sha = self._scripts.get(text)
+        if sha is None:
+            sha = self._scripts[text] = redis_history.sha1(text)
+        return sha
+
+    async def _run(self, command: tuple[Any, ...], script: str | None = None) -> Any:
+        """``command`` on a pooled connection; an ``EVALSHA`` of ``script`` loads it once if Redis lacks it.
+
+        Raises ``_Failed`` when no reply came (``sent`` False: the command never left), and Redis's
+        own error replies (``ResponseError``) as they are: then nothing was done.
+        """
+        try:
+            return await self._execute(command)
         except NoScriptError:
-            await self._client.script_load(text)
-            return await self._client.evalsha(sha, len(keys), *keys, *args)
+            if script is None:  # pragma: no cover - only EVALSHA commands get NOSCRIPT
+                raise
+            await self._execute(("SCRIPT", "LOAD", script))
+            return await self._execute(command)
+
+    async def _execute(self, command: tuple[Any, ...]) -> Any:
+        """Wait for a free connection (unbounded: the queue is ours), connect it (bounded), then send
+        ``command`` and read the reply within ``timeout``."""
+        pool = self._client.connection_pool
+        try:
+            connection = await pool.get_connection()
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise _Failed(exc, sent=False) from exc
+        try:
+            return await asyncio.wait_for(_send_and_read(connection, command), self.timeout)
+        except ResponseError:
+            raise  # a reply: the connection is in step
+        except BaseException as exc:
+            await connection.disconnect(nowait=True)  # a reply may still come: never read it as another's
+            if isinstance(exc, (RedisError, OSError, asyncio.TimeoutError)):
+                raise _Failed(exc, sent=True) from exc
+            raise
+        finally:
+            await pool.release(connection)
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """One script run: the room's epoch, top and retained publications after ``after``."""
         if self._client is None:
             raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+        script = redis_history.READ_SCRIPT
+        command = ("EVALSHA", self._sha(script), 2, *keys, *redis_history.read_args(after, limit, retention))
         try:
-            reply = await asyncio.wait_for(
-                self._read_script(keys=keys, args=redis_history.read_args(after, limit, retention)), self.timeout
-            )
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            reply = await self._run(command, script)
+        except (_Failed, RedisError) as exc:
+            cause = exc.cause if isinstance(exc, _Failed) else exc
             raise HubError(
-                f"Cannot read the history of room {room!r}: Redis at {redacted(self.url)} did not answer "
-                f"({_describe(exc)})."
-            ) from exc
+                f"Cannot read the history of room {loggable(room)}: Redis at {redacted(self.url)} did not answer "
+                f"({_describe(cause)})."
+            ) from cause
         return redis_history.parse_slice(room, reply)
 
     async def open_stream(self, room: str, *, retention: Retention) -> Position:
         """One script run: the room's top position, its epoch started at offset 0 if it had none."""
         if self._client is None:
             raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
-        if self._open_script is None:
-            self._open_script = self._client.register_script(redis_history.OPEN_SCRIPT)
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         self._epochs += 1
         args = [f"{self._epoch_seed}{self._epochs:x}", max(1, int(retention.meta_ttl))]
+        script = redis_history.OPEN_SCRIPT
         try:
-            reply = await asyncio.wait_for(self._open_script(keys=keys, args=args), self.timeout)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            reply = await self._run(("EVALSHA", self._sha(script), 2, *keys, *args), script)
+        except (_Failed, RedisError) as exc:
+            cause = exc.cause if isinstance(exc, _Failed) else exc
             raise HubError(
-                f"Cannot read the history of room {room!r}: Redis at {redacted(self.url)} did not answer "
-                f"({_describe(exc)})."
-            ) from exc
+                f"Cannot read the history of room {loggable(room)}: Redis at {redacted(self.url)} did not answer "
+                f"({_describe(cause)})."
+            ) from cause
         return redis_history.parse_position(reply)
 
     # -- subscriptions ------------------------------------------------------------------------------------
@@ -285,13 +366,19 @@ class RedisBackend(Backend):
                     self._subscribed.discard(room)
                     await asyncio.wait_for(pubsub.unsubscribe(channel), self.timeout)
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
-                logger.warning("Redis subscription change for room %r failed (%s); the reader will retry.", room, exc)
+                logger.warning(
+                    "Redis subscription change for room %s failed (%s); the reader will retry.",
+                    loggable(room),
+                    loggable(exc),
+                )
                 return
         if ack is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(ack), self.timeout)
             except asyncio.TimeoutError:
-                logger.warning("Redis did not confirm the subscription to room %r within %gs.", room, self.timeout)
+                logger.warning(
+                    "Redis did not confirm the subscription to room %s within %gs.", loggable(room), self.timeout
+                )
             except asyncio.CancelledError:
                 if not ack.cancelled():
                     raise  # this task is being cancelled, not the wait for the confirmation
@@ -353,7 +440,7 @@ class RedisBackend(Backend):
                     else:
                         item = Envelope.from_wire(room, data)
                 except (ValueError, UnicodeDecodeError) as exc:
-                    logger.warning("Ignored a message on %r: %s", channel, exc)
+                    logger.warning("Ignored a message on %s: %s", loggable(channel), loggable(exc))
                     return
                 if isinstance(item, Envelope):
                     self._local.deliver(item)
@@ -379,7 +466,7 @@ class RedisBackend(Backend):
                 wait = interval
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 # Retried with backoff, or as soon as the reader reconnects.
-                logger.debug("Presence refresh failed: %s", exc)
+                logger.debug("Presence refresh failed: %s", loggable(exc))
                 wait = min(interval, self.backoff[1], wait * 2 if wait < interval else self.backoff[0])
 
     async def _flush_presence(self) -> None:
@@ -439,6 +526,11 @@ class RedisBackend(Backend):
             if float(expires) > now:
                 total += int(count)
         return total
+
+
+async def _send_and_read(connection: Any, command: tuple[Any, ...]) -> Any:
+    await connection.send_command(*command)
+    return await connection.read_response()
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,6 +18,11 @@ in offset order, and a stream read never sees an offset that was not also publis
 A member joining a room without a stream runs ``OPEN_SCRIPT``: it starts the epoch at offset 0
 (the meta hash alone, expiring ``meta_ttl`` later), so the member has a position to resume from;
 the next publish takes offset 1 in that epoch.
+Idempotency (``hub.publish(..., idempotency_key=k)``): ``{prefix}seen:{len(room)}:{room}{k}`` holds
+the first publish's ``<epoch> <offset>`` for ``idempotency_ttl``. The publish script checks it
+first and, if it is there, returns it and does nothing else; otherwise it sets it in the same
+atomic step that stores and publishes. Without history, ``PUBLISH_ONCE_SCRIPT`` does the same
+with ``SET NX`` then ``PUBLISH``.
 
 If the meta hash is gone (Redis restarted without persistence, the room expired, the key was
 evicted) the script starts a new epoch -- the candidate the caller passes -- and deletes any
@@ -33,8 +38,14 @@ from sockjet.hub.backends.base import Retention
 from sockjet.hub.position import Position, Publication, StreamSlice
 
 PUBLISH_SCRIPT = """
-local meta, stream = KEYS[1], KEYS[2]
+local meta, stream, seen = KEYS[1], KEYS[2], KEYS[3]
 local size, ttl_ms, meta_ttl = __SIZE__, __TTL_MS__, __META_TTL__
+if seen then
+  local first = redis.call('GET', seen)
+  if first then
+    return first
+  end
+end
 local epoch = redis.call('HGET', meta, 'e')
 if not epoch then
   epoch = ARGV[3]
@@ -55,8 +66,19 @@ end
 redis.call('EXPIRE', meta, meta_ttl)
 local head = epoch .. ' ' .. offset
 redis.call('PUBLISH', ARGV[2], 'h' .. head .. ' ' .. ARGV[1])
+if seen then
+  redis.call('SET', seen, head, 'PX', ARGV[4])
+end
 return head
 """
+
+PUBLISH_ONCE_SCRIPT = """
+if redis.call('SET', KEYS[1], '', 'NX', 'PX', ARGV[3]) then
+  redis.call('PUBLISH', ARGV[1], ARGV[2])
+end
+return 1
+"""
+"""A history-less publish with an idempotency key: ``KEYS = [seen]``, ``ARGV = [channel, wire, ttl_ms]``."""
 
 READ_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
@@ -146,10 +168,21 @@ def stream_key(prefix: str, room: str) -> str:
     return f"{prefix}stream:{room}"
 
 
+def seen_key(prefix: str, room: str, key: str) -> str:
+    """Where an idempotency key of ``room`` is remembered (the length keeps room and key apart)."""
+    return f"{prefix}seen:{len(room)}:{room}{key}"
+
+
+def ttl_ms(seconds: float) -> int:
+    """Seconds as whole milliseconds for ``PX`` (at least 1)."""
+    return max(1, int(seconds * 1000))
+
+
 def publish_script(retention: Retention) -> str:
     """The publish script with ``retention`` written in: three arguments fewer to send per publish.
 
-    Its arguments: ``KEYS = [meta, stream]``, ``ARGV = [kind + payload, channel, epoch candidate]``.
+    Its arguments: ``KEYS = [meta, stream]`` or ``[meta, stream, seen]`` (with an idempotency key),
+    ``ARGV = [kind + payload, channel, epoch candidate]`` (and the key's ttl in ms, with ``seen``).
     """
     ttl_ms = 0 if retention.ttl is None else max(1, int(retention.ttl * 1000))
     return (
@@ -198,6 +231,7 @@ def parse_live(room: str, raw: bytes) -> Publication:
 __all__ = [
     "LIVE_KIND",
     "OPEN_SCRIPT",
+    "PUBLISH_ONCE_SCRIPT",
     "PUBLISH_SCRIPT",
     "READ_SCRIPT",
     "meta_key",
@@ -206,6 +240,8 @@ __all__ = [
     "parse_slice",
     "publish_script",
     "read_args",
+    "seen_key",
     "sha1",
     "stream_key",
+    "ttl_ms",
 ]

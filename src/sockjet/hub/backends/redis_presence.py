@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
+from sockjet.hub.loggable import loggable
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
 
 if TYPE_CHECKING:
@@ -339,7 +340,12 @@ class RedisPresenceStore(PresenceStore):
         try:
             await self._call("leave", room, self.backend.process_id, connection)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            logger.warning("Presence leave of %s in room %r not recorded (%r); retrying.", connection, room, exc)
+            logger.warning(
+                "Presence leave of %s in room %s not recorded (%s); retrying.",
+                connection,
+                loggable(room),
+                loggable(exc),
+            )
             self._leaves.add((room, connection))
 
     # -- questions ------------------------------------------------------------------------------------
@@ -374,7 +380,7 @@ class RedisPresenceStore(PresenceStore):
             try:
                 await self.tick(refresh=refresh)
             except (RedisError, OSError, asyncio.TimeoutError) as exc:
-                logger.debug("Presence upkeep failed (retried in %gs): %r", self.reap_interval, exc)
+                logger.debug("Presence upkeep failed (retried in %gs): %s", self.reap_interval, loggable(exc))
                 continue
             if refresh:
                 next_refresh = time.monotonic() + self.ttl / 3
