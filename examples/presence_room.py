@@ -20,7 +20,9 @@ import os
 from sockjet import App, Hub, WebSocket
 from sockjet.hub import PresenceEvent
 
-hub = Hub(os.environ.get("HUB_URL") or None, presence_ttl=float(os.environ.get("PRESENCE_TTL") or 30))
+url = os.environ.get("HUB_URL") or None
+ttl = os.environ.get("PRESENCE_TTL")  # seconds; unset: the hub default, 8 s (a crashed worker is gone within 9 s)
+hub = Hub(url, presence_ttl=float(ttl)) if ttl else Hub(url)
 app = App(lifespan=hub.lifespan)
 log = logging.getLogger("examples.presence_room")
 

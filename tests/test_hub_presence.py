@@ -525,6 +525,41 @@ async def test_upkeep_repairs_what_redis_missed(shared_redis: RedisServer) -> No
 
 
 @pytest.mark.redis
+async def test_a_refresh_renews_every_room_in_batches_and_repairs_a_stale_one(
+    shared_redis: RedisServer,  # noqa: F811
+) -> None:
+    import redis.asyncio as aioredis
+
+    from sockjet.hub.backends.redis_presence import REFRESH_BATCH
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    rooms = [f"room-{i}" for i in range(REFRESH_BATCH + 20)]  # two scripts' worth
+    async with Hub(shared_redis.url, prefix=prefix, presence_ttl=60) as hub:
+        store = hub._presence.store
+        assert isinstance(store, RedisPresenceStore)
+        sock = await connected()
+        for room in rooms:
+            await enter(hub, room, sock, presence={"user": "u"})
+        connection = hub.member(sock.websocket).connection_id  # type: ignore[union-attr]
+        pid = store.backend.process_id
+        probe = aioredis.Redis.from_url(shared_redis.url)
+        try:
+            before = [await probe.zscore(f"{prefix}presence-procs:{room}", pid) for room in rooms]
+            stale = rooms[-1]  # in the second batch: Redis lost it
+            await probe.hdel(f"{prefix}presence-info:{stale}", connection)
+            await probe.srem(f"{prefix}presence-conns:{pid}:{stale}", connection)
+            await asyncio.sleep(20 * MS)  # Redis's clock moves on
+            await store.tick(refresh=True)
+            after = [await probe.zscore(f"{prefix}presence-procs:{room}", pid) for room in rooms]
+        finally:
+            await probe.aclose()
+        assert all(a is not None and b is not None and a > b for a, b in zip(after[:-1], before[:-1], strict=True))
+        assert list(await hub.presence(stale)) == [connection]  # announced again
+        for room in rooms[:3]:
+            assert list(await hub.presence(room)) == [connection]
+
+
+@pytest.mark.redis
 async def test_a_store_stopped_with_connections_withdraws_them(shared_redis: RedisServer) -> None:  # noqa: F811
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     backend = RedisBackend(shared_redis.url, prefix=prefix)

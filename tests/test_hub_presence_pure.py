@@ -132,3 +132,16 @@ def test_wire_events() -> None:
     )
     assert decode_event("r", b"l0c2\n#c2\n{}") == PresenceEvent("r", "leave", "c2", "{}", user_changed=False)
     assert decode_event("r", b"x1c3\n#c3\n{}").expired
+
+
+def test_the_default_presence_ttl_bounds_a_crashed_process_to_10_s_or_less() -> None:
+    from sockjet import Hub
+    from sockjet.hub.backends.nats import NatsBackend
+    from sockjet.hub.backends.presence import PRESENCE_TTL, crash_bound, reap_interval, refresh_interval
+    from sockjet.hub.backends.redis import RedisBackend
+
+    assert Hub().presence_ttl == PRESENCE_TTL == 8.0
+    assert RedisBackend("redis://127.0.0.1:1/0").presence_ttl == NatsBackend("nats://127.0.0.1:1").presence_ttl == 8.0
+    assert crash_bound(PRESENCE_TTL) == 9.0 <= 10.0  # refreshed at most 8 s before, reaped within 1 s
+    assert (refresh_interval(9.0), reap_interval(9.0)) == (3.0, 1.0)
+    assert (refresh_interval(1.5), reap_interval(1.5), crash_bound(1.5)) == (0.5, 0.5, 2.0)

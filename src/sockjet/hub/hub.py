@@ -23,7 +23,7 @@ from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
-from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
+from sockjet.hub.backends.presence import PRESENCE_TTL, MemoryPresenceStore, PresenceStore
 from sockjet.hub.backends.subjects import server_urls, subject_base
 from sockjet.hub.disconnect import disconnect_for
 from sockjet.hub.envelope import Envelope
@@ -75,7 +75,8 @@ class Hub:
     - ``close_timeout``: bound on sending one close frame to a member;
     - ``drain_timeout``: at shutdown, how long members may flush their outbox before the 1001 close;
     - ``presence_ttl``: (Redis, NATS) a process that stopped refreshing its counts and presence is
-      ignored after this, and (Redis) its connections' leave events are emitted by a surviving process;
+      ignored after this, and its connections' leave events are emitted by a surviving process
+      (default 8 s: a crashed process's users are offline everywhere within 9 s);
     - ``max_presence_info``: largest ``presence`` info of a join, in bytes of JSON;
     - ``presence_interval``: a member gets at most one presence frame per room per interval;
     - ``idempotency_ttl``: seconds during which a second ``publish`` with the same ``idempotency_key``
@@ -108,7 +109,7 @@ class Hub:
         timeout: float = 2.0,
         close_timeout: float = 1.0,
         drain_timeout: float = 1.0,
-        presence_ttl: float = 30.0,
+        presence_ttl: float = PRESENCE_TTL,
         max_presence_info: int = 1024,
         presence_interval: float = 0.1,
         prefix: str = "sockjet:hub:",
@@ -385,7 +386,8 @@ class Hub:
         """Connection id -> announced info of everyone in ``room``, in every process of the backend.
 
         A crashed process's connections are gone from it ``presence_ttl`` after its last refresh
-        (Redis). ``HubError`` if the backend cannot answer within ``timeout``.
+        (Redis; NATS: up to a reap interval, 1 s, later). ``HubError`` if the backend cannot answer
+        within ``timeout``.
         """
         check_room(room)
         await self.start()

@@ -49,6 +49,7 @@ from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
 from sockjet.hub.backends.nats_history import RoomStreams, Tip, Unanswered, message_id, position_of, sequence_of
+from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
@@ -82,7 +83,7 @@ class NatsBackend(Backend):
         *,
         timeout: float = 2.0,
         prefix: str = "sockjet:hub:",
-        presence_ttl: float = 30.0,
+        presence_ttl: float = PRESENCE_TTL,
         reconnect_wait: float = 0.25,
         ping_interval: float = 5.0,
         history: Retention | None = None,

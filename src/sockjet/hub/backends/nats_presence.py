@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
-from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
+from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
 from sockjet.hub.backends.redis_presence import decode_event
 from sockjet.hub.loggable import loggable
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
@@ -89,7 +89,7 @@ class NatsPresenceStore(PresenceStore):
     def __init__(self, backend: NatsBackend) -> None:
         self.backend = backend
         self.ttl = backend.presence_ttl
-        self.reap_interval = min(self.ttl / 3, 1.0)
+        self.reap_interval = reap_interval(self.ttl)
         self.bucket = "sockjet-presence-" + hashlib.sha256(backend.base.encode()).hexdigest()[:16]
         self._sink: PresenceSink = NO_SINK
         self._kv: Any = None
@@ -291,7 +291,7 @@ class NatsPresenceStore(PresenceStore):
 
     # -- upkeep ------------------------------------------------------------------------------------
     async def _maintain(self) -> None:
-        next_refresh = time.monotonic() + self.ttl / 3
+        next_refresh = time.monotonic() + refresh_interval(self.ttl)
         while True:
             await asyncio.sleep(self.reap_interval)
             refresh = time.monotonic() >= next_refresh
@@ -302,7 +302,7 @@ class NatsPresenceStore(PresenceStore):
                 self._kv = None  # the server may have lost the bucket: found or made again next time
                 continue
             if refresh:
-                next_refresh = time.monotonic() + self.ttl / 3
+                next_refresh = time.monotonic() + refresh_interval(self.ttl)
 
     async def tick(self, *, refresh: bool) -> None:
         """Retry failed leaves, rewrite the heartbeat (when asked), reap every expired process.

@@ -9,6 +9,10 @@ was the user's first or last (``PresenceEvent.user_changed``). For each change i
   across every process;
 - has ``sink.deliver(event)`` called in every process with members in the room, in order with
   the room's messages (memory: at once; Redis: through the room's channel).
+
+Across processes (Redis, NATS) each process rewrites its expiry every ``refresh_interval(ttl)``
+and reaps dead ones every ``reap_interval(ttl)``; a crashed process's connections have left
+within ``crash_bound(ttl)`` of the crash.
 """
 
 from __future__ import annotations
@@ -18,6 +22,27 @@ import json
 from typing import Protocol
 
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
+
+PRESENCE_TTL = 8.0
+"""``Hub(presence_ttl=...)``'s default, in seconds: a process that stops refreshing (kill -9, a lost
+host) is ignored this long after its last refresh, so its users are shown offline within
+``crash_bound(PRESENCE_TTL)`` = 9 s of the crash."""
+
+
+def refresh_interval(ttl: float) -> float:
+    """How often a process rewrites its expiry (counts, presence): three times per ``ttl``."""
+    return ttl / 3
+
+
+def reap_interval(ttl: float) -> float:
+    """How often every process looks for dead processes to reap: ``min(ttl / 3, 1 s)``."""
+    return min(ttl / 3, 1.0)
+
+
+def crash_bound(ttl: float) -> float:
+    """Seconds from a process's crash until its connections have left everywhere, at most: it
+    refreshed at most ``ttl`` before expiring, and a survivor reaps within one reap interval."""
+    return ttl + reap_interval(ttl)
 
 
 class PresenceSink(Protocol):

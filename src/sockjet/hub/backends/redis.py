@@ -34,6 +34,7 @@ from sockjet.hub.backends import redis_history
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
@@ -74,7 +75,7 @@ class RedisBackend(Backend):
         *,
         timeout: float = 2.0,
         prefix: str = "sockjet:hub:",
-        presence_ttl: float = 30.0,
+        presence_ttl: float = PRESENCE_TTL,
         backoff: tuple[float, float] = (0.05, 2.0),
         idempotency_ttl: float = 300.0,
     ) -> None:

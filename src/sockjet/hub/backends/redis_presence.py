@@ -10,9 +10,10 @@ Keys, for room ``r`` and prefix ``p`` (type first, room last, so no two rooms' k
 - ``p presence-due``          zset  room -> earliest expiry of its processes
 
 Crash safety: each process refreshes its expiry in every room it has announced connections in
-every ``presence_ttl / 3``. The reap removes the connections of every process whose expiry has
-passed and publishes their leave events; it runs inside a script, so of all the processes that
-try, exactly one removes each connection and emits its leave. Every process reaps due rooms
+every ``presence_ttl / 3`` (one script per ``REFRESH_BATCH`` rooms). The reap removes the
+connections of every process whose expiry has passed and publishes their leave events; it
+runs inside a script, so of all the processes that try, exactly one removes each connection
+and emits its leave. Every process reaps due rooms
 every ``reap_interval`` (``min(presence_ttl / 3, 1 s)``), and ``presence``/``presence_stats``
 reap their room first: a dead process's connections are gone from answers ``presence_ttl``
 after its last refresh, and their leave events are out at most ``reap_interval`` later.
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
-from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore
+from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
 from sockjet.hub.loggable import loggable
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
 
@@ -48,6 +49,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 logger = logging.getLogger("sockjet.hub")
 
 EVENT_KIND = b"p"
+REFRESH_BATCH = 100
+"""Rooms one refresh script renews: one round trip per 100 rooms, each script short (about 1 ms)."""
 _KINDS = {"j": "join", "l": "leave", "x": "leave"}
 
 _LUA_COMMON = """
@@ -148,16 +151,24 @@ return out
 """
 )
 
-# ARGV: prefix, channel prefix, room, pid, ttl ms, expected connections -> 1 refreshed, 0 must re-announce
+# ARGV: prefix, channel prefix, pid, ttl ms, then (room, expected connections) pairs -> rooms to reconcile
 _REFRESH = (
     _LUA_COMMON
     + """
-local r, pid, ttl, expected = ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
-local _, _, procs = keys_of(r)
-local ck = p .. 'presence-conns:' .. pid .. ':' .. r
-if not redis.call('ZSCORE', procs, pid) or redis.call('SCARD', ck) ~= expected then return 0 end
-touch(r, pid, ttl, now_ms())
-return 1
+local pid, ttl = ARGV[3], tonumber(ARGV[4])
+local now = now_ms()
+local stale = {}
+for i = 5, #ARGV, 2 do
+  local r, expected = ARGV[i], tonumber(ARGV[i + 1])
+  local _, _, procs = keys_of(r)
+  local ck = p .. 'presence-conns:' .. pid .. ':' .. r
+  if redis.call('ZSCORE', procs, pid) and redis.call('SCARD', ck) == expected then
+    touch(r, pid, ttl, now)
+  else
+    stale[#stale + 1] = r
+  end
+end
+return stale
 """
 )
 
@@ -246,7 +257,7 @@ class RedisPresenceStore(PresenceStore):
     def __init__(self, backend: RedisBackend, *, reap_limit: int = 100) -> None:
         self.backend = backend
         self.ttl = backend.presence_ttl
-        self.reap_interval = min(self.ttl / 3, 1.0)
+        self.reap_interval = reap_interval(self.ttl)
         self.reap_limit = reap_limit
         self._sink: PresenceSink = NO_SINK
         self._mine: dict[str, dict[str, tuple[str, str]]] = {}
@@ -306,7 +317,7 @@ class RedisPresenceStore(PresenceStore):
         if name in ("read", "reconcile"):  # {events, answer...}
             self._observe(answer[0])
             return answer[1:] if name == "read" else answer[1]
-        if name != "refresh":  # events
+        if name != "refresh":  # events (a refresh answers the rooms to reconcile)
             self._observe(answer)
         return answer
 
@@ -373,7 +384,7 @@ class RedisPresenceStore(PresenceStore):
 
     # -- upkeep ------------------------------------------------------------------------------------
     async def _maintain(self) -> None:
-        next_refresh = time.monotonic() + self.ttl / 3
+        next_refresh = time.monotonic() + refresh_interval(self.ttl)
         while True:
             await asyncio.sleep(self.reap_interval)
             refresh = time.monotonic() >= next_refresh
@@ -383,7 +394,7 @@ class RedisPresenceStore(PresenceStore):
                 logger.debug("Presence upkeep failed (retried in %gs): %s", self.reap_interval, loggable(exc))
                 continue
             if refresh:
-                next_refresh = time.monotonic() + self.ttl / 3
+                next_refresh = time.monotonic() + refresh_interval(self.ttl)
 
     async def tick(self, *, refresh: bool) -> None:
         """Retry failed leaves, refresh this process's expiry (when asked), reap every due room."""
@@ -392,18 +403,25 @@ class RedisPresenceStore(PresenceStore):
             await self._call("leave", room, pid, connection)
             self._leaves.discard((room, connection))
         if refresh:
-            for room, announced in list(self._mine.items()):
-                conns = dict(announced)
-                if await self._call("refresh", room, pid, self._ttl_ms, len(conns)) == 1:
-                    continue
-                # Reaped while we were away, Redis lost its keys, or a leave went missing: reconcile.
-                missing = await self._call("reconcile", room, pid, self._ttl_ms, *conns)
-                for raw in missing:
-                    connection = raw.decode("utf-8")
-                    key, info_json = conns[connection]
-                    await self._call("join", room, pid, self._ttl_ms, connection, key, info_json)
+            mine = [(room, dict(announced)) for room, announced in self._mine.items()]
+            for first in range(0, len(mine), REFRESH_BATCH):
+                batch = dict(mine[first : first + REFRESH_BATCH])
+                pairs = [item for room, conns in batch.items() for item in (room, len(conns))]
+                stale = await self._call("refresh", pid, self._ttl_ms, *pairs)
+                for raw_room in stale:
+                    room = raw_room.decode("utf-8")
+                    await self._reconcile(room, batch[room])
         while await self._call("reap_due", self.reap_limit) == self.reap_limit:
             pass  # more rooms are due than one script takes: keep going
+
+    async def _reconcile(self, room: str, conns: dict[str, tuple[str, str]]) -> None:
+        """Reaped while we were away, Redis lost its keys, or a leave went missing: put Redis right."""
+        pid = self.backend.process_id
+        missing = await self._call("reconcile", room, pid, self._ttl_ms, *conns)
+        for raw in missing:
+            connection = raw.decode("utf-8")
+            key, info_json = conns[connection]
+            await self._call("join", room, pid, self._ttl_ms, connection, key, info_json)
 
 
 __all__ = ["EVENT_KIND", "RedisPresenceStore", "decode_event"]
