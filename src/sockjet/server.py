@@ -81,6 +81,7 @@ if _problem is not None:
 from uvicorn.protocols.http.h11_impl import H11Protocol  # noqa: E402 - only on a supported uvicorn
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol  # noqa: E402
 from uvicorn.server import ServerState  # noqa: E402
+from websockets.frames import Frame, Opcode  # noqa: E402
 
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -88,6 +89,7 @@ except ImportError:  # pragma: no cover - httptools comes with uvicorn[standard]
     HttpToolsProtocol = None  # type: ignore[assignment, misc]
 
 DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+_CONTROL = (Opcode.PING, Opcode.PONG)
 
 
 @functools.lru_cache(maxsize=8)
@@ -309,19 +311,18 @@ class SockjetWebSocketProtocol(WebSocketsSansIOProtocol):
 
     # -- control frames -----------------------------------------------------------------------
 
-    def handle_ping(self) -> None:
-        if self._within_budget():
-            super().handle_ping()
+    def handle_events(self) -> None:
+        # Charged before uvicorn sends the pongs the parser has already queued for this read, so that
+        # the refused burst's pongs are dropped rather than sent.
+        if not self.close_sent:
+            now = self.loop.time()
+            for event in self.conn.events:
+                if isinstance(event, Frame) and event.opcode in _CONTROL and not self.budget.spend(now):
+                    self._refuse_control_frames()
+                    break
+        super().handle_events()
 
-    def handle_pong(self, event: Any) -> None:
-        if self._within_budget():
-            super().handle_pong(event)
-
-    def _within_budget(self) -> bool:
-        if self.close_sent:
-            return False
-        if self.budget.spend(self.loop.time()):
-            return True
+    def _refuse_control_frames(self) -> None:
         reason = f"too many control frames: more than {self.budget.burst} at once or {self.budget.rate:g} per second"
         _Notices.of(self.server_state, self.loop, self.logger).note(
             _BUDGET_KIND, f"Closed the WebSocket from {_peer(self.client)} with 1008: {reason}"
@@ -336,7 +337,6 @@ class SockjetWebSocketProtocol(WebSocketsSansIOProtocol):
         self.transport.close()
         # close() waits for the write buffer to drain, which a peer that never reads never lets happen.
         self._abort_timer = self.loop.call_later(self.close_timeout, self.transport.abort)
-        return False
 
 
 class _HeadDeadline:
