@@ -7,6 +7,7 @@ own implementations too): a ping flood from a client that never reads, and slowl
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -129,7 +130,7 @@ def test_sockjet_run_exits_3_when_its_workers_fail_to_start() -> None:
         result = subprocess.run(
             [*argv, "--workers", workers],
             cwd=ROOT,
-            env={**__import__("os").environ, "HUB_URL": "redis://127.0.0.1:1/0"},
+            env={**os.environ, "HUB_URL": "redis://127.0.0.1:1/0"},
             capture_output=True,
             text=True,
             timeout=60000 * MS,
