@@ -20,7 +20,14 @@ import uvicorn
 
 import sockjet
 from sockjet import cli
+from sockjet.server import HANDSHAKE_TIMEOUT_ENV, HTTP_PROTOCOL, WS_PROTOCOL
 from tests.e2e.servers import free_port
+
+
+@pytest.fixture(autouse=True)
+def handshake_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sockjet run`` sets SOCKJET_HANDSHAKE_TIMEOUT for its workers: undo it after each test."""
+    monkeypatch.setenv(HANDSHAKE_TIMEOUT_ENV, "unset by the test")
 
 
 @pytest.fixture
@@ -40,11 +47,18 @@ def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
 
     def fake_run(app: str, **kwargs: Any) -> None:
-        # Every run configures sockjet's loggers next to uvicorn's (checked in test_log_config).
+        # Every run configures sockjet's loggers next to uvicorn's (checked in test_log_config),
+        # and serves HTTP with sockjet's protocol (the handshake deadline), whatever the --ws.
         assert kwargs.pop("log_config") == cli.log_config(kwargs["log_level"])
-        calls.append({"app": app, **kwargs})
+        assert kwargs.pop("http") == HTTP_PROTOCOL == "sockjet.server:SockjetHTTPProtocol"
+        calls.append({"app": app, **kwargs, "handshake_timeout": os.environ[HANDSHAKE_TIMEOUT_ENV]})
+
+    def fake_supervise(kwargs: dict[str, Any]) -> int:
+        fake_run(**kwargs)
+        return 0
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(cli, "_supervise", fake_supervise)
     return calls
 
 
@@ -208,6 +222,7 @@ def test_run_hands_every_option_to_uvicorn(
     (project / "main.py").write_text("async def app(scope, receive, send):\n    pass\n")
     argv = ["run", "main:app", "--host", "127.0.0.1", "--port", "0", "--workers", "3", "--reload", "--factory"]
     argv += ["--ws", "wsproto", "--ws-max-size", "1024", "--ws-ping-interval", "0", "--ws-ping-timeout", "2.5"]
+    argv += ["--handshake-timeout", "2.5"]
     assert run(capsys, *argv, "--log-level", "warning") == (0, "", "")
     assert served == [
         {
@@ -222,6 +237,7 @@ def test_run_hands_every_option_to_uvicorn(
             "ws_max_size": 1024,
             "ws_ping_interval": None,
             "ws_ping_timeout": 2.5,
+            "handshake_timeout": "2.5",
         }
     ]
     assert str(project) == sys.path[0]
@@ -238,11 +254,72 @@ def test_run_defaults(capsys: pytest.CaptureFixture[str], project: Path, served:
         "log_level": "info",
         "factory": False,
         "reload": False,
-        "ws": "websockets-sansio",
+        "ws": "sockjet.server:SockjetWebSocketProtocol",
         "ws_max_size": 16 * 1024 * 1024,
         "ws_ping_interval": 20.0,
         "ws_ping_timeout": 20.0,
+        "handshake_timeout": "10.0",
     }
+    assert WS_PROTOCOL == "sockjet.server:SockjetWebSocketProtocol"
+
+
+@pytest.mark.parametrize(("ws", "handed"), [("sockjet", WS_PROTOCOL), ("websockets-sansio", "websockets-sansio")])
+def test_ws_names_sockjets_protocol_or_one_of_uvicorns(
+    capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]], ws: str, handed: str
+) -> None:
+    assert run(capsys, "run", "examples.echo:app", "--port", "0", "--ws", ws, "--handshake-timeout", "0")[0] == 0
+    assert (served[0]["ws"], served[0]["handshake_timeout"]) == (handed, "0")
+
+
+def test_a_bad_handshake_timeout_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "run", "examples.echo:app", "--handshake-timeout", "soon")
+    assert code == 2
+    assert "argument --handshake-timeout: --handshake-timeout must be a number of seconds, got 'soon'" in err
+
+
+@pytest.mark.usefixtures("served")
+def test_an_unsupported_uvicorn_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(uvicorn, "__version__", "0.29.0")
+    monkeypatch.delitem(sys.modules, "sockjet.server")  # imported again, under the old version
+    code, _, err = run(capsys, "run", "examples.echo:app", "--port", "0")
+    assert (code, err) == (
+        1,
+        "sockjet: error: uvicorn 0.29.0 is not supported by sockjet's server protocol (tested with "
+        'uvicorn>=0.52.4,<0.55): pip install "uvicorn[standard]>=0.52.4,<0.55"\n',
+    )
+
+
+class FakeSupervisor:
+    """uvicorn's Multiprocess, minus the processes: each "worker" has already exited with a given code."""
+
+    exit_codes: tuple[int | None, ...] = ()
+    runs: list[Any] = []
+
+    def __init__(self, config: Any, sockets: list[socket.socket]) -> None:
+        self.config = config
+        self.processes = [type("Worker", (), {"exitcode": code})() for code in self.exit_codes]
+        for sock in sockets:
+            sock.close()
+
+    def run(self) -> None:
+        self.runs.append(self.config)
+
+
+@pytest.mark.parametrize(("exit_codes", "expected"), [((3, -15), 3), ((-15, 3), 3), ((-15, -15), 0), ((None,), 0)])
+def test_workers_that_failed_to_start_exit_3(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, exit_codes: tuple[int, ...], expected: int
+) -> None:
+    """uvicorn's supervisor returns normally when a worker failed to start; sockjet run exits 3 as with one worker."""
+    import uvicorn.supervisors
+
+    monkeypatch.setattr(FakeSupervisor, "exit_codes", exit_codes)
+    monkeypatch.setattr(FakeSupervisor, "runs", [])
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", FakeSupervisor)
+    assert run(capsys, "run", "examples.echo:app", "--port", "0", "--workers", "2")[0] == expected
+    (config,) = FakeSupervisor.runs
+    assert (config.workers, config.ws, config.http) == (2, WS_PROTOCOL, HTTP_PROTOCOL)
 
 
 def test_server_that_fails_to_start_gives_its_exit_code(

@@ -28,7 +28,11 @@ from sockjet.hub.backends._urls import redacted
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-WS_IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")
+WS_IMPLEMENTATIONS = ("sockjet", "websockets-sansio", "websockets", "wsproto")
+"""``--ws`` choices: sockjet's protocol (``sockjet.server:SockjetWebSocketProtocol``, the default) or uvicorn's."""
+DEFAULT_HANDSHAKE_TIMEOUT = 10.0
+STARTUP_FAILURE = 3
+"""uvicorn's exit code when the application fails to start; ``sockjet run`` keeps it whatever the worker count."""
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 DEMO_APP = "sockjet.demo.app:create_app"
 DEMO_REDIS_ENV = "SOCKJET_DEMO_REDIS_URL"
@@ -132,12 +136,16 @@ def check_port(host: str, port: int) -> None:
 
 
 def check_server(ws: str) -> None:
-    """uvicorn, and the package behind the chosen ``--ws`` implementation, must be importable."""
+    """uvicorn in a version sockjet's protocols support, and the package behind ``--ws``, must be importable."""
     if importlib.util.find_spec("uvicorn") is None:
         raise CLIError('The uvicorn server is not installed: pip install "uvicorn[standard]"')
     package = "wsproto" if ws == "wsproto" else "websockets"
     if importlib.util.find_spec(package) is None:
         raise CLIError(f"--ws {ws} needs the {package} package, which is not installed: pip install {package}")
+    try:
+        import sockjet.server  # noqa: F401 - its HTTP protocol serves every --ws
+    except SystemExit as exc:  # an unsupported uvicorn: its one line, as ours
+        raise CLIError(str(exc.code).removeprefix("sockjet.server: ")) from None
 
 
 def check_redis(url: str) -> None:
@@ -203,6 +211,14 @@ def _add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log-level", choices=LOG_LEVELS, default="info", help="server log level (default: %(default)s)"
     )
+    parser.add_argument(
+        "--handshake-timeout",
+        metavar="SECONDS",
+        type=_seconds("--handshake-timeout"),
+        default=DEFAULT_HANDSHAKE_TIMEOUT,
+        help="close connections that have not completed their WebSocket handshake (or sent a whole HTTP "
+        "request head) within this many seconds; 0 turns it off (default: %(default)s)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,8 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--ws",
         choices=WS_IMPLEMENTATIONS,
-        default="websockets-sansio",
-        help="uvicorn's WebSocket implementation (default: %(default)s)",
+        default="sockjet",
+        help="the WebSocket implementation: sockjet's protocol (sockjet.server:SockjetWebSocketProtocol, on "
+        "uvicorn's websockets-sansio) or one of uvicorn's own (default: %(default)s)",
     )
     run.add_argument(
         "--ws-max-size",
@@ -290,10 +307,32 @@ class ServerOptions:
     log_level: str
     factory: bool = False
     reload: bool = False
-    ws: str = "websockets-sansio"
+    ws: str = "sockjet"
     ws_max_size: int = DEFAULT_WS_MAX_SIZE
     ws_ping_interval: float | None = 20.0
     ws_ping_timeout: float | None = 20.0
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+
+    def uvicorn_options(self) -> dict[str, Any]:
+        """The keyword arguments of ``uvicorn.run`` and ``uvicorn.Config``."""
+        from sockjet.server import HTTP_PROTOCOL, WS_PROTOCOL
+
+        return {
+            "app": self.app,
+            "host": self.host,
+            "port": self.port,
+            "workers": self.workers,
+            "log_level": self.log_level,
+            "log_config": log_config(self.log_level),
+            "factory": self.factory,
+            "reload": self.reload,
+            # Import strings, not classes: worker processes import them again.
+            "http": HTTP_PROTOCOL,
+            "ws": WS_PROTOCOL if self.ws == "sockjet" else self.ws,
+            "ws_max_size": self.ws_max_size,
+            "ws_ping_interval": self.ws_ping_interval,
+            "ws_ping_timeout": self.ws_ping_timeout,
+        }
 
 
 def log_config(log_level: str) -> dict[str, Any]:
@@ -316,24 +355,34 @@ def _serve(options: ServerOptions) -> int:
     check_port(options.host, options.port)
     import uvicorn
 
+    from sockjet.server import HANDSHAKE_TIMEOUT_ENV
+
+    # The protocols read it in every worker process, which inherits the environment.
+    os.environ[HANDSHAKE_TIMEOUT_ENV] = str(options.handshake_timeout or 0)
+    kwargs = options.uvicorn_options()
     try:
-        uvicorn.run(
-            options.app,
-            host=options.host,
-            port=options.port,
-            workers=options.workers,
-            log_level=options.log_level,
-            log_config=log_config(options.log_level),
-            factory=options.factory,
-            reload=options.reload,
-            ws=options.ws,
-            ws_max_size=options.ws_max_size,
-            ws_ping_interval=options.ws_ping_interval,
-            ws_ping_timeout=options.ws_ping_timeout,
-        )
+        if options.workers > 1 and not options.reload:
+            return _supervise(kwargs)
+        uvicorn.run(**kwargs)
     except SystemExit as exc:  # uvicorn exits with 3 when the app fails to start
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     return 0
+
+
+def _supervise(kwargs: dict[str, Any]) -> int:
+    """uvicorn's worker supervisor, as ``uvicorn.run`` starts it, but exiting 3 when a worker failed to start.
+
+    uvicorn's own stops every worker then returns as if all went well (exit 0), which systemd, Docker and CI
+    read as success; with one worker it exits 3. Here the supervisor keeps the failed worker's exit code.
+    """
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(**kwargs)
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = any(process.exitcode == STARTUP_FAILURE for process in supervisor.processes)
+    return STARTUP_FAILURE if failed else 0
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -355,6 +404,7 @@ def _run(args: argparse.Namespace) -> int:
             ws_max_size=ws_max_size,
             ws_ping_interval=args.ws_ping_interval,
             ws_ping_timeout=args.ws_ping_timeout,
+            handshake_timeout=args.handshake_timeout,
         )
     )
 
@@ -420,7 +470,7 @@ def _demo(args: argparse.Namespace) -> int:
     elif url is not None:
         kind = check_hub(url)
         os.environ[DEMO_HUB_ENV] = url
-    check_server("websockets-sansio")
+    check_server("sockjet")
     check_port(args.host, args.port)
     names = {"redis": "Redis", "nats": "NATS"}
     hub = f"{names[kind]} hub at {redacted(url)}" if url is not None and kind in names else "in-process hub"
@@ -439,6 +489,7 @@ def _demo(args: argparse.Namespace) -> int:
             factory=True,
             # Chat frames are small: refuse big ones at the protocol level, before the app reads them.
             ws_max_size=64 * 1024,
+            handshake_timeout=args.handshake_timeout,
         )
     )
 

@@ -1,4 +1,9 @@
-"""Real server processes for end-to-end tests: start on a free 127.0.0.1 port, wait, stop by PID."""
+"""Real server processes for end-to-end tests: start on a free 127.0.0.1 port, wait, stop by PID.
+
+uvicorn runs sockjet's protocols (``sockjet.server``) unless a test chooses its protocols itself:
+``start_process`` adds ``--ws sockjet.server:SockjetWebSocketProtocol --http
+sockjet.server:SockjetHTTPProtocol`` to a ``python -m uvicorn`` command line that has neither option.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,20 @@ from pathlib import Path
 from tests.conftest import MS
 
 ROOT = Path(__file__).resolve().parents[2]
+SOCKJET_WS = "sockjet.server:SockjetWebSocketProtocol"
+SOCKJET_HTTP = "sockjet.server:SockjetHTTPProtocol"
+UVICORN_WS = ("websockets-sansio", "websockets", "wsproto")
+"""uvicorn's own implementations; ``ws="sockjet"`` (the default) is sockjet's."""
+
+
+def with_sockjet_protocols(argv: Sequence[str]) -> list[str]:
+    """``argv`` with sockjet's protocols added when it starts uvicorn without choosing any itself."""
+    argv = list(argv)
+    if argv[1:3] != ["-m", "uvicorn"]:
+        return argv
+    if "--ws" not in argv and "--http" not in argv:
+        argv += ["--ws", SOCKJET_WS, "--http", SOCKJET_HTTP]
+    return argv
 
 
 def free_port() -> int:
@@ -60,7 +79,12 @@ def start_process(argv: Sequence[str], port: int, *, env: dict[str, str] | None 
     merged["PYTHONPATH"] = os.pathsep.join([str(ROOT), merged.get("PYTHONPATH", "")])
     merged.update(env or {})
     process = subprocess.Popen(
-        list(argv), cwd=ROOT, env=merged, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        with_sockjet_protocols(argv),
+        cwd=ROOT,
+        env=merged,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, 15000 * MS, process)
@@ -83,10 +107,13 @@ def stop_process(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, ti
 
 
 @contextlib.contextmanager
-def uvicorn_server(app: str, *, ws: str = "websockets-sansio", extra: Sequence[str] = ()) -> Iterator[Server]:
-    """``uvicorn app`` on a free port with the given WebSocket implementation."""
+def uvicorn_server(app: str, *, ws: str = "sockjet", extra: Sequence[str] = ()) -> Iterator[Server]:
+    """``uvicorn app`` on a free port with the given WebSocket implementation: ``"sockjet"`` (sockjet's
+    protocols), or one of uvicorn's own (``UVICORN_WS``, behind uvicorn's own HTTP protocol)."""
     port = free_port()
-    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--ws", ws]
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    if ws != "sockjet":
+        argv += ["--ws", ws]
     argv += ["--log-level", "warning", *extra]
     server = start_process(argv, port)
     try:

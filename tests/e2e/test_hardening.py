@@ -43,8 +43,14 @@ def _serve(ws: str) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
-    """uvicorn with its default WebSocket implementation, websockets-sansio."""
+    """uvicorn's websockets-sansio implementation."""
     yield from _serve("websockets-sansio")
+
+
+@pytest.fixture(scope="module")
+def sockjet_server() -> Iterator[Server]:
+    """sockjet's protocols (``sockjet.server``), as ``sockjet run`` serves by default."""
+    yield from _serve("sockjet")
 
 
 @pytest.fixture(scope="module")
@@ -52,15 +58,16 @@ def wsproto_server() -> Iterator[Server]:
     yield from _serve("wsproto")
 
 
-@pytest.fixture(params=["websockets-sansio", "wsproto"])
+@pytest.fixture(params=["sockjet", "websockets-sansio", "wsproto"])
 def ws_impl(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 def any_server(ws_impl: str, request: pytest.FixtureRequest) -> Server:
-    """Each of uvicorn's WebSocket implementations."""
-    return request.getfixturevalue("server" if ws_impl == "websockets-sansio" else "wsproto_server")  # type: ignore[no-any-return]
+    """sockjet's protocol and each of uvicorn's WebSocket implementations."""
+    name = {"sockjet": "sockjet_server", "websockets-sansio": "server", "wsproto": "wsproto_server"}[ws_impl]
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 def stats(server: Server) -> dict[str, Any]:
@@ -93,8 +100,9 @@ async def test_an_oversized_message_is_closed_with_1009(any_server: Server) -> N
 
 
 async def test_invalid_utf8_in_a_text_frame_is_closed_with_1007(any_server: Server, ws_impl: str) -> None:
-    """The server's job (it decodes before the app sees the text): websockets-sansio closes with 1007,
-    uvicorn's wsproto implementation drops the connection without a close frame."""
+    """The server's job (it decodes before the app sees the text): websockets-sansio (and sockjet's
+    protocol on it) closes with 1007, uvicorn's wsproto implementation drops the connection without a
+    close frame."""
     async with asyncio.timeout(TIMEOUT), connect(any_server.url + "/echo", ping_interval=None) as ws:
         await ws.send(b"\xff\xfe not utf-8", text=True)
         with pytest.raises(ConnectionClosed) as info:

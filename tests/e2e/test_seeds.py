@@ -2,7 +2,8 @@
 
 Each example file runs unchanged in its own uvicorn process (one per example and WebSocket
 implementation, shared by that example's tests) and must answer exactly what the seed's client
-prints. Both of uvicorn's WebSocket implementations are served: ``websockets-sansio`` and ``wsproto``.
+prints. Served on sockjet's protocol (``sockjet.server``, the default of ``sockjet run``) and on both of
+uvicorn's WebSocket implementations: ``websockets-sansio`` and ``wsproto``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ TIMEOUT = 5000 * MS
 """Upper bound for one test's whole conversation with the server."""
 
 
-@pytest.fixture(scope="module", params=["websockets-sansio", "wsproto"])
+@pytest.fixture(scope="module", params=["sockjet", "websockets-sansio", "wsproto"])
 def ws_impl(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
