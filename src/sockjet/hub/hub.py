@@ -332,6 +332,8 @@ class Hub:
         ``member.recovered`` tells whether that held; when it cannot (trimmed, expired, another
         epoch or room, an offset beyond the top) nothing is replayed and ``recovered`` is False.
         A garbage token raises ``ValueError``. ``since`` counts on a connection's first join of a room.
+        With history, ``member.position`` is the room's latest position once the member is live
+        (a room without a stream starts one at offset 0): hand it to the client to resume from.
         """
         _check_room(room)
         position = as_position(since)
@@ -808,6 +810,7 @@ class _Join:
             except BaseException:
                 await hub._exit(room, member)
                 raise
+        member.position = None if hub._history is None else hub._history.position(room, member)
         self._member = member
         self._task = asyncio.current_task()
         member.entered(self._task)

@@ -25,6 +25,7 @@ from sockjet.hub.handoff import Unfinished
 from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
 from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
+from sockjet.hub.position import Position
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.types import Message
 
@@ -69,6 +70,7 @@ class Member:
         "close_code",
         "connection_id",
         "loop",
+        "position",
         "recovered",
         "websocket",
     )
@@ -93,6 +95,9 @@ class Member:
         self.recovered = True
         """Whether the last ``hub.join(..., since=...)`` gave back every message after ``since``
         (True after a join without ``since``: nothing was asked, nothing is missing)."""
+        self.position: Position | None = None
+        """The room's latest ``Position`` when the last ``hub.join`` went live (``None`` without history):
+        every later publication reaches this member, so a client that resumes from it misses nothing."""
         self.connection_id = secrets.token_hex(8)
         """This connection's id in ``hub.presence(room)`` and presence events, the same in every room."""
         self._outbox = outbox
