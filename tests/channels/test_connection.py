@@ -557,6 +557,9 @@ async def test_two_channels_on_one_hub_and_a_plain_member_share_a_room(hub: Hub)
     for peer in peers:
         await peer.stop()
     assert hub._codecs == {} and hub._framed == {}
+    await connect(first)  # left open: the hub's shutdown closes it and forgets its link
+    await hub.aclose()
+    assert (hub._channels, hub._codecs) == (0, {})
     assert "Connection" in repr(Connection(first, plain.websocket, "u", None))
 
 

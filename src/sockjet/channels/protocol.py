@@ -415,6 +415,8 @@ class Rules:
                 f"Command id {command.id} is already pending: use an id unique among commands awaiting a reply.",
             )
         if isinstance(command, Failure):
+            if command.id is not None and command.id in self.pending:  # its id belongs to a pending command
+                command = Failure(None, command.code, command.message, command.details)
             if command.code is ErrorCode.MALFORMED and self._malformed_one():
                 return Close(MALFORMED_CLOSE_CODE, MALFORMED_CLOSE_REASON)
             return command

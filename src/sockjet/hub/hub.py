@@ -259,6 +259,8 @@ class Hub:
         finally:
             self._membership.clear()
             self._framed.clear()
+            self._codecs.clear()
+            self._channels = 0
             self._members.clear()
             if self._history is not None:
                 self._history.clear()
