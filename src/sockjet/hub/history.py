@@ -129,6 +129,7 @@ class RoomHistories(Generic[_M]):
         deliver: Callable[[tuple[_M, ...], Message, int], None],
         lost: Callable[[str], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        framed: Callable[[tuple[_M, ...], Publication], tuple[_M, ...]] | None = None,
     ) -> None:
         self.retention = retention
         """Which rooms keep history: the hub asks before publishing, joining with ``since`` or reading."""
@@ -137,6 +138,8 @@ class RoomHistories(Generic[_M]):
         self._deliver = deliver
         self._lost = lost
         self._spawn = spawn
+        self._framed = framed
+        """Delivers to the members that frame publications themselves (channels); returns the others."""
         self.backend: Backend | None = None
         self.feeds: dict[str, RoomFeed[_M]] = {}
         self._batches: dict[str, _Batch] = {}
@@ -198,6 +201,8 @@ class RoomHistories(Generic[_M]):
         recovered, out = feed.finish(member, since, read.after(since.offset))
         one = (member,)
         for publication in out:
+            if self._framed is not None and not self._framed(one, publication):
+                continue
             message, size = frame_message(publication, self.frame)
             self._deliver(one, message, size)
         return recovered
@@ -273,6 +278,8 @@ class RoomHistories(Generic[_M]):
 
     def _fan(self, room: str, feed: RoomFeed[_M], publication: Publication) -> None:
         members = feed.route(publication, self._members(room))
+        if self._framed is not None and members:
+            members = self._framed(members, publication)
         if not members:
             return
         message, size = frame_message(publication, self.frame)

@@ -25,6 +25,7 @@ from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import PRESENCE_TTL, MemoryPresenceStore, PresenceStore
 from sockjet.hub.backends.subjects import server_urls, subject_base
+from sockjet.hub.channel import ChannelLink
 from sockjet.hub.disconnect import disconnect_for
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import (
@@ -181,6 +182,12 @@ class Hub:
         self._stopping = False
         self._start_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._channels = 0
+        """How many members carry a channels link (``attach_channel``): none, and deliveries skip that path."""
+        self._codecs: dict[Any, int] = {}
+        """The codecs of the attached channels links, with how many links use each."""
+        self._framed: dict[str, int] = {}
+        """Per room, how many of its members carry a channels link."""
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
@@ -195,6 +202,7 @@ class Hub:
                 deliver=self._deliver_to,
                 lost=self._history_lost,
                 spawn=self._spawn,
+                framed=self._deliver_framed,
             )
         self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
 
@@ -268,6 +276,9 @@ class Hub:
             await self._backend.stop()
         finally:
             self._membership.clear()
+            self._framed.clear()
+            self._codecs.clear()
+            self._channels = 0
             self._members.clear()
             if self._history is not None:
                 self._history.clear()
@@ -361,7 +372,7 @@ class Hub:
         user_key = ""
         if presence is not None:
             info_json, user_key = encode_info(presence, max_bytes=self.max_presence_info)
-        announced = Announced(info_json, user_key, mode)
+        announced = _SILENT if info_json is None and mode is None else Announced(info_json, user_key, mode)
         return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced, position)
 
     def members(self, room: str) -> tuple[Member, ...]:
@@ -425,6 +436,27 @@ class Hub:
         """This WebSocket's member, if it is in a room of this hub."""
         return self._members.get(id(websocket))
 
+    async def attach_channel(self, websocket: HubWebSocket, link: ChannelLink, *, connection_id: str) -> Member:
+        """The member of a ``sockjet.channels`` connection, made before its first join (starts the hub).
+
+        Unlike a plain member it stays attached while it is in no room (its connection sends
+        replies through its outbox) until ``detach_channel``; its rooms' messages are framed by
+        ``link.codec``; a room whose history is lost is reported to ``link.lost``, not closed.
+        """
+        if self._members.get(id(websocket)) is not None:
+            raise RuntimeError("This WebSocket already has a member in this hub; attach it before any join.")
+        member = await self._member_for(websocket, None, None, None, "")
+        member.channel = link
+        member.connection_id = connection_id
+        self._channels += 1
+        self._codecs[link.codec] = self._codecs.get(link.codec, 0) + 1
+        return member
+
+    async def detach_channel(self, member: Member) -> None:
+        """End an attached channels member (after its joins ended): its writer stops, queued frames are dropped."""
+        self._unregister(member)
+        await member.stop()
+
     # -- publish ------------------------------------------------------------------------------------
     async def publish(self, room: str, data: Any, *, idempotency_key: str | None = None) -> Position | None:
         """Send ``data`` to every member of ``room``, in every process; no need to be a member.
@@ -478,13 +510,54 @@ class Hub:
 
     def _history_lost(self, room: str) -> None:
         for member in self._membership.members(room):
-            member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
+            if member.channel is not None:
+                member.channel.lost(room)  # one subscription ends, not the socket
+            else:
+                member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
 
     def _deliver(self, envelope: Envelope) -> None:
         members = self._membership.members(envelope.room)
+        if self._channels:
+            members = self._deliver_framed(members, envelope)
         if not members:
             return
         self._deliver_to(members, envelope.message(), envelope.size)
+
+    def _deliver_framed(self, members: tuple[Member, ...], source: Envelope | Publication) -> tuple[Member, ...]:
+        """Deliver ``source`` to the members with a channels link, framed once per codec; return the others."""
+        framed_count = self._framed.get(source.room)
+        if not framed_count:
+            return members
+        if framed_count == len(members) and len(self._codecs) == 1:  # the common case: one Channels, its room
+            codec = next(iter(self._codecs))
+            if not codec.diverting:
+                message, size = codec.frame(source)
+                self._deliver_to(members, message, size)
+                return ()
+        plain: list[Member] = []
+        framed: dict[Any, list[Member]] = {}
+        for member in members:
+            link = member.channel
+            if link is None:
+                plain.append(member)
+                continue
+            group = framed.get(link.codec)
+            if group is None:
+                framed[link.codec] = [member]
+            else:
+                group.append(member)
+        room = source.room
+        for codec, group in framed.items():
+            message, size = codec.frame(source)
+            direct: list[Member] = []
+            for member in group:
+                link = member.channel
+                if link is not None and link.diverting and link.divert(room, message, size):
+                    continue
+                direct.append(member)
+            if direct:
+                self._deliver_to(tuple(direct), message, size)
+        return tuple(plain) if len(plain) != len(members) else members
 
     def _deliver_to(self, members: tuple[Member, ...], message: Message, size: int) -> None:
         """The same prebuilt message to each member (never awaits)."""
@@ -497,6 +570,11 @@ class Hub:
         fan_out(members, message, size)
 
     def _offer(self, member: Member, message: Message, size: int) -> None:
+        link = member.channel
+        if link is not None:  # a presence frame for a channels connection
+            room, message, size = link.codec.presence(message, size)
+            if link.diverting and link.divert(room, message, size):
+                return
         if member.loop is asyncio.get_running_loop():
             member.deliver(message, size)
         else:  # a member served by another event loop (thread)
@@ -549,6 +627,8 @@ class Hub:
         With history, the member's first join of the room then catches it up after ``since``.
         """
         actions = self._membership.join(room, member)
+        if member.channel is not None and actions:
+            self._framed[room] = self._framed.get(room, 0) + 1
         if not needs_backend(actions):
             return
         history = self._history if self._keeps_history(room) else None
@@ -567,6 +647,8 @@ class Hub:
         if self._membership.depth(room, member) == 1:
             await self._presence.leave(room, member)
         actions = self._membership.leave(room, member)
+        if member.channel is not None and needs_backend(actions):
+            self._unframe(room)
         if self._history is not None and needs_backend(actions):
             self._history.left(room, member, Action.UNSUBSCRIBE in actions)
         if needs_backend(actions) and self._running:
@@ -576,15 +658,27 @@ class Hub:
                 logger.warning(
                     "Could not tell the backend that a member left room %s: %s", loggable(room), loggable(exc)
                 )
-        if Action.STOP_MEMBER in actions:
+        if Action.STOP_MEMBER in actions and member.channel is None:
             self._unregister(member)
             await member.stop()
-        elif member not in self._membership:
+        elif member not in self._membership and (member.channel is None or member.closed):
             await member.stop()  # closed or gone meanwhile: wait until the hub is done with it
+        # A channels member stays attached without rooms: its connection still sends replies.
+
+    def _unframe(self, room: str) -> None:
+        left = self._framed.pop(room) - 1
+        if left:
+            self._framed[room] = left
 
     def _unregister(self, member: Member) -> None:
         if self._members.get(id(member.websocket)) is member:
             del self._members[id(member.websocket)]
+            link = member.channel
+            if link is not None:
+                self._channels -= 1
+                left = self._codecs.pop(link.codec) - 1
+                if left:
+                    self._codecs[link.codec] = left
             left = self._loops[member.loop] - 1
             if left:
                 self._loops[member.loop] = left
@@ -595,6 +689,9 @@ class Hub:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""
         self._unregister(member)
         changes = self._membership.remove(member)
+        if member.channel is not None:
+            for room in changes:
+                self._unframe(room)
         if self._history is not None:
             for room, actions in changes.items():
                 self._history.left(room, member, Action.UNSUBSCRIBE in actions)
@@ -636,13 +733,17 @@ class _LocalView:
         if history is not None:
             history.deliver(publication)
         else:  # another process of this hub keeps history: deliver the payload as it is
-            self._hub._deliver(Envelope(publication.room, publication.payload))
+            self._hub._deliver(Envelope(publication.room, publication.payload, publication.kind))
 
     def stream_interrupted(self, rooms: list[str]) -> None:
         self._hub._presence.interrupted(rooms)
         history = self._hub._history
         if history is not None:
             history.interrupted(rooms)
+
+
+_SILENT = Announced(None, "", None)
+"""What a join without presence announces (nothing): one value for all of them."""
 
 
 def _by_prefix(sizes: Any) -> dict[str, int]:

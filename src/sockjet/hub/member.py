@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sockjet import status
+from sockjet.hub.channel import ChannelLink
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.handoff import Unfinished
 from sockjet.hub.loggable import loggable
@@ -66,6 +67,7 @@ class Member:
         "_peer_gone",
         "_state",
         "_writer",
+        "channel",
         "close_code",
         "connection_id",
         "loop",
@@ -111,6 +113,8 @@ class Member:
         """Tasks inside a ``hub.join`` block of this member, and how many blocks each is in."""
         self._interrupted: set[asyncio.Task[Any]] | None = None
         self._peer_gone = False
+        self.channel: ChannelLink | None = None
+        """Set by ``hub.attach_channel``: a channels connection, which frames its rooms' messages itself."""
 
     def __repr__(self) -> str:
         client = self.websocket.scope.get("client")
