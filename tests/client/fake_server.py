@@ -51,6 +51,8 @@ class FakeServer:
         self.refuse: set[str] = set()
         self.silent = False
         self.hold_replies = False
+        self.first_frame: str | None = None
+        """Sent instead of the connected frame when set ("" sends nothing at all)."""
         self.connections_made = 0
         self._server: Server | None = None
         self._count = 0
@@ -88,6 +90,11 @@ class FakeServer:
     async def push_all(self, frame: dict[str, Any]) -> None:
         for conn in list(self.conns):
             await self._send(conn, frame)
+
+    async def send_raw(self, text: str) -> None:
+        for conn in list(self.conns):
+            with contextlib.suppress(ConnectionClosed):
+                await conn.ws.send(text)
 
     async def unsubscribe_all(self, room_name: str, code: int, reason: str) -> None:
         for conn in list(self.conns):
@@ -131,7 +138,10 @@ class FakeServer:
         conn = Conn(ws, f"c{self._count}", token)
         self.conns.append(conn)
         try:
-            await ws.send(json.dumps({"op": "connected", "connection": conn.id, "ping": self.ping, "protocol": 1}))
+            if self.first_frame is None:
+                await ws.send(json.dumps({"op": "connected", "connection": conn.id, "ping": self.ping, "protocol": 1}))
+            elif self.first_frame:
+                await ws.send(self.first_frame)
             pinger = asyncio.create_task(self._pings(conn))
             try:
                 async for raw in ws:

@@ -49,6 +49,18 @@ async def take(sub: Subscription, n: int, timeout: float = 5000 * MS) -> list[Ev
     return [await asyncio.wait_for(sub.__anext__(), timeout) for _ in range(n)]
 
 
+async def outage(server: FakeServer, client: Client) -> None:
+    """Drop every connection and refuse new ones (1013, try again later) until ``back``."""
+    server.token_check = lambda token: (1013, "try again later")
+    server.drop_all()
+    await until(lambda: client.state is ClientState.RECONNECTING)
+
+
+async def back(server: FakeServer, client: Client) -> None:
+    server.token_check = lambda token: None
+    await until(lambda: client.state is ClientState.CONNECTED and len(server.conns) == 1)
+
+
 def datas(events: list[Event]) -> list[Any]:
     return [e.data for e in events if isinstance(e, Message)]
 
@@ -99,12 +111,11 @@ async def test_after_a_drop_what_was_missed_arrives_once_in_order_then_live(serv
             await server.publish(sub.room, "before")
         for sub in subs:
             assert datas(await take(sub, 1)) == ["before"]
-        server.drop_all()
-        await until(lambda: client.state is ClientState.RECONNECTING)
+        await outage(server, client)
         for n in range(5):
             for sub in subs:
                 await server.publish(sub.room, n)
-        await until(lambda: client.state is ClientState.CONNECTED and len(server.conns) == 1)
+        await back(server, client)
         for sub in subs:
             await server.publish(sub.room, "live")
         for sub in subs:
@@ -148,10 +159,10 @@ async def test_a_resubscription_that_cannot_recover_after_a_drop_says_resync(ser
         sub = await client.subscribe("chat:1")
         await server.publish("chat:1", "a")
         assert datas(await take(sub, 1)) == ["a"]
-        server.drop_all()
-        await until(lambda: client.state is ClientState.RECONNECTING)
+        await outage(server, client)
         await server.publish("chat:1", "b")
         server.lose_history("chat:1")  # trimmed: e1.2 can no longer be replayed
+        await back(server, client)
         [resync] = await take(sub, 1)
         assert resync == Resync("chat:1", Position("e1", 2))
         await server.publish("chat:1", "c")
@@ -306,14 +317,14 @@ async def test_a_command_without_reply_times_out(server: FakeServer) -> None:
 
 
 async def test_a_command_waits_for_the_next_connection(server: FakeServer) -> None:
-    async with Client(server.url, backoff_min=0.2, backoff_max=0.2) as client:
-        server.drop_all()
-        await until(lambda: client.state is ClientState.RECONNECTING)
-        sub = await client.subscribe("chat:1")  # sent once the client is back
-        assert client.state is ClientState.CONNECTED and sub.active
-        server.drop_all()
-        await until(lambda: client.state is ClientState.RECONNECTING)
-        assert await client.call("echo", "later") == "later"
+    async with Client(server.url, **FAST) as client:
+        await outage(server, client)
+        subscribing = asyncio.create_task(client.subscribe("chat:1"))
+        calling = asyncio.create_task(client.call("echo", "later"))
+        await asyncio.sleep(100 * MS)
+        assert not subscribing.done() and not calling.done()
+        await back(server, client)
+        assert (await subscribing).active and await calling == "later"
 
 
 async def test_a_subscription_revoked_by_the_server_ends(server: FakeServer) -> None:
@@ -402,3 +413,168 @@ async def test_an_http_answer_is_one_clear_line() -> None:
 def test_options_that_cannot_work_are_refused(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         Client("ws://127.0.0.1:1/ws", **kwargs)
+
+
+async def test_a_client_that_dropped_before_the_rooms_first_message_gets_it_from_history(server: FakeServer) -> None:
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("fresh")
+        assert sub.position is None  # never published to: the protocol has no position to give
+        await outage(server, client)
+        for n in range(3):
+            await server.publish("fresh", n)
+        await back(server, client)
+        await server.publish("fresh", "live")
+        assert datas(await take(sub, 4)) == [0, 1, 2, "live"]
+        assert sub.recovered and sub.missed == 3 and sub.position == Position("e1", 4)
+
+
+async def test_when_history_no_longer_starts_at_the_first_message_it_is_a_resync(server: FakeServer) -> None:
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("fresh")
+        await outage(server, client)
+        await server.publish("fresh", "trimmed")
+        server.lose_history("fresh")
+        await server.publish("fresh", "kept")
+        await back(server, client)
+        [resync] = await take(sub, 1)
+        assert resync == Resync("fresh", Position("e1", 2)) and sub.recovered is False
+        await server.publish("fresh", "live")
+        assert datas(await take(sub, 1)) == ["live"]
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        '{"op": "message", "room": "chat:1", "position": "not a token", "data": 1}',
+        '{"op": "connected", "connection": "again", "ping": 25, "protocol": 1}',
+    ],
+)
+async def test_a_frame_the_protocol_does_not_allow_drops_the_link_and_the_client_comes_back(
+    server: FakeServer, frame: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("chat:1")
+        await server.send_raw(frame)
+        await until(lambda: server.connections_made == 2 and client.state is ClientState.CONNECTED)
+        await until(lambda: len(server.conns) == 1)
+        await server.publish("chat:1", "after")
+        assert datas(await take(sub, 1)) == ["after"]
+    assert "sockjet client: The server sent" in caplog.text
+
+
+async def test_replies_to_nothing_pending_and_pushes_for_other_rooms_are_ignored(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with Client(server.url) as client:
+        sub = await client.subscribe("chat:1")
+        await server.send_raw('{"id": 999, "ok": {}}')
+        await server.send_raw('{"id": null, "error": {"code": 400, "message": "The frame is not valid JSON."}}')
+        await server.send_raw('{"op": "message", "room": "elsewhere", "position": null, "data": 1}')
+        await server.send_raw('{"op": "presence", "room": "elsewhere", "joins": [], "leaves": []}')
+        await server.send_raw('{"op": "unsubscribed", "room": "elsewhere", "code": 3410, "reason": "history lost"}')
+        await server.publish("chat:1", "still here")
+        assert datas(await take(sub, 1)) == ["still here"]
+    assert "the server answered an unknown command: 400: The frame is not valid JSON." in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("first", "message"),
+    [
+        ('{"op": "ping"}', "The server's first frame is not connected"),
+        ("[]", "The server sent a frame that is not a JSON object"),
+    ],
+)
+async def test_a_server_that_does_not_say_connected_first(server: FakeServer, first: str, message: str) -> None:
+    server.first_frame = first
+    with pytest.raises(ConnectError, match=re.escape(f"Cannot connect to {server.url}: {message}")):
+        await Client(server.url).connect()
+
+
+async def test_a_server_that_says_nothing_is_a_timeout(server: FakeServer) -> None:
+    server.first_frame = ""
+    expected = f"Cannot connect to {server.url}: no connected frame within 0.2 s."
+    with pytest.raises(ConnectError, match=re.escape(expected)):
+        await Client(server.url, open_timeout=0.2).connect()
+
+
+async def test_a_first_connect_closed_with_a_reconnect_code_is_a_connect_error(server: FakeServer) -> None:
+    server.token_check = lambda token: (1013, "try again later")
+    expected = f"Cannot connect to {server.url}: the server closed the connection (1013 try again later)."
+    with pytest.raises(ConnectError, match=re.escape(expected)):
+        await Client(server.url).connect()
+
+
+async def test_a_token_provider_that_fails_first_is_raised_then_retried_on_reconnect(
+    server: FakeServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[int] = []
+
+    async def get_token() -> str:
+        calls.append(1)
+        if len(calls) in (1, 3):
+            raise RuntimeError("identity provider down")
+        return "t"
+
+    with pytest.raises(RuntimeError, match=re.escape("identity provider down")):
+        await Client(server.url, get_token=get_token).connect()
+    async with Client(server.url, get_token=get_token, **FAST) as client:
+        server.drop_all()
+        await until(lambda: len(calls) == 4 and client.state is ClientState.CONNECTED)
+    assert "get_token failed (identity provider down): retrying" in caplog.text
+
+
+async def test_a_refusal_while_reconnecting_closes_the_client_and_fails_what_waits(server: FakeServer) -> None:
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("chat:1")
+        server.token_check = lambda token: (4003, "authentication refused")
+        server.hold_replies = True
+        waiting = asyncio.create_task(client.call("echo", 1))
+        await until(lambda: len(server.commands) == 2)
+        server.drop_all()
+        with pytest.raises(ClientClosed, match=re.escape("(4003: authentication refused)")):
+            await take(sub, 1)
+        with pytest.raises(ConnectionLost):
+            await waiting
+        assert client.state is ClientState.CLOSED
+
+
+async def test_closing_fails_the_commands_in_flight(server: FakeServer) -> None:
+    client = Client(server.url)
+    await client.connect()
+    await client.subscribe("chat:1")
+    server.hold_replies = True
+    waiting = asyncio.create_task(client.call("echo", 1))
+    subscribing = asyncio.create_task(client.subscribe("chat:2"))
+    await until(lambda: len(server.commands) == 3)
+    await client.close()
+    with pytest.raises(ClientClosed, match=re.escape("(1000: closed by the client)")):
+        await waiting
+    with pytest.raises(ClientClosed, match=re.escape("(1000: closed by the client)")):
+        await subscribing
+    assert repr(client) == f"<Client {server.url} CLOSED>"
+
+
+async def test_an_unsubscribe_in_flight_when_the_link_drops_is_done(server: FakeServer) -> None:
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("chat:1")
+        server.hold_replies = True
+        leaving = asyncio.create_task(sub.unsubscribe())
+        await until(lambda: len(server.commands) == 2)
+        server.hold_replies = False
+        server.drop_all()
+        await leaving
+        await until(lambda: client.state is ClientState.CONNECTED and len(server.conns) == 1)
+        assert client.subscriptions == {}
+        assert [c["op"] for c in server.commands] == ["subscribe", "unsubscribe"]
+
+
+async def test_without_pings_there_is_no_liveness_check() -> None:
+    async with fake_server(ping=0) as server, Client(server.url, ping_grace=0.05) as client:
+        await asyncio.sleep(300 * MS)
+        assert client.state is ClientState.CONNECTED and server.connections_made == 1
+
+
+async def test_pings_keep_a_quiet_link_alive() -> None:
+    async with fake_server(ping=0.1) as server, Client(server.url, ping_grace=0.1) as client:
+        await asyncio.sleep(600 * MS)
+        assert client.state is ClientState.CONNECTED and server.connections_made == 1

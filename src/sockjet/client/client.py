@@ -30,13 +30,14 @@ from sockjet.client.closes import WS_4001_TOKEN_EXPIRED, CloseAction, after_clos
 from sockjet.client.errors import (
     ChannelError,
     ClientClosed,
+    ClientError,
     CommandTimeout,
     ConnectError,
     ConnectionLost,
     ProtocolViolation,
     SubscriptionEnded,
 )
-from sockjet.client.events import Resync
+from sockjet.client.events import History, Resync
 from sockjet.client.pending import Fate, PendingCommands, fate_on_drop
 from sockjet.client.state import ClientEvent, ClientState, next_state
 from sockjet.client.subscription import Subscription
@@ -312,12 +313,46 @@ class Client:
             self._forget(subscription, reply.error)
             return
         position, recovered, missed = frames.subscribed(reply.ok or {})
-        if subscription._cursor.subscribed(command.since, position, recovered, again=subscription._live):
+        if command.since is None and subscription._live and subscription.position is None and position is not None:
+            # Nothing seen yet and the room has a stream now: what came meanwhile may all be retained.
+            subscription._fill_top = position
+            if subscription._held is None:
+                subscription._held = []
+                asyncio.ensure_future(self._fill(subscription)).add_done_callback(_ignore)
+        elif subscription._cursor.subscribed(command.since, position, recovered, again=subscription._live):
             subscription._put(Resync(subscription.room, subscription.position))
         subscription.recovered, subscription.missed = recovered, missed
         subscription._live = True
         if not subscription._ready.done():
             subscription._ready.set_result(None)
+
+    async def _fill(self, subscription: Subscription) -> None:
+        """Recover a subscription that had no position from the room's history: complete from offset 1, or Resync.
+
+        The protocol gives no position for a room never published to, so a client that drops
+        before the first message has no ``since``; when the room's history still holds every
+        message from the first, they are what it missed. Live messages are held meanwhile.
+        """
+        try:
+            history: History | None = await subscription.history()
+        except ClientError:
+            history = None
+        top, held = subscription._fill_top, subscription._held or []
+        subscription._held = None
+        if subscription._ended is not None or top is None:
+            return
+        messages = history.messages if history is not None and history.recovered else ()
+        first, last = (messages[0].position, messages[-1].position) if messages else (None, None)
+        if first == Position._of(top.epoch, 1) and last is not None and last.epoch == top.epoch and last >= top:
+            for message in messages:
+                subscription._offer(message)
+            subscription.recovered, subscription.missed = True, top.offset
+        else:
+            subscription._cursor.subscribed(None, top, False, again=True)
+            subscription.recovered, subscription.missed = False, 0
+            subscription._put(Resync(subscription.room, top))
+        for message in held:
+            subscription._offer(message)
 
     def _on_unsubscribed(self, push: frames.UnsubscribedPush) -> None:
         subscription = self._subscriptions.get(push.room)
@@ -377,7 +412,8 @@ class Client:
             ) from None
         except ProtocolViolation as error:
             await ws.close(status.WS_1002_PROTOCOL_ERROR, "protocol violation")
-            raise _Attempt(status.WS_1002_PROTOCOL_ERROR, "", f"Cannot connect to {self.url}: {error}") from None
+            # Our close, not the server's verdict: not a sockjet server, or a bug; try again later.
+            raise _Attempt(status.WS_1006_ABNORMAL_CLOSURE, "", f"Cannot connect to {self.url}: {error}") from None
         self.connection_id = first_frame.connection
         self._ws = ws
         self._opened(first_frame.ping)

@@ -52,6 +52,9 @@ class Subscription:
         self._ended: BaseException | None = None
         self._live = False
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._held: list[Message] | None = None
+        """Live messages kept aside while the client recovers this subscription from history."""
+        self._fill_top: Position | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription {self.room!r} at {self.position}>"
@@ -109,7 +112,9 @@ class Subscription:
     # The client's side: what the connection delivers.
 
     def _offer(self, message: Message) -> None:
-        if self._ended is None and self._cursor.offer(message.position):
+        if self._held is not None:
+            self._held.append(message)
+        elif self._ended is None and self._cursor.offer(message.position):
             self._put(message)
 
     def _presence(self, event: PresenceEvent) -> None:
