@@ -124,3 +124,14 @@ def test_ok_bodies() -> None:
 def test_ok_bodies_the_protocol_does_not_allow(parse_ok: Any, ok: dict[str, Any], message: str) -> None:
     with pytest.raises(ProtocolViolation, match=re.escape(message)):
         parse_ok(ok)
+
+
+def test_positions_are_read_as_position_parse_reads_them() -> None:
+    for token in ("e.0", "kR3v9Q.42", "a-b_c.9223372036854775807"):
+        push = frames.parse(json.dumps({"op": "message", "room": "r", "position": token, "data": 1}))
+        assert isinstance(push, frames.MessagePush) and push.message.position == Position.parse(token)
+    for token in ("e.01", "e.9223372036854775808", ".1", "e.", "e.1.2", "é.1", "x" * 65 + ".1"):
+        with pytest.raises(ValueError):
+            Position.parse(token)
+        with pytest.raises(ProtocolViolation, match=re.escape("a position that is not a token")):
+            frames.parse(json.dumps({"op": "message", "room": "r", "position": token, "data": 1}))

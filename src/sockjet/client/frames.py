@@ -11,12 +11,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from sockjet.client.errors import ChannelError, ProtocolViolation
 from sockjet.client.events import History, Message, PresenceEvent
-from sockjet.hub.position import Position
+from sockjet.hub.position import MAX_OFFSET, Position
 
 SUBPROTOCOL = "sockjet.v1"
 TOKEN_PREFIX = "sockjet.token."
@@ -87,15 +88,17 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,64})\.(0|[1-9][0-9]{0,18})")
+"""docs/protocol.md's position token (the grammar of ``Position.parse``), matched once per message."""
+
+
 def _position(value: object, frame: object) -> Position | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    match = _TOKEN.fullmatch(value) if isinstance(value, str) else None
+    if match is None or (offset := int(match.group(2))) > MAX_OFFSET:
         raise _violation("a position that is not a token", frame)
-    try:
-        return Position.parse(value)
-    except ValueError:
-        raise _violation("a position that is not a token", frame) from None
+    return Position._of(match.group(1), offset)
 
 
 def _room(frame: dict[str, Any]) -> str:
