@@ -26,7 +26,7 @@ from websockets.typing import Subprotocol
 from sockjet import status
 from sockjet.client import frames
 from sockjet.client.backoff import Backoff
-from sockjet.client.closes import WS_4001_TOKEN_EXPIRED, CloseAction, after_close, resubscribes
+from sockjet.client.closes import CloseAction, after_close, resubscribes
 from sockjet.client.errors import (
     ChannelError,
     ClientClosed,
@@ -155,7 +155,7 @@ class Client:
             try:
                 ws = await self._open()
             except _Attempt as attempt:
-                if attempt.code != WS_4001_TOKEN_EXPIRED or self._get_token is None:
+                if attempt.code != status.WS_4001_TOKEN_EXPIRED or self._get_token is None:
                     raise
                 ws = await self._open()  # the provider's token had expired: once more with a new one
         except _Attempt as attempt:
@@ -460,7 +460,7 @@ class Client:
                     logger.info("sockjet client: %s closed (%s %s): not reconnecting", self.url, code, reason)
                     self._finish(ClientClosed(code, reason), ClientEvent.FAILED)
                     return
-                at_once = action is CloseAction.REFRESH and previous != WS_4001_TOKEN_EXPIRED
+                at_once = action is CloseAction.REFRESH and previous != status.WS_4001_TOKEN_EXPIRED
                 delay = 0.0 if at_once else self._backoff.next_delay()
                 previous = code
                 logger.info("sockjet client: %s closed (%s %s): reconnecting in %.2f s", self.url, code, reason, delay)

@@ -12,13 +12,6 @@ import enum
 
 from sockjet import status
 
-WS_4001_TOKEN_EXPIRED = 4001
-WS_4002_UNSUPPORTED_PROTOCOL_VERSION = 4002
-WS_4003_AUTHENTICATION_REFUSED = 4003
-"""docs/protocol.md's codes (also sockjet.status names once the channels server lands)."""
-
-HISTORY_LOST = 3410
-
 
 class CloseAction(enum.Enum):
     RECONNECT = "reconnect"
@@ -43,7 +36,7 @@ _STOP = frozenset(
 
 def after_close(code: int, *, can_refresh: bool) -> CloseAction:
     """What to do after the connection closed with ``code``; ``can_refresh``: a token provider is set."""
-    if code == WS_4001_TOKEN_EXPIRED:
+    if code == status.WS_4001_TOKEN_EXPIRED:
         return CloseAction.REFRESH if can_refresh else CloseAction.STOP
     if code in _STOP or 4000 <= code <= 4499:
         return CloseAction.STOP
@@ -56,10 +49,6 @@ def resubscribes(code: int) -> bool:
 
 
 __all__ = [
-    "HISTORY_LOST",
-    "WS_4001_TOKEN_EXPIRED",
-    "WS_4002_UNSUPPORTED_PROTOCOL_VERSION",
-    "WS_4003_AUTHENTICATION_REFUSED",
     "CloseAction",
     "after_close",
     "resubscribes",
