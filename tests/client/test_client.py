@@ -578,3 +578,32 @@ async def test_pings_keep_a_quiet_link_alive() -> None:
     async with fake_server(ping=0.1) as server, Client(server.url, ping_grace=0.1) as client:
         await asyncio.sleep(600 * MS)
         assert client.state is ClientState.CONNECTED and server.connections_made == 1
+
+
+async def test_waiting_for_a_connection_is_bounded_by_the_command_timeout(server: FakeServer) -> None:
+    async with Client(server.url, command_timeout=0.2, backoff_reset_after=0.0, **FAST) as client:
+        sub = await client.subscribe("chat:1")
+        await outage(server, client)
+        with pytest.raises(CommandTimeout, match=re.escape("No connection for call within 0.2 s.")):
+            await client.call("echo", 1)
+        await back(server, client)
+        server.hold_replies = True
+        with pytest.raises(CommandTimeout, match=re.escape("No reply to unsubscribe within 0.2 s.")):
+            await sub.unsubscribe()
+        assert not sub.active
+
+
+async def test_a_server_that_never_answers_the_handshake_is_one_clear_line() -> None:
+    writers: list[asyncio.StreamWriter] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    async with server:
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ws"
+        with pytest.raises(ConnectError, match=re.escape(f"Cannot connect to {url}: no answer within 0.2 s.")):
+            await Client(url, open_timeout=0.2).connect()
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
