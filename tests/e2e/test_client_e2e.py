@@ -115,12 +115,12 @@ async def test_after_a_cut_connection_what_was_published_meanwhile_arrives_once_
         for room in rooms:
             await publisher.call("fill", {"room": room, "count": 20})
         proxy.refuse = False
-        await until(lambda: client.state is ClientState.CONNECTED)
+        await until(lambda: all(sub.missed == 20 for sub in subs))  # every resubscription answered
         for room in rooms:
             await publisher.call("fill", {"room": room, "count": 2})  # live, after the replay
         for sub in subs:
             assert offsets(await take(sub, 22)) == list(range(4, 26))
-            assert sub.recovered and sub.missed == 20
+            assert sub.recovered and client.state is ClientState.CONNECTED
         assert client.connection_id != first_connection and proxy.accepted >= 2
         for sub in subs:
             with pytest.raises(asyncio.TimeoutError):
