@@ -63,6 +63,7 @@ class Target:
 class Sample:
     seconds: float
     server_cpu: float
+    client_cpu: float
 
 
 @contextmanager
@@ -184,16 +185,16 @@ async def storm(
     proxy.cut()
     await until(all_dropped)
     await asyncio.to_thread(publish, target.port, room, missed)
-    cpu = target.cpu_seconds()
+    cpu, own = target.cpu_seconds(), time.process_time()
     started = time.perf_counter()
     proxy.refuse = False
     await until(all_have, poll=0.001)
     took = time.perf_counter() - started
-    cpu = target.cpu_seconds() - cpu
+    cpu, own = target.cpu_seconds() - cpu, time.process_time() - own
     await asyncio.sleep(0.2)
     if not exact():
         raise SystemExit("a client did not end with every message exactly once, in order")
-    return Sample(took, cpu)
+    return Sample(took, cpu, own)
 
 
 async def until(predicate: Any, timeout: float = 120.0, poll: float = 0.01) -> None:
@@ -214,9 +215,11 @@ async def run(args: argparse.Namespace) -> str:
                 for name, measure in order if round_ % 2 == 0 else order[::-1]:
                     sample = await measure(target, proxy.port, proxy, args.clients, args.missed, f"r{round_}")
                     results[name].append(sample)
-                    took, cpu = sample.seconds * 1000, sample.server_cpu * 1000
+                    took, cpu, own = (1000 * x for x in (sample.seconds, sample.server_cpu, sample.client_cpu))
                     print(
-                        f"round {round_ + 1}/{args.rounds}: {name} {took:.0f} ms, server CPU {cpu:.0f} ms", flush=True
+                        f"round {round_ + 1}/{args.rounds}: {name} {took:.0f} ms, server CPU {cpu:.0f} ms, "
+                        f"clients' CPU {own:.0f} ms",
+                        flush=True,
                     )
     elapsed = time.monotonic() - started
     lines = [
@@ -226,15 +229,17 @@ async def run(args: argparse.Namespace) -> str:
         "taken within each round.",
         "",
         f"{args.clients} clients reconnecting at once, {args.missed} messages behind each: ms until every client "
-        "holds everything it missed, and the server's CPU time meanwhile:",
+        "holds everything it missed, the server's CPU time meanwhile, and the CPU time of this process "
+        "(every client and the proxy):",
         "",
-        "| client | time to all recovered | channels / plain Hub | server CPU | channels / plain Hub |",
-        "|---|---:|---:|---:|---:|",
+        "| client | time to all recovered | channels / plain Hub | server CPU | channels / plain Hub | clients' CPU |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, samples in results.items():
         times = [s.seconds * 1000 for s in samples]
         cpus = [s.server_cpu * 1000 for s in samples]
-        cells = [median_range(times, 0), "", median_range(cpus, 0), ""]
+        own = [s.client_cpu * 1000 for s in samples]
+        cells = [median_range(times, 0), "", median_range(cpus, 0), "", median_range(own, 0)]
         if name == "channels":
             pairs = list(zip(results["plain Hub"], samples, strict=True))
             cells[1] = median_range([c.seconds / h.seconds for h, c in pairs], 2)

@@ -29,7 +29,7 @@ class TcpProxy:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, backlog=4096)
 
     async def stop(self) -> None:
         self.cut()
