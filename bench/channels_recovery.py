@@ -79,6 +79,8 @@ def server() -> Iterator[Target]:
         yield Target(port, process.pid)
     finally:
         _stop(process)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def publish(port: int, room: str, count: int) -> None:
