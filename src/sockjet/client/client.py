@@ -46,6 +46,9 @@ from sockjet.hub.position import Position
 
 logger = logging.getLogger("sockjet.client")
 
+_ABNORMAL = status.WS_1006_ABNORMAL_CLOSURE
+"""The code of a link that ended without a close frame, as of every failed attempt before ``connected``."""
+
 TokenProvider = Callable[[], Awaitable[str]]
 
 
@@ -383,17 +386,17 @@ class Client:
                 close_timeout=2.0,
             )
         except InvalidURI:
-            raise _Attempt(1006, "", f"Cannot connect to {self.url!r}: not a ws:// or wss:// URL.") from None
+            raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url!r}: not a ws:// or wss:// URL.") from None
         except InvalidStatus as error:
             code = error.response.status_code
-            raise _Attempt(1006, "", f"Cannot connect to {self.url}: the server answered HTTP {code}.") from None
+            raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: the server answered HTTP {code}.") from None
         except (InvalidHandshake, ValueError) as error:
-            raise _Attempt(1006, "", f"Cannot connect to {self.url}: {error}") from None
+            raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: {error}") from None
         except asyncio.TimeoutError:
             text = f"Cannot connect to {self.url}: no answer within {self._open_timeout} s."
-            raise _Attempt(1006, "", text) from None
+            raise _Attempt(_ABNORMAL, "", text) from None
         except OSError as error:
-            raise _Attempt(1006, "", f"Cannot connect to {self.url}: {error.strerror or error}.") from None
+            raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: {error.strerror or error}.") from None
         try:
             raw = await asyncio.wait_for(ws.recv(), self._open_timeout)
             first_frame = frames.parse(raw)
@@ -408,12 +411,14 @@ class Client:
         except asyncio.TimeoutError:
             await ws.close()
             raise _Attempt(
-                1006, "", f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s."
+                status.WS_1006_ABNORMAL_CLOSURE,
+                "",
+                f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s.",
             ) from None
         except ProtocolViolation as error:
             await ws.close(status.WS_1002_PROTOCOL_ERROR, "protocol violation")
             # Our close, not the server's verdict: not a sockjet server, or a bug; try again later.
-            raise _Attempt(status.WS_1006_ABNORMAL_CLOSURE, "", f"Cannot connect to {self.url}: {error}") from None
+            raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: {error}") from None
         self.connection_id = first_frame.connection
         self._ws = ws
         self._opened(first_frame.ping)

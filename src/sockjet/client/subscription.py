@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from sockjet import status
 from sockjet.client import frames
 from sockjet.client.cursor import StreamCursor
 from sockjet.client.errors import ClientClosed
@@ -131,7 +132,9 @@ class Subscription:
             self._wakeup.set()
             if not self._ready.done():
                 stopped = isinstance(error, StopAsyncIteration)
-                self._ready.set_exception(ClientClosed(1000, "closed by the client") if stopped else error)
+                self._ready.set_exception(
+                    ClientClosed(status.WS_1000_NORMAL_CLOSURE, "closed by the client") if stopped else error
+                )
                 self._ready.exception()  # retrieved: a subscribe() that gave up must not warn
 
 
