@@ -276,3 +276,11 @@ def test_registry_refuses_duplicates() -> None:
 def test_refuse_carries_its_reason() -> None:
     assert Refuse("members only").reason == "members only" == str(Refuse("members only"))
     assert Refuse().reason == "refused"
+
+
+def test_the_public_names() -> None:
+    import sockjet.channels as channels
+
+    assert {"Channels", "Refuse", "Connection", "RoomOptions", "channel_token"} <= set(channels.__all__)
+    assert all(hasattr(channels, name) for name in channels.__all__)
+    assert sorted(channels.__all__) == sorted(set(channels.__all__))
