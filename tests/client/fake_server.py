@@ -49,6 +49,8 @@ class FakeServer:
         self.tokens: list[str | None] = []
         self.token_check: Callable[[str | None], tuple[int, str] | None] = lambda token: None
         self.refuse: set[str] = set()
+        self.too_many = 0
+        """Answer that many subscribes with 429."""
         self.silent = False
         self.hold_replies = False
         self.first_frame: str | None = None
@@ -176,6 +178,9 @@ class FakeServer:
             await self._send(conn, {"id": cid, "error": body})
 
         if op == "subscribe":
+            if self.too_many:
+                self.too_many -= 1
+                return await error(429, "Too many commands: at most 100 per 1 s.")
             if room_name in self.refuse:
                 return await error(403, "members only")
             if room_name in conn.rooms:

@@ -607,3 +607,22 @@ async def test_a_server_that_never_answers_the_handshake_is_one_clear_line() -> 
         for writer in writers:
             writer.close()
             await writer.wait_closed()
+
+
+async def test_a_resubscription_over_the_command_rate_is_retried(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sockjet.client.client.RESUBSCRIBE_RETRY", 0.05)
+    async with Client(server.url, **FAST) as client:
+        sub = await client.subscribe("chat:1")
+        await server.publish("chat:1", "a")
+        assert datas(await take(sub, 1)) == ["a"]
+        await outage(server, client)
+        await server.publish("chat:1", "b")
+        server.too_many = 2
+        await back(server, client)
+        assert datas(await take(sub, 1)) == ["b"]  # after two 429s, the third resubscription went through
+        assert sub.active and server.too_many == 0
+        with pytest.raises(ChannelError, match=re.escape("429: Too many commands")):
+            server.too_many = 1
+            await client.subscribe("chat:2")  # a first subscribe: the application decides

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,9 @@ from sockjet.exceptions import ConfigurationError
 from sockjet.hub.position import Position
 
 logger = logging.getLogger("sockjet.client")
+
+RESUBSCRIBE_RETRY = 1.0
+"""Seconds (x 0.5 to 1.5) before a resubscription answered 429 (the server's command rate) is sent again."""
 
 _ABNORMAL = status.WS_1006_ABNORMAL_CLOSURE
 """The code of a link that ended without a close frame, as of every failed attempt before ``connected``."""
@@ -313,7 +317,10 @@ class Client:
         if self._subscriptions.get(subscription.room) is not subscription:
             return  # unsubscribed meanwhile
         if reply.error is not None:
-            self._forget(subscription, reply.error)
+            if reply.error.code == status.HTTP_429_TOO_MANY_REQUESTS and subscription._live:
+                self._retry_subscribe(subscription)  # a resubscription storm over the command rate: later
+            else:
+                self._forget(subscription, reply.error)
             return
         position, recovered, missed = frames.subscribed(reply.ok or {})
         if command.since is None and subscription._live and subscription.position is None and position is not None:
@@ -356,6 +363,16 @@ class Client:
             subscription._put(Resync(subscription.room, top))
         for message in held:
             subscription._offer(message)
+
+    def _retry_subscribe(self, subscription: Subscription) -> None:
+        """Resubscribe after a short random delay, on this connection (a new one resubscribes anyway)."""
+        ws = self._ws
+
+        def again() -> None:
+            if self._ws is ws and self._subscriptions.get(subscription.room) is subscription:
+                asyncio.ensure_future(self._send_subscribe(subscription)).add_done_callback(_ignore)
+
+        asyncio.get_running_loop().call_later(RESUBSCRIBE_RETRY * (0.5 + random.random()), again)
 
     def _on_unsubscribed(self, push: frames.UnsubscribedPush) -> None:
         subscription = self._subscriptions.get(push.room)
