@@ -40,8 +40,9 @@ export interface Disconnected {
 }
 
 /** Every rejection and "error" event. `code`: the protocol's error code (400, 403, 404, 409, 413,
- * 422, 429, 500), a close code, or the client's own: 408 no reply in time, 429 queue full,
- * 499 closed or unsubscribed by the app, 503 connection lost before the reply. */
+ * 422, 429, 500), an unsubscribed or close code (3000-4999), or the client's own: 408 no reply
+ * in time, 429 queue full, 499 closed or unsubscribed by the app, 503 connection lost before
+ * the reply, 0 getToken failed. */
 export declare class SockjetError extends Error {
   readonly name: "SockjetError";
   readonly code: number;
@@ -57,8 +58,9 @@ export interface CallOptions {
 export interface SubscribeOptions {
   /** Sent to the room's handler on every (re)subscribe. */
   params?: Record<string, unknown>;
-  /** Ask for the room's presence: "presence" events with its members. */
-  presence?: boolean;
+  /** Ask for the room's presence: "presence" events with its members (true or "connections":
+   * every connection; "users": one entry per user). */
+  presence?: boolean | "users" | "connections";
 }
 
 export declare class Client {

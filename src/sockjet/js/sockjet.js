@@ -57,22 +57,24 @@ export function applyPresence(members, push) {
   return { members: next, joins, leaves };
 }
 
-/** What a close code means to a client (the table of docs/protocol.md):
- * "reconnect" (after backoff), "token" (the token was refused or expired: ask getToken again,
- * once) or "stop" (terminal: do not reconnect without a fix). */
+/** What a close code means to a client, as docs/protocol.md's table says: "reconnect" (after
+ * backoff), "token" (4001, token expired: ask getToken for a new one and reconnect with it) or
+ * "stop" (do not reconnect without new credentials or a fix: 1000, 1002, 1003, 1007, 1008,
+ * 1009, 4000-4499). Any other code reconnects. */
 export function closeAction(code) {
-  if (TOKEN_CODES.includes(code)) return "token";
-  if (STOP_CODES.includes(code)) return "stop";
+  if (code === 4001) return "token";
+  if ([1000, 1002, 1003, 1007, 1008, 1009].includes(code) || (code >= 4000 && code < 4500)) return "stop";
   return "reconnect";
 }
 
-const TOKEN_CODES = [4001];
-const STOP_CODES = [1002, 1003, 1007, 1008, 1009, 1010, 4003, 4400];
-
-/** The subprotocols offered: the protocol's version, and the token if there is one (a header,
- * so the token stays out of URLs and access logs). */
+/** The subprotocols offered: the protocol's version, and the token if there is one, as
+ * base64url of its UTF-8 bytes without padding. A header keeps the token out of URLs and
+ * access logs. */
 export function subprotocols(token) {
-  return token ? ["sockjet.v1", `sockjet.token.${token}`] : ["sockjet.v1"];
+  if (!token) return ["sockjet.v1"];
+  const bytes = new TextEncoder().encode(token);
+  const b64 = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return ["sockjet.v1", `sockjet.token.${b64}`];
 }
 
 /** A bounded queue of commands waiting for a connection (or for their room's subscription).
@@ -230,7 +232,7 @@ export class Client extends Emitter {
     const ws = (this._ws = new Socket(this.url, subprotocols(token)));
     ws.onmessage = (event) => gen === this._gen && this._receive(event.data);
     ws.onclose = (event) => gen === this._gen && this._lost(event.code, event.reason);
-    this._deadline = setTimeout(() => this._drop(4408, "no 'connected' frame in time"), this.options.timeout);
+    this._deadline = setTimeout(() => this._drop(1006, "no 'connected' frame in time"), this.options.timeout);
   }
 
   _retry() {
@@ -245,19 +247,20 @@ export class Client extends Emitter {
   _wake() {
     if (typeof document !== "undefined" && document.visibilityState === "hidden") return;
     if (this._waiting) this._open();
-    else if (this.state === "connected" && this._silent()) this._drop(4408, "no frame from the server in time", true);
+    else if (this.state === "connected" && this._silent()) this._drop(1006, "no frame from the server in time", true);
   }
 
   _silent() {
-    return Date.now() - this._lastFrame > this._ping + this.options.pingGrace;
+    return this._ping > 0 && Date.now() - this._lastFrame > this._ping + this.options.pingGrace;
   }
 
   _watch() {
     clearTimeout(this._deadline);
+    if (!this._ping) return; // ping: 0, the server sends no pings: no liveness check
     // The check compares times instead of trusting one timer, so a throttled background tab
     // whose timers run late never kills a socket that did receive frames.
     const left = this._lastFrame + this._ping + this.options.pingGrace - Date.now();
-    if (left < 0) return this._drop(4408, "no frame from the server in time");
+    if (left < 0) return this._drop(1006, "no frame from the server in time");
     this._deadline = setTimeout(() => this._watch(), left + 1);
   }
 
@@ -281,10 +284,10 @@ export class Client extends Emitter {
 
   _connected(frame) {
     if (frame.protocol !== PROTOCOL) {
-      return this._stop(4400, `the server speaks protocol ${frame.protocol}, this client ${PROTOCOL}`);
+      return this._stop(4002, `the server speaks protocol ${frame.protocol}, this client ${PROTOCOL}`);
     }
     this.connection = frame.connection;
-    this._ping = (frame.ping || 25) * 1000;
+    this._ping = frame.ping > 0 ? frame.ping * 1000 : 0;
     this._connectedAt = Date.now();
     this._refused = false;
     this._watch();
@@ -348,13 +351,13 @@ export class Client extends Emitter {
     const body = { op: "subscribe", room: sub.room };
     if (since) body.since = since;
     if (sub.params) body.params = sub.params;
-    if (sub.presenceEvents) body.presence_events = true;
+    if (sub.presenceEvents) body.presence_events = sub.presenceEvents;
     const command = {
       body,
       resolve: (ok) => sub._subscribed(ok, since),
       reject: (error) => sub._failed(error),
     };
-    command.timer = setTimeout(() => this._drop(4408, `no reply to subscribe '${sub.room}' in time`), this.options.timeout);
+    command.timer = setTimeout(() => this._drop(1006, `no reply to subscribe '${sub.room}' in time`), this.options.timeout);
     this._dispatch(command);
   }
 
@@ -385,10 +388,14 @@ export class Client extends Emitter {
     this._failPending(503, `the connection was lost (code ${code}) before the reply`);
     for (const sub of this._subs.values()) sub.state = "subscribing";
     const action = closeAction(code);
-    if (action === "stop" || (action === "token" && this._refused)) return this._stop(code, reason || `closed with ${code}`);
-    this._refused = action === "token";
+    if (action === "stop" || (action === "token" && !this.options.getToken)) {
+      return this._stop(code, reason || `closed with ${code}`);
+    }
     this._emit("disconnected", { code, reason });
-    if (now || this._refused) {
+    // A token that expired: a new one at once the first time, then with backoff (no loop).
+    const first = action === "token" && !this._refused;
+    if (action === "token") this._refused = true;
+    if (now || first) {
       this._setState("reconnecting");
       return this._open();
     }
@@ -450,7 +457,7 @@ export class Subscription extends Emitter {
     this.client = client;
     this.room = room;
     this.params = params;
-    this.presenceEvents = !!presence;
+    this.presenceEvents = presence || false;
     this.state = "subscribing";
     this.position = null;
     this.members = {};
@@ -522,7 +529,9 @@ export class Subscription extends Emitter {
   _message(frame) {
     if (this.state !== "subscribed" || !isNewer(frame.position, this.position)) return;
     if (frame.position) this.position = frame.position;
-    this._emit("message", frame.data, { position: frame.position ?? null, room: this.room });
+    // Server code may publish bytes: they come as standard base64 in `bytes`.
+    const data = "bytes" in frame ? Uint8Array.from(atob(frame.bytes), (c) => c.charCodeAt(0)) : frame.data;
+    this._emit("message", data, { position: frame.position ?? null, room: this.room });
   }
 
   _onPresence(frame) {
@@ -532,14 +541,12 @@ export class Subscription extends Emitter {
   }
 
   _ended(frame) {
-    if (RESUBSCRIBE_CODES.includes(frame.code)) {
-      // History lost for this room: resubscribe from the last position; the server answers
-      // recovered: false and the app hears "resync".
+    if (frame.code >= 3000 && frame.code < 4000) {
+      // 3410, history lost for this room: resubscribe from the last position; the server
+      // answers recovered: false and the app hears "resync".
       if (this.client.state === "connected") this.client._subscribe(this);
       return;
     }
     this._failed(new SockjetError(frame.code, frame.reason || `unsubscribed from '${this.room}'`));
   }
 }
-
-const RESUBSCRIBE_CODES = [3410];

@@ -5,6 +5,8 @@ import { afterEach, beforeEach, mock, test } from "node:test";
 import { Client, SockjetError } from "../sockjet.js";
 import { FakeWebSocket, settle } from "./fake-websocket.mjs";
 
+const offered = (token) => ["sockjet.v1", `sockjet.token.${Buffer.from(token).toString("base64url")}`];
+
 beforeEach(() => {
   FakeWebSocket.reset();
   mock.timers.enable({ apis: ["setTimeout", "Date"] });
@@ -49,7 +51,7 @@ test("connect awaits getToken, offers the token as a subprotocol, and reports it
   assert.equal(client.state, "closed");
   const ws = await connected(client);
   assert.equal(ws.url, "ws://test/ws");
-  assert.deepEqual(ws.protocols, ["sockjet.v1", "sockjet.token.t1"]);
+  assert.deepEqual(ws.protocols, offered("t1"));
   assert.equal(client.state, "connected");
   assert.equal(client.connection, "c1");
   client.close();
@@ -74,7 +76,7 @@ test("a subscription is live on connect, delivers once in order, and resumes fro
   await settle();
   assert.equal(tokens.length, 2, "getToken before every connect");
   ws = FakeWebSocket.instances.at(-1);
-  assert.deepEqual(ws.protocols, ["sockjet.v1", "sockjet.token.t2"]);
+  assert.deepEqual(ws.protocols, offered("t2"));
   ws.accept();
   const again = ws.sent.at(-1);
   assert.equal(again.since, "e.5", "resubscribed from the last position");
@@ -210,30 +212,53 @@ test("close() rejects what is queued with 499; a closed client refuses new work"
   await assert.rejects(client.call("m"), { code: 499 });
 });
 
-test("a refused token asks getToken again once; refused again, the client stops and says why", async () => {
-  const { client, tokens, states } = makeClient();
+test("an expired token (4001) asks getToken again: at once the first time, then with backoff", async () => {
+  const { client, tokens } = makeClient();
   let ws = await connected(client);
   ws.drop(4001, "token expired");
   await settle();
   assert.equal(tokens.length, 2, "a fresh token at once, no backoff");
   ws = FakeWebSocket.instances.at(-1);
+  assert.deepEqual(ws.protocols, offered("t2"));
+  ws.drop(4001, "token expired");
+  await settle();
+  assert.equal(tokens.length, 2, "refused again: no loop, the next try waits");
+  assert.equal(client.state, "reconnecting");
+  mock.timers.tick(1000);
+  await settle();
+  assert.equal(tokens.length, 3);
+  ws = FakeWebSocket.instances.at(-1);
   ws.accept();
   assert.equal(client.state, "connected");
   ws.drop(4001, "token expired");
   await settle();
-  ws = FakeWebSocket.instances.at(-1);
-  assert.deepEqual(ws.protocols, ["sockjet.v1", "sockjet.token.t3"]);
-  ws.drop(4001, "token refused");
+  assert.equal(tokens.length, 4, "a later expiry is a first time again");
+  client.close();
+});
+
+test("authentication refused (4003) stops and says why; 4001 without getToken stops too", async () => {
+  const { client, tokens, states } = makeClient();
+  const ws = await connected(client);
+  ws.drop(4003, "authentication refused");
+  mock.timers.tick(30000);
   await settle();
   assert.equal(client.state, "closed");
-  assert.equal(client.closeCode, 4001);
-  assert.equal(client.closeReason, "token refused");
-  assert.equal(tokens.length, 3, "no loop");
+  assert.equal(client.closeCode, 4003);
+  assert.equal(client.closeReason, "authentication refused");
+  assert.equal(tokens.length, 1, "retrying the same credentials would loop");
   assert.equal(states.at(-1), "closed");
+
+  const fixed = new Client("ws://test/ws", { WebSocket: FakeWebSocket, token: "static" });
+  fixed.connect();
+  await settle();
+  assert.deepEqual(FakeWebSocket.instances.at(-1).protocols, offered("static"));
+  FakeWebSocket.instances.at(-1).drop(4001, "token expired");
+  assert.equal(fixed.state, "closed");
+  assert.equal(fixed.closeCode, 4001);
 });
 
 test("terminal close codes stop reconnecting; others back off and retry", async () => {
-  for (const [code, stops] of [[1008, true], [4003, true], [1001, false], [1012, false], [1013, false]]) {
+  for (const [code, stops] of [[1000, true], [1008, true], [4002, true], [1001, false], [1012, false], [1013, false], [4500, false]]) {
     FakeWebSocket.reset();
     const { client } = makeClient();
     const ws = await connected(client);
@@ -421,4 +446,29 @@ test("a server of another protocol version stops the client", async () => {
   FakeWebSocket.instances[0].accept({ protocol: 2 });
   assert.equal(client.state, "closed");
   assert.match(client.closeReason, /protocol 2/);
+});
+
+test("ping: 0 means the server sends no pings, and the client checks no deadline", async () => {
+  const { client } = makeClient();
+  client.connect();
+  await settle();
+  FakeWebSocket.instances[0].accept({ ping: 0 });
+  mock.timers.tick(10 * 60 * 1000);
+  assert.equal(client.state, "connected");
+  client.close();
+});
+
+test("bytes published by server code arrive as a Uint8Array; presence kinds pass through", async () => {
+  const { client } = makeClient();
+  const sub = client.subscribe("r", { presence: "users" });
+  const seen = collect(sub);
+  const ws = await connected(client);
+  assert.equal(ws.sent.at(-1).presence_events, "users");
+  ws.reply("subscribe", { room: "r", position: null, recovered: true, missed: 0 });
+  ws.push({ op: "message", room: "r", position: null, bytes: Buffer.from([0, 1, 255]).toString("base64") });
+  assert.deepEqual([...seen.messages[0][0]], [0, 1, 255]);
+  ws.push({ op: "message", room: "elsewhere", position: null, data: "not ours" });
+  ws.push({ op: "future-op", room: "r" });
+  assert.equal(seen.messages.length, 1, "unknown rooms and pushes are ignored");
+  client.close();
 });

@@ -79,17 +79,24 @@ test("presence: state replaces, then leaves are removed and joins added, idempot
   assert.deepEqual(before, { b: { user: "bob" } }, "the old members are not mutated");
 });
 
-test("close codes: going away, restart and try-again reconnect; refused tokens refresh; the rest stops", () => {
-  for (const code of [1000, 1001, 1005, 1006, 1011, 1012, 1013, 1014, 4000, 4408]) {
+test("close codes follow docs/protocol.md: reconnect, new token, or stop", () => {
+  for (const code of [1001, 1005, 1006, 1010, 1011, 1012, 1013, 1014, 1015, 3000, 3410, 3999, 4500, 4999]) {
     assert.equal(closeAction(code), "reconnect", String(code));
   }
   assert.equal(closeAction(4001), "token");
-  for (const code of [1002, 1003, 1007, 1008, 1009, 1010, 4003, 4400]) assert.equal(closeAction(code), "stop", String(code));
+  for (const code of [1000, 1002, 1003, 1007, 1008, 1009, 4000, 4002, 4003, 4403, 4499]) {
+    assert.equal(closeAction(code), "stop", String(code));
+  }
 });
 
-test("the token travels as a subprotocol, never in the URL", () => {
+test("the token travels as a base64url subprotocol, never in the URL", () => {
   assert.deepEqual(subprotocols(null), ["sockjet.v1"]);
-  assert.deepEqual(subprotocols("abc.def"), ["sockjet.v1", "sockjet.token.abc.def"]);
+  assert.deepEqual(subprotocols(""), ["sockjet.v1"]);
+  assert.deepEqual(subprotocols("alice-token"), ["sockjet.v1", "sockjet.token.YWxpY2UtdG9rZW4"], "protocol.md's example");
+  const token = "héllo wörld/+?=";
+  const offered = subprotocols(token)[1].slice("sockjet.token.".length);
+  assert.match(offered, /^[A-Za-z0-9_-]+$/, "no padding, no + or /");
+  assert.equal(Buffer.from(offered, "base64url").toString("utf8"), token);
 });
 
 test("the queue refuses past its bound and takes ready entries in order", () => {
