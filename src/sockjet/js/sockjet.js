@@ -175,6 +175,7 @@ export class Client extends Emitter {
     this._deadline = null;
     this._refused = false;
     this._onWake = () => this._wake();
+    this._onOffline = () => this._ws && this._drop(1006, "the browser went offline");
   }
 
   /** Start connecting (and keep reconnecting) until close(). Does nothing if already started. */
@@ -183,7 +184,7 @@ export class Client extends Emitter {
     this.closeCode = this.closeReason = null;
     this._refused = false;
     this._attempt = 0;
-    listen(this._onWake, true);
+    listen(this, true);
     this._setState("connecting");
     this._open();
   }
@@ -407,7 +408,7 @@ export class Client extends Emitter {
     this._waiting = false;
     this._abandon();
     this._clearTimers();
-    listen(this._onWake, false);
+    listen(this, false);
     this.closeCode = code;
     this.closeReason = reason;
     const error = new SockjetError(rejectCode, reason);
@@ -441,11 +442,16 @@ export class Client extends Emitter {
   }
 }
 
-/** Add or remove the browser's wake-up listeners (online, visibilitychange), where they exist. */
-function listen(handler, on) {
+/** Add or remove a client's browser listeners, where they exist: `online` and `visibilitychange`
+ * wake it up; `offline` drops its socket at once (some browsers never report that socket's close,
+ * and its frames would otherwise wait for the ping deadline). */
+function listen(client, on) {
   const method = on ? "addEventListener" : "removeEventListener";
-  if (typeof globalThis[method] === "function") globalThis[method]("online", handler);
-  if (typeof document !== "undefined") document[method]("visibilitychange", handler);
+  if (typeof globalThis[method] === "function") {
+    globalThis[method]("online", client._onWake);
+    globalThis[method]("offline", client._onOffline);
+  }
+  if (typeof document !== "undefined") document[method]("visibilitychange", client._onWake);
 }
 
 // ---------------------------------------------------------------------------------------------

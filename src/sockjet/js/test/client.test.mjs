@@ -334,7 +334,9 @@ test("online and a tab becoming visible reconnect at once; a hidden tab waits", 
   try {
     const { client } = makeClient({ minDelay: 5000 });
     let ws = await connected(client);
-    ws.drop(1006);
+    target.dispatchEvent(new Event("offline"));
+    assert.equal(client.state, "reconnecting", "offline: the socket is given up at once");
+    assert.equal(ws.readyState, 3);
     target.dispatchEvent(new Event("online"));
     await settle();
     assert.equal(FakeWebSocket.instances.length, 2, "online: at once");
