@@ -490,7 +490,9 @@ export class Subscription extends Emitter {
     const client = this.client;
     if (client._subs.get(this.room) !== this) return Promise.resolve();
     client._subs.delete(this.room);
-    const live = this.state === "subscribed" && client.state === "connected";
+    // Connected, the server has (or is about to have) this subscription: room commands take
+    // effect in order, so this unsubscribe also ends one whose subscribe reply is still on its way.
+    const live = client.state === "connected";
     this.state = "unsubscribed";
     for (const command of client._queue.take((c) => c.sub === this)) {
       clearTimeout(command.timer);

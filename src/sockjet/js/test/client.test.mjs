@@ -343,7 +343,8 @@ test("online and a tab becoming visible reconnect at once; a hidden tab waits", 
     ws = FakeWebSocket.instances[1];
     ws.accept({ ping: 10 });
     doc.visibilityState = "hidden";
-    mock.timers.tick(30000); // a throttled background tab's timers may never have fired
+    // A throttled background tab: time passes, its timers do not fire, the socket went silent.
+    mock.timers.setTime(Date.now() + 30000);
     doc.dispatchEvent(new Event("visibilitychange"));
     await settle();
     assert.equal(FakeWebSocket.instances.length, 2, "hidden: nothing");
@@ -352,10 +353,19 @@ test("online and a tab becoming visible reconnect at once; a hidden tab waits", 
     await settle();
     assert.equal(FakeWebSocket.instances.length, 3, "visible with a dead socket: at once");
     assert.equal(ws.readyState, 3);
+    FakeWebSocket.instances[2].accept({ ping: 10 });
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 3, "visible with a live socket: kept");
+    FakeWebSocket.instances[2].drop(1006);
+    assert.equal(client.state, "reconnecting");
+    doc.dispatchEvent(new Event("visibilitychange"));
+    await settle();
+    assert.equal(FakeWebSocket.instances.length, 4, "shown while waiting to reconnect: at once");
     client.close();
     target.dispatchEvent(new Event("online"));
     await settle();
-    assert.equal(FakeWebSocket.instances.length, 3, "a closed client stops listening");
+    assert.equal(FakeWebSocket.instances.length, 4, "a closed client stops listening");
   } finally {
     delete globalThis.addEventListener;
     delete globalThis.removeEventListener;
@@ -437,7 +447,14 @@ test("unsubscribe stops events and tells the server; a listener that throws brea
   ws.reply("unsubscribe", {});
   await done;
   await assert.rejects(sub.publish("late"), { code: 499 });
-  assert.equal(client.subscribe("r") === sub, false, "a new subscription after unsubscribe");
+  const again = client.subscribe("r");
+  assert.notEqual(again, sub, "a new subscription after unsubscribe");
+  // Unsubscribed before its subscribe reply came: the server is told, the late reply ignored.
+  const early = collect(again);
+  again.unsubscribe();
+  assert.deepEqual(ws.sent.slice(-2).map((f) => f.op), ["subscribe", "unsubscribe"]);
+  ws.push({ id: ws.sent.at(-2).id, ok: { room: "r", position: null, recovered: true, missed: 0 } });
+  assert.deepEqual(early.subscribed, []);
   client.close();
 });
 
@@ -472,5 +489,52 @@ test("bytes published by server code arrive as a Uint8Array; presence kinds pass
   ws.push({ op: "message", room: "elsewhere", position: null, data: "not ours" });
   ws.push({ op: "future-op", room: "r" });
   assert.equal(seen.messages.length, 1, "unknown rooms and pushes are ignored");
+  client.close();
+});
+
+test("a getToken that throws is an error event and a retry with backoff", async () => {
+  let calls = 0;
+  const client = new Client("ws://test/ws", {
+    WebSocket: FakeWebSocket,
+    getToken: async () => {
+      if (++calls === 1) throw new Error("auth server down");
+      return "ok";
+    },
+  });
+  const errors = [];
+  client.on("error", (error) => errors.push([error.code, error.message]));
+  client.connect();
+  await settle();
+  assert.deepEqual(errors, [[0, "getToken failed: auth server down"]]);
+  assert.equal(client.state, "reconnecting");
+  assert.equal(FakeWebSocket.instances.length, 0);
+  mock.timers.tick(1000);
+  await settle();
+  assert.equal(calls, 2);
+  FakeWebSocket.instances[0].accept();
+  assert.equal(client.state, "connected");
+  FakeWebSocket.instances[0].onmessage({ data: "not json" });
+  assert.deepEqual(errors[1], [400, "a frame from the server is not JSON"]);
+  assert.equal(client.state, "connected");
+  client.close();
+});
+
+test("history asks the server; unsubscribing while disconnected rejects the room's queue", async () => {
+  const { client } = makeClient();
+  const sub = client.subscribe("r");
+  const ws = await connected(client);
+  ws.reply("subscribe", { room: "r", position: "e.2", recovered: true, missed: 0 });
+  const asked = sub.history({ since: "e.0", limit: 2 });
+  assert.deepEqual(ws.sent.at(-1), { id: ws.sent.at(-1).id, op: "history", room: "r", since: "e.0", limit: 2 });
+  const page = { position: "e.2", recovered: true, messages: [{ position: "e.1", data: 1 }, { position: "e.2", data: 2 }] };
+  ws.reply("history", page);
+  assert.deepEqual(await asked, page);
+  ws.drop(1006);
+  const queued = sub.publish("later");
+  const sent = ws.sent.length;
+  await sub.unsubscribe();
+  await assert.rejects(queued, { code: 499, message: "unsubscribed from 'r'" });
+  assert.equal(ws.sent.length, sent, "nothing to tell a server we are not connected to");
+  await sub.unsubscribe(); // twice: harmless
   client.close();
 });
