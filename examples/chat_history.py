@@ -3,10 +3,13 @@
     uvicorn examples.chat_history:app                   # one process
     HUB_URL=redis://127.0.0.1:6379/0 uvicorn examples.chat_history:app --workers 2
 
-Every frame a client receives is ``{"room": ..., "position": "<token>", "data": ...}``
-(``sockjet.hub.json_frame``). The client keeps the last ``position`` it saw and reconnects to
-``/ws/<room>?since=<position>``: the hub replays everything after it, then goes live, with no
-gap and no duplicate. When that is impossible (the messages were trimmed, expired, or Redis
+The first frame the endpoint sends is ``{"room": ..., "position": "<token>"}``: where the client
+stands now that it is live (``member.position``; in a room nobody published to yet, offset 0 of
+the room's epoch). Every chat frame after it is ``{"room": ..., "position": "<token>", "data": ...}``
+(``sockjet.hub.json_frame``). The client keeps the last ``position`` it saw -- so from its first
+frame on it always has one, even if it drops before anyone speaks -- and reconnects to
+``/ws/<room>?since=<position>``: the hub replays everything after it, then goes live, with no gap
+and no duplicate. When that is impossible (the messages were trimmed, expired, or Redis
 restarted), the server sends ``{"resync": [...]}`` -- the room's retained history -- and the
 client replaces what it shows with it, then ignores any frame whose offset is not above the
 last one it has. A live client that the hub could not keep whole is closed with 3410
@@ -34,6 +37,8 @@ async def chat(websocket: WebSocket, room: str) -> None:
         await websocket.close(status.WS_1008_POLICY_VIOLATION, "since is not a position")
         return
     async with hub.join(room, websocket, since=since) as member:
+        position = None if member.position is None else str(member.position)
+        await member.send({"room": room, "position": position})  # in order with the hub's frames
         if since is not None and not member.recovered:
             history = await hub.history(room)
             await member.send({"resync": [{"position": str(m.position), "data": m.data} for m in history.messages]})

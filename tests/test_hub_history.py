@@ -244,6 +244,85 @@ async def test_join_since_on_a_room_never_published_to(hub: Hub) -> None:
     assert await sock.wait_data(1) == ["hello"]
 
 
+# -- member.position: where a member stands when it goes live --------------------------------------------------
+async def test_member_position_is_the_rooms_latest_position_with_and_without_since(hub: Hub) -> None:
+    positions = [await hub.publish("r", f"m{i}") for i in range(1, 4)]
+    _, plain = await join(hub, "r")
+    assert plain.position == positions[-1]
+    sock, caught_up = await join(hub, "r", since=positions[0])
+    assert caught_up.recovered and caught_up.position == positions[-1]
+    assert await sock.wait_data(2) == ["m2", "m3"]
+    _, lost = await join(hub, "r", since=Position("0ther", 1))  # not recovered: still a position to go on from
+    assert not lost.recovered and lost.position == positions[-1]
+
+
+async def test_a_client_that_drops_before_any_message_resumes_from_its_position(hub: Hub) -> None:
+    """The hole the position closes: a fresh member of an idle room has somewhere to resume from."""
+    sock = await connected()
+    async with hub.join("idle", sock.websocket) as member:
+        start = member.position
+    assert start is not None and start.offset == 0
+    assert (await hub.history("idle")).top == start
+    missed = [await hub.publish("idle", f"while away {i}") for i in range(2)]
+    assert [p.offset for p in missed if p] == [1, 2] and {p.epoch for p in missed if p} == {start.epoch}
+    back, rejoined = await join(hub, "idle", since=start)
+    assert rejoined.recovered and rejoined.position == missed[-1]
+    assert await back.wait_data(2) == ["while away 0", "while away 1"]
+    _, fresh = await join(hub, "never", since=Position("abc", 0))  # a since for a room without a stream
+    assert not fresh.recovered and fresh.position is not None and fresh.position.offset == 0
+
+
+async def test_every_publication_after_a_members_position_reaches_it(hub_url: str | None) -> None:
+    """Joins racing a publisher: each member gets, once and in order, every offset above its position."""
+    done = asyncio.Event()
+    published: list[Position] = []
+    async with make_hub(hub_url, frame=json_frame) as hub:
+
+        async def publisher() -> None:
+            while not done.is_set():
+                position = await hub.publish("r", "x")
+                assert position is not None
+                published.append(position)
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(publisher())
+        joined: list[tuple[FakeSocket, Position | None, Position]] = []
+        try:
+            for i in range(6):
+                await asyncio.sleep(2 * MS)
+                since = published[-1] if i % 2 and published else None
+                sock, member = await join(hub, "r", since=since)
+                assert member.position is not None
+                joined.append((sock, since, member.position))
+            while len(published) < 3:
+                await asyncio.sleep(MS)
+        finally:
+            done.set()
+            await task
+        last = published[-1]
+        for sock, since, position in joined:
+            assert position.epoch == last.epoch
+            await sock.wait_until(lambda s: bool(s.data) and json.loads(s.data[-1])["position"] == str(last))
+            await asyncio.sleep(10 * MS)
+            offsets = [Position.parse(json.loads(frame)["position"]).offset for frame in sock.data]
+            # Frames delivered while it joined may be at or below its position; every one above it comes.
+            first = offsets[0] - 1 if since is None else since.offset
+            assert first <= position.offset
+            assert offsets == list(range(first + 1, last.offset + 1)), (since, position, offsets)
+
+
+async def test_member_position_is_none_without_history(hub_url: str | None) -> None:
+    async with make_hub(hub_url, history_size=0) as plain:
+        await plain.publish("r", "x")
+        _, member = await join(plain, "r")
+        assert member.position is None
+    async with make_hub(hub_url, history_by_prefix={"presence:": 0}) as mixed:
+        _, kept = await join(mixed, "chat")
+        assert kept.position is not None
+        _, member = await join(mixed, "presence:chat")
+        assert member.position is None
+
+
 async def test_json_frame_tells_clients_each_position(hub_url: str | None) -> None:
     async with make_hub(hub_url, frame=json_frame) as hub:
         await hub.publish("r", {"before": True})

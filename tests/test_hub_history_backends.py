@@ -161,6 +161,24 @@ async def test_read_after_an_offset_with_a_limit(started: tuple[Backend, Recorde
     assert (await backend.read_stream("r", after=99, limit=None, retention=KEEP)).publications == ()
 
 
+async def test_open_stream_starts_an_idle_rooms_epoch_at_offset_zero(started: tuple[Backend, Recorder]) -> None:
+    backend, local = started
+    opened = await backend.open_stream("r", retention=KEEP)
+    assert opened.offset == 0
+    assert await backend.open_stream("r", retention=KEEP) == opened  # the same epoch, not a new one
+    read = await backend.read_stream("r", after=0, limit=None, retention=KEEP)
+    assert (read.epoch, read.top, read.publications) == (opened.epoch, 0, ())
+    assert read.continues(opened)
+    first = await publish(backend, "r", "first")
+    assert first == Position(opened.epoch, 1)
+    read = await backend.read_stream("r", after=opened.offset, limit=None, retention=KEEP)
+    assert read.continues(opened) and [p.data for p in read.publications] == ["first"]
+    assert [p.data for p in await local.wait_for(1)] == ["first"]  # the epoch's start is never delivered
+    await asyncio.sleep(20 * MS)
+    assert [p.position for p in local.publications] == [first]
+    assert await backend.open_stream("r", retention=KEEP) == first  # a room with a stream: its top
+
+
 async def test_the_stream_keeps_the_last_size_messages(started: tuple[Backend, Recorder]) -> None:
     backend, _ = started
     small = Retention(size=3)
@@ -265,6 +283,8 @@ async def test_publish_and_read_while_redis_is_down_fail_clearly(
             await publish(backend, "r", "x")
         with pytest.raises(HubError, match=re.escape("Cannot read the history of room 'r': Redis at")):
             await backend.read_stream("r", after=0, limit=None, retention=KEEP)
+        with pytest.raises(HubError, match=re.escape("Cannot read the history of room 'r': Redis at")):
+            await backend.open_stream("r", retention=KEEP)
     finally:
         await backend.stop()
 
@@ -288,6 +308,10 @@ async def test_keys_expire_when_the_room_goes_quiet_and_a_lost_meta_is_a_new_epo
         assert again.offset == 1 and again.epoch != first.epoch
         read = await backend.read_stream("r", after=0, limit=None, retention=KEEP)
         assert [p.data for p in read.publications] == ["z"]  # nothing of the old epoch is left
+        await probe.xadd(stream_key(name, "idle"), {"d": "tleft over"}, id="5-0")  # a stream without its meta
+        opened = await backend.open_stream("idle", retention=Retention(size=5, meta_ttl=60))
+        assert opened.offset == 0 and 0 < await probe.ttl(meta_key(name, "idle")) <= 60
+        assert not await probe.exists(stream_key(name, "idle"))  # an old epoch's entries never come back
     finally:
         await probe.aclose()
         await backend.stop()
@@ -308,12 +332,15 @@ async def test_a_backend_without_history_says_so() -> None:
     class Plain(MemoryBackend):
         publish_history = Backend.publish_history
         read_stream = Backend.read_stream
+        open_stream = Backend.open_stream
 
     plain = Plain()
     with pytest.raises(NotImplementedError, match=re.escape("Plain keeps no history: use Hub(history_size=0).")):
         await plain.publish_history(Envelope("r", "x"), "t", KEEP)
     with pytest.raises(NotImplementedError, match=re.escape("Plain keeps no history")):
         await plain.read_stream("r", after=0, limit=None, retention=KEEP)
+    with pytest.raises(NotImplementedError, match=re.escape("Plain keeps no history")):
+        await plain.open_stream("r", retention=KEEP)
 
 
 async def test_a_redis_backend_that_is_not_started_keeps_no_history() -> None:
@@ -322,3 +349,5 @@ async def test_a_redis_backend_that_is_not_started_keeps_no_history() -> None:
         await publish(backend, "r", "x")
     with pytest.raises(HubError, match=re.escape("Cannot read history: the hub is not running")):
         await backend.read_stream("r", after=0, limit=None, retention=KEEP)
+    with pytest.raises(HubError, match=re.escape("Cannot read history: the hub is not running")):
+        await backend.open_stream("r", retention=KEEP)

@@ -36,6 +36,12 @@ class ScriptedBackend(MemoryBackend):
             raise answer
         return answer
 
+    async def open_stream(self, room: str, *, retention: Retention) -> Position:
+        """The next scripted read's top, as the room's position (``asked`` shows it as limit 0)."""
+        read = await self.read_stream(room, after=0, limit=0, retention=retention)
+        assert read.epoch is not None
+        return Position(read.epoch, read.top)
+
 
 class Room:
     def __init__(self) -> None:
@@ -83,6 +89,19 @@ async def test_a_join_without_since_reads_only_while_the_room_is_new() -> None:
     room.histories.deliver(pub(4))  # at or below the top it started from: already seen
     room.histories.deliver(pub(5))
     assert room.texts("a") == room.texts("b") == ["m5"]
+
+
+async def test_a_join_since_to_a_room_without_a_stream_opens_one_for_the_members_position() -> None:
+    room = Room()
+    room.members["r"] = ("a",)
+    room.histories.enter("r", "a", Position("old", 3))
+    room.backend.reads = [StreamSlice(None, 0, ()), StreamSlice("new", 0, ())]
+    assert await room.histories.catch_up(room.backend, "r", "a", Position("old", 3)) is False
+    assert room.backend.asked == [("r", 3, None), ("r", 0, 0)]  # the replay read, then the opening
+    assert room.histories.position("r", "a") == Position("new", 0)
+    assert room.histories.position("elsewhere", "a") is None
+    room.histories.deliver(Publication("r", Position("new", 1), "first"))
+    assert room.texts("a") == ["first"]
 
 
 async def test_a_room_lost_while_a_member_catches_up_is_not_recovered() -> None:

@@ -25,6 +25,7 @@ from sockjet.hub.backends.nats_history import (
     RoomTips,
     Stored,
     Tip,
+    epoch_marker,
     max_age,
     next_publication,
     position_of,
@@ -212,6 +213,41 @@ async def test_changed_limits_are_applied_to_the_stream(shared_nats: NatsServer)
         assert info.config.max_msgs_per_subject == 2
 
 
+async def test_an_idle_rooms_epoch_marker_loses_races_gracefully_and_survives_a_wiped_store(
+    shared_nats: NatsServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from nats.js.errors import APIError
+
+    async with make_hub(shared_nats.url) as hub:
+        backend = hub._backend
+        assert isinstance(backend, NatsBackend)
+        keep = Retention(size=100)
+        streams = await backend._streams_for(keep)
+        published = await hub.publish("r", "x")
+        real_last = streams.last
+        calls = 0
+
+        async def stale_last(room: str) -> Tip | None:
+            nonlocal calls
+            calls += 1
+            return None if calls == 1 else await real_last(room)  # a publish landed after this read
+
+        monkeypatch.setattr(streams, "last", stale_last)
+        assert await backend.open_stream("r", retention=keep) == published  # the marker was refused
+        monkeypatch.setattr(streams, "last", real_last)
+        await streams.js.delete_stream(streams.name)  # a wiped store: the first marker finds no stream
+        opened = await backend.open_stream("fresh", retention=keep)
+        assert opened.offset == 0 and (await hub.history("fresh")).top == opened
+        assert await hub.publish("fresh", "y") == Position(opened.epoch, 1)
+
+        async def refused(*args: Any, **kwargs: Any) -> None:
+            raise APIError(code=503, description="unavailable", err_code=10008)
+
+        monkeypatch.setattr(streams.js, "publish", refused)
+        with pytest.raises(HubError, match=re.escape("Cannot read the history of room 'other': NATS at")):
+            await backend.open_stream("other", retention=keep)
+
+
 async def test_read_and_publish_while_nats_is_down_fail_clearly(nats_server: NatsServer) -> None:  # noqa: F811
     async with make_hub(nats_server.url, timeout=300 * MS) as hub:
         nats_server.stop()
@@ -219,6 +255,8 @@ async def test_read_and_publish_while_nats_is_down_fail_clearly(nats_server: Nat
             await hub.publish("r", "x")
         with pytest.raises(HubError, match=re.escape("Cannot read the history of room 'r': NATS at")):
             await hub.history("r")
+        with pytest.raises(HubError, match=re.escape("Cannot read the history of room 'r': NATS at")):
+            await hub._backend.open_stream("r", retention=Retention(size=100))
 
 
 async def test_a_nats_backend_that_is_not_started_keeps_no_history() -> None:
@@ -230,9 +268,18 @@ async def test_a_nats_backend_that_is_not_started_keeps_no_history() -> None:
         await backend.publish_history(Envelope("r", "x"), "t", keep)
     with pytest.raises(HubError, match=re.escape("Cannot read history: the hub is not running")):
         await backend.read_stream("r", after=0, limit=None, retention=keep)
+    with pytest.raises(HubError, match=re.escape("Cannot read history: the hub is not running")):
+        await backend.open_stream("r", retention=keep)
 
 
 # -- the pure parts ------------------------------------------------------------------------------------------
+def test_an_epoch_marker_is_offset_zero_of_a_new_epoch_on_an_empty_subject() -> None:
+    position, headers = epoch_marker()
+    assert position.offset == 0 and position_of(headers) == position
+    assert headers["Nats-Expected-Last-Subject-Sequence"] == "0"
+    assert epoch_marker()[0].epoch != position.epoch
+
+
 def test_positions_travel_in_headers_and_each_publish_checks_the_last_sequence() -> None:
     first, headers = next_publication(None)
     assert first.offset == 1 and headers["Nats-Expected-Last-Subject-Sequence"] == "0"

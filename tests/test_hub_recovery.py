@@ -171,6 +171,16 @@ def test_live_publications_still_in_flight_after_a_catch_up_are_not_sent_twice()
     assert feed._floors == {}
 
 
+def test_a_members_position_is_the_feeds_offset_or_its_catch_ups_last() -> None:
+    feed: RoomFeed[str] = RoomFeed()
+    assert feed.position_for("a") is None  # no epoch known yet
+    feed = live_feed(5)
+    assert feed.position_for("a") == Position("e", 5)
+    feed.begin("b")
+    feed.finish("b", Position("e", 4), StreamSlice("e", 8, pubs(5, 6, 7, 8)))  # 6..8 still in flight live
+    assert feed.position_for("b") == Position("e", 8) and feed.position_for("a") == Position("e", 5)
+
+
 def test_forget_drops_a_members_catch_up_and_floor() -> None:
     feed = live_feed(5)
     feed.begin("b")
@@ -208,9 +218,16 @@ def test_seam_property_every_message_after_since_exactly_once_in_order(
     feed.seed(read)
     recovered, out = feed.finish("m", Position("e", since), read)
     got += [p.offset for p in out]
+    position = feed.position_for("m")  # the member is live now
+    before = len(got)
     for offset in range(read_at + 1, total + 1):  # arrive after (some may be in flight from before)
         for p in feed.live(pub(offset)).deliver:
             got += [p.offset for _ in feed.route(p, ("m",))]
+    if position is not None:  # everything above the position came after it, nothing at or below it did
+        assert all(o <= position.offset for o in got[:before])
+        assert got[before:] == list(range(position.offset + 1, total + 1))
+    else:
+        assert read_at == 0 and fed_at == 0
     if recovered:
         assert got == list(range(since + 1, total + 1))
     else:
@@ -259,6 +276,19 @@ def test_quiet_rooms_without_members_are_forgotten() -> None:
     in_use.clear()
     streams.expire(200.0, keep)
     assert len(streams) == 0
+
+
+def test_streams_open_an_idle_rooms_epoch_at_offset_zero() -> None:
+    streams = RoomStreams()
+    keep = Retention(size=3, meta_ttl=60.0)
+    opened = streams.open("r", keep, now=0.0)
+    assert opened.offset == 0 and streams.open("r", keep, now=1.0) == opened
+    assert streams.read("r", 0, None, keep, now=1.0) == StreamSlice(opened.epoch, 0, ())
+    assert streams.append("r", "x", "t", keep, now=2.0).position == Position(opened.epoch, 1)
+    assert streams.open("r", keep, now=3.0) == Position(opened.epoch, 1)
+    streams.open("idle", keep, now=10.0)
+    streams.expire(71.0, keep)  # an opened room nobody publishes to is forgotten like any quiet one
+    assert streams.read("idle", 0, None, keep, now=71.0).epoch is None
 
 
 def test_new_epochs_are_url_safe_and_differ() -> None:

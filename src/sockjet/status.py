@@ -87,6 +87,14 @@ WS_1013_TRY_AGAIN_LATER: Final = 1013
 WS_1014_BAD_GATEWAY: Final = 1014
 WS_1015_TLS_HANDSHAKE: Final = 1015
 
+# sockjet channels (docs/protocol.md#closes): the client must not reconnect without new credentials or a fix.
+WS_4001_TOKEN_EXPIRED: Final = 4001
+"""The credentials expired: a client with a token provider asks it again and reconnects with the new token."""
+WS_4002_UNSUPPORTED_PROTOCOL_VERSION: Final = 4002
+"""The client offered no protocol version this server speaks (``sockjet.v1``)."""
+WS_4003_AUTHENTICATION_REFUSED: Final = 4003
+"""The server rejected the credentials: retrying them would loop, so the client stops."""
+
 
 # Older names that Starlette still accepts, kept so that ported code runs unchanged.
 HTTP_306_RESERVED: Final = 306
@@ -199,5 +207,8 @@ __all__ = [
     "WS_1013_TRY_AGAIN_LATER",
     "WS_1014_BAD_GATEWAY",
     "WS_1015_TLS_HANDSHAKE",
+    "WS_4001_TOKEN_EXPIRED",
+    "WS_4002_UNSUPPORTED_PROTOCOL_VERSION",
+    "WS_4003_AUTHENTICATION_REFUSED",
     "CloseCode",
 ]

@@ -56,6 +56,14 @@ async def frame(ws: ClientConnection, timeout: float = 5000 * MS) -> dict[str, A
     return value
 
 
+async def joined(ws: ClientConnection) -> str:
+    """The endpoint's first frame, ``{"room", "position"}``: where the client stands once live."""
+    hello = await frame(ws)
+    assert set(hello) == {"room", "position"}, hello
+    position: str = hello["position"]
+    return position
+
+
 async def texts(ws: ClientConnection, count: int) -> list[tuple[str, str]]:
     """The next ``count`` chat frames as (position, text)."""
     return [(f["position"], f["data"]["text"]) for f in [await frame(ws) for _ in range(count)]]
@@ -83,6 +91,8 @@ async def test_restart_with_the_store_intact_then_wiped(
     one, two = workers
     async with connect(one.url + ROOM) as a, connect(two.url + ROOM) as b:
         c = await connect(two.url + ROOM)
+        for ws in (a, b, c):
+            await joined(ws)
         for i in range(3):
             await a.send(f"m{i}")
         first = await texts(b, 3)
@@ -115,6 +125,7 @@ async def test_restart_with_the_store_intact_then_wiped(
             assert closed.value.rcvd is not None and closed.value.rcvd.code == HISTORY_LOST_CLOSE_CODE
     await until_back(one)
     async with connect(f"{two.url}{ROOM}?since={after[-1][0]}") as d:
+        await joined(d)  # a position in the new epoch: the room starts again
         told = await frame(d)
         assert told == {"resync": []}  # a new epoch: nothing of the old one, and the client knows it
         async with connect(one.url + ROOM) as e:

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sockjet.exceptions import PayloadTooLarge
+from sockjet.hub.position import KIND_JSON, KIND_TEXT, kind_of
 from sockjet.types import Message
 
 _TEXT = b"t"
 _BYTES = b"b"
+_JSON = b"j"
 
 
 def encode_payload(data: Any) -> str | bytes:
@@ -41,10 +43,15 @@ def payload_size(payload: str | bytes) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """One published message for one room; ``payload`` is already encoded."""
+    """One published message for one room; ``payload`` is already encoded.
+
+    ``kind`` says how a text payload was published (``"t"``: a ``str``, ``"j"``: a JSON value), so
+    that a channels subscriber's push carries the value as it was; plain members only see ``payload``.
+    """
 
     room: str
     payload: str | bytes
+    kind: str = KIND_TEXT
 
     @classmethod
     def build(cls, room: str, data: Any, *, max_payload: int) -> Envelope:
@@ -56,7 +63,7 @@ class Envelope:
                 f"Cannot publish {size} bytes to room {room!r}: the hub's max_payload is {max_payload} bytes. "
                 "Send less, or raise Hub(max_payload=...)."
             )
-        return cls(room, payload)
+        return cls(room, payload, kind_of(data))
 
     @property
     def size(self) -> int:
@@ -69,9 +76,9 @@ class Envelope:
         return {"type": "websocket.send", "bytes": self.payload}
 
     def to_wire(self) -> bytes:
-        """The bytes a network backend carries: a one-byte kind, then the payload."""
+        """The bytes a network backend carries: a one-byte kind (``t``, ``j`` or ``b``), then the payload."""
         if isinstance(self.payload, str):
-            return _TEXT + self.payload.encode("utf-8")
+            return (_JSON if self.kind == KIND_JSON else _TEXT) + self.payload.encode("utf-8")
         return _BYTES + self.payload
 
     @classmethod
@@ -80,6 +87,8 @@ class Envelope:
         kind, body = raw[:1], raw[1:]
         if kind == _TEXT:
             return cls(room, body.decode("utf-8"))
+        if kind == _JSON:
+            return cls(room, body.decode("utf-8"), KIND_JSON)
         if kind == _BYTES:
             return cls(room, bytes(body))
         raise ValueError(f"Not a hub message (kind byte {kind!r}) on room {room!r}")

@@ -128,6 +128,7 @@ class RoomHistories(Generic[_M]):
         deliver: Callable[[tuple[_M, ...], Message, int], None],
         lost: Callable[[str], None],
         spawn: Callable[[Coroutine[Any, Any, None]], None],
+        framed: Callable[[tuple[_M, ...], Publication], tuple[_M, ...]] | None = None,
     ) -> None:
         self.retention = retention
         """Which rooms keep history: the hub asks before publishing, joining with ``since`` or reading."""
@@ -136,6 +137,8 @@ class RoomHistories(Generic[_M]):
         self._deliver = deliver
         self._lost = lost
         self._spawn = spawn
+        self._framed = framed
+        """Delivers to the members that frame publications themselves (channels); returns the others."""
         self.backend: Backend | None = None
         self.feeds: dict[str, RoomFeed[_M]] = {}
         self._batches: dict[str, _Batch] = {}
@@ -171,7 +174,8 @@ class RoomHistories(Generic[_M]):
         """The room is subscribed now: replay what ``member`` missed after ``since``; ``recovered``.
 
         Without ``since`` nothing is replayed (True); the read only starts the room's feed at the
-        stream's top if this process knew nothing of the room yet.
+        stream's top if this process knew nothing of the room yet. A room without a stream gets
+        one (a new epoch at offset 0), so that ``position`` has something to give the member.
         """
         feed = self.feeds.get(room)
         if feed is None or (since is not None and not feed.catching_up(member)):
@@ -179,9 +183,11 @@ class RoomHistories(Generic[_M]):
         if since is None and feed.state is not FeedState.NEW:
             return True
         if since is None:
-            read = await backend.read_stream(room, after=0, limit=0, retention=self._kept(room))
+            read = await self._opened(backend, room)
         else:
             read = await self._shared_read(backend, room, since.offset)
+            if read.epoch is None:  # no stream: nothing to replay, but the member needs a position
+                read = await self._opened(backend, room)
         if self.feeds.get(room) is not feed:
             return False
         feed.seed(read)
@@ -192,9 +198,20 @@ class RoomHistories(Generic[_M]):
         recovered, out = feed.finish(member, since, read.after(since.offset))
         one = (member,)
         for publication in out:
+            if self._framed is not None and not self._framed(one, publication):
+                continue
             message, size = frame_message(publication, self.frame)
             self._deliver(one, message, size)
         return recovered
+
+    async def _opened(self, backend: Backend, room: str) -> StreamSlice:
+        top = await backend.open_stream(room, retention=self._kept(room))
+        return StreamSlice(top.epoch, top.offset, ())
+
+    def position(self, room: str, member: _M) -> Position | None:
+        """``member.position``: the room's position from which everything reaches ``member`` live."""
+        feed = self.feeds.get(room)
+        return None if feed is None else feed.position_for(member)
 
     async def _shared_read(self, backend: Backend, room: str, after: int) -> StreamSlice:
         """One stream read for every member of ``room`` that asks before it starts (a mass reconnect).
@@ -258,6 +275,8 @@ class RoomHistories(Generic[_M]):
 
     def _fan(self, room: str, feed: RoomFeed[_M], publication: Publication) -> None:
         members = feed.route(publication, self._members(room))
+        if self._framed is not None and members:
+            members = self._framed(members, publication)
         if not members:
             return
         message, size = frame_message(publication, self.frame)

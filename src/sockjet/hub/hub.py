@@ -24,6 +24,7 @@ from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.backends.subjects import server_urls, subject_base
+from sockjet.hub.channel import ChannelLink
 from sockjet.hub.disconnect import disconnect_for
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import (
@@ -170,6 +171,8 @@ class Hub:
         self._stopping = False
         self._start_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Any]] = set()
+        self._channels = 0
+        """How many members carry a channels link (``attach_channel``): none, and deliveries skip that path."""
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
@@ -184,6 +187,7 @@ class Hub:
                 deliver=self._deliver_to,
                 lost=self._history_lost,
                 spawn=self._spawn,
+                framed=self._deliver_framed,
             )
         self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
 
@@ -328,6 +332,8 @@ class Hub:
         ``member.recovered`` tells whether that held; when it cannot (trimmed, expired, another
         epoch or room, an offset beyond the top) nothing is replayed and ``recovered`` is False.
         A garbage token raises ``ValueError``. ``since`` counts on a connection's first join of a room.
+        With history, ``member.position`` is the room's latest position once the member is live
+        (a room without a stream starts one at offset 0): hand it to the client to resume from.
         """
         _check_room(room)
         position = as_position(since)
@@ -404,6 +410,26 @@ class Hub:
         """This WebSocket's member, if it is in a room of this hub."""
         return self._members.get(id(websocket))
 
+    async def attach_channel(self, websocket: HubWebSocket, link: ChannelLink, *, connection_id: str) -> Member:
+        """The member of a ``sockjet.channels`` connection, made before its first join (starts the hub).
+
+        Unlike a plain member it stays attached while it is in no room (its connection sends
+        replies through its outbox) until ``detach_channel``; its rooms' messages are framed by
+        ``link.codec``; a room whose history is lost is reported to ``link.lost``, not closed.
+        """
+        if self._members.get(id(websocket)) is not None:
+            raise RuntimeError("This WebSocket already has a member in this hub; attach it before any join.")
+        member = await self._member_for(websocket, None, None, None, "")
+        member.channel = link
+        member.connection_id = connection_id
+        self._channels += 1
+        return member
+
+    async def detach_channel(self, member: Member) -> None:
+        """End an attached channels member (after its joins ended): its writer stops, queued frames are dropped."""
+        self._unregister(member)
+        await member.stop()
+
     # -- publish ------------------------------------------------------------------------------------
     async def publish(self, room: str, data: Any) -> Position | None:
         """Send ``data`` to every member of ``room``, in every process; no need to be a member.
@@ -445,18 +471,59 @@ class Hub:
         return await self._history.history(self._backend, room, position, limit)
 
     # -- internals ------------------------------------------------------------------------------------
+    def _live_position(self, room: str) -> Position | None:
+        """The position of the last publication of ``room`` this process delivered (or started from)."""
+        feed = self._history.feeds.get(room) if self._history is not None else None
+        if feed is None or feed.epoch is None:
+            return None
+        return Position(feed.epoch, feed.offset)
+
     def _keeps_history(self, room: str) -> bool:
         return self._history is not None and self._history.retention(room) is not None
 
     def _history_lost(self, room: str) -> None:
         for member in self._membership.members(room):
-            member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
+            if member.channel is not None:
+                member.channel.lost(room)  # one subscription ends, not the socket
+            else:
+                member.close(HISTORY_LOST_CLOSE_CODE, HISTORY_LOST_CLOSE_REASON)
 
     def _deliver(self, envelope: Envelope) -> None:
         members = self._membership.members(envelope.room)
+        if self._channels:
+            members = self._deliver_framed(members, envelope)
         if not members:
             return
         self._deliver_to(members, envelope.message(), envelope.size)
+
+    def _deliver_framed(self, members: tuple[Member, ...], source: Envelope | Publication) -> tuple[Member, ...]:
+        """Deliver ``source`` to the members with a channels link, framed once per codec; return the others."""
+        if not self._channels:
+            return members
+        plain: list[Member] = []
+        framed: dict[Any, list[Member]] = {}
+        for member in members:
+            link = member.channel
+            if link is None:
+                plain.append(member)
+                continue
+            group = framed.get(link.codec)
+            if group is None:
+                framed[link.codec] = [member]
+            else:
+                group.append(member)
+        room = source.room
+        for codec, group in framed.items():
+            message, size = codec.frame(source)
+            direct: list[Member] = []
+            for member in group:
+                link = member.channel
+                if link is not None and link.diverting and link.divert(room, message, size):
+                    continue
+                direct.append(member)
+            if direct:
+                self._deliver_to(tuple(direct), message, size)
+        return tuple(plain) if len(plain) != len(members) else members
 
     def _deliver_to(self, members: tuple[Member, ...], message: Message, size: int) -> None:
         """The same prebuilt message to each member (never awaits)."""
@@ -469,6 +536,11 @@ class Hub:
         fan_out(members, message, size)
 
     def _offer(self, member: Member, message: Message, size: int) -> None:
+        link = member.channel
+        if link is not None:  # a presence frame for a channels connection
+            room, message, size = link.codec.presence(message, size)
+            if link.diverting and link.divert(room, message, size):
+                return
         if member.loop is asyncio.get_running_loop():
             member.deliver(message, size)
         else:  # a member served by another event loop (thread)
@@ -546,15 +618,18 @@ class Hub:
                 await self._backend.sync_room(room)
             except Exception as exc:  # leaving must complete; the backend catches up on reconnect
                 logger.warning("Could not tell the backend that a member left room %r: %r", room, exc)
-        if Action.STOP_MEMBER in actions:
+        if Action.STOP_MEMBER in actions and member.channel is None:
             self._unregister(member)
             await member.stop()
-        elif member not in self._membership:
+        elif member not in self._membership and (member.channel is None or member.closed):
             await member.stop()  # closed or gone meanwhile: wait until the hub is done with it
+        # A channels member stays attached without rooms: its connection still sends replies.
 
     def _unregister(self, member: Member) -> None:
         if self._members.get(id(member.websocket)) is member:
             del self._members[id(member.websocket)]
+            if member.channel is not None:
+                self._channels -= 1
             left = self._loops[member.loop] - 1
             if left:
                 self._loops[member.loop] = left
@@ -606,7 +681,7 @@ class _LocalView:
         if history is not None:
             history.deliver(publication)
         else:  # another process of this hub keeps history: deliver the payload as it is
-            self._hub._deliver(Envelope(publication.room, publication.payload))
+            self._hub._deliver(Envelope(publication.room, publication.payload, publication.kind))
 
     def stream_interrupted(self, rooms: list[str]) -> None:
         self._hub._presence.interrupted(rooms)
@@ -735,6 +810,7 @@ class _Join:
             except BaseException:
                 await hub._exit(room, member)
                 raise
+        member.position = None if hub._history is None else hub._history.position(room, member)
         self._member = member
         self._task = asyncio.current_task()
         member.entered(self._task)

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from typing import Any
 
 from sockjet import status
+from sockjet.hub.channel import ChannelLink
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.handoff import Unfinished
 from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
 from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
+from sockjet.hub.position import Position
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.types import Message
 
@@ -64,9 +66,11 @@ class Member:
         "_peer_gone",
         "_state",
         "_writer",
+        "channel",
         "close_code",
         "connection_id",
         "loop",
+        "position",
         "recovered",
         "websocket",
     )
@@ -91,6 +95,9 @@ class Member:
         self.recovered = True
         """Whether the last ``hub.join(..., since=...)`` gave back every message after ``since``
         (True after a join without ``since``: nothing was asked, nothing is missing)."""
+        self.position: Position | None = None
+        """The room's latest ``Position`` when the last ``hub.join`` went live (``None`` without history):
+        every later publication reaches this member, so a client that resumes from it misses nothing."""
         self.connection_id = secrets.token_hex(8)
         """This connection's id in ``hub.presence(room)`` and presence events, the same in every room."""
         self._outbox = outbox
@@ -105,6 +112,8 @@ class Member:
         """Tasks inside a ``hub.join`` block of this member, and how many blocks each is in."""
         self._interrupted: set[asyncio.Task[Any]] | None = None
         self._peer_gone = False
+        self.channel: ChannelLink | None = None
+        """Set by ``hub.attach_channel``: a channels connection, which frames its rooms' messages itself."""
 
     def __repr__(self) -> str:
         client = self.websocket.scope.get("client")

@@ -188,6 +188,16 @@ class RoomFeed(Generic[_M]):
             self._floors[member] = last  # live publications up to ``last`` may still be in flight
         return recovered, tuple(out)
 
+    def position_for(self, member: _M) -> Position | None:
+        """Where ``member`` stands once live: every later publication of this epoch reaches it.
+
+        The feed's last offset, or above it the last offset its catch-up handed it; ``None`` while
+        the feed knows no epoch (its history was just lost: the member is being told).
+        """
+        if self.epoch is None:
+            return None
+        return Position._of(self.epoch, max(self.offset, self._floors.get(member, 0)))
+
     def forget(self, member: _M) -> None:
         """``member`` left the room (or was closed): drop whatever the feed held for it."""
         self._catchups.pop(member, None)

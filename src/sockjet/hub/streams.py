@@ -60,6 +60,14 @@ class RoomStreams:
         _drop_old(ring, now, retention.ttl)
         return publication
 
+    def open(self, room: str, retention: Retention, now: float) -> Position:
+        """The room's top position; a room without a stream starts a new epoch at offset 0 now."""
+        self.expire(now, retention)
+        stream = self._streams.get(room)
+        if stream is None:
+            stream = self._streams[room] = _Stream(new_epoch(), last_publish=now)
+        return Position._of(stream.epoch, stream.top)
+
     def read(self, room: str, after: int, limit: int | None, retention: Retention, now: float) -> StreamSlice:
         """Retained, unexpired publications with offset > ``after``, oldest first, at most ``limit``."""
         self.expire(now, retention)

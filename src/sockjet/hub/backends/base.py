@@ -13,6 +13,9 @@ History (``Hub(history_size=N)``) asks three more things of a backend, and nothi
 - ``read_stream(room, after=..., limit=..., retention=...)``: a ``StreamSlice`` -- the stream's
   epoch and top offset and the retained, unexpired publications with offset > ``after``, oldest
   first, read consistently with each other (one atomic read).
+- ``open_stream(room, retention=...)``: the room's top ``Position``; a room without a stream gets
+  one now, a new epoch at offset 0 (its next publish takes offset 1), so that a member joining an
+  idle room has a position to resume from (``member.position``).
 - after live delivery was interrupted (a lost connection to the broker), call
   ``local.stream_interrupted(rooms)`` once the rooms are subscribed again: the hub reads the
   stream to fill what its members missed, or tells them it cannot.
@@ -94,6 +97,10 @@ class Backend(abc.ABC):
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """Retained publications with offset > ``after`` (at most ``limit``), with the stream's epoch and top."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no history: use Hub(history_size=0).")
+
+    async def open_stream(self, room: str, *, retention: Retention) -> Position:
+        """The room's top ``Position``, starting a new epoch at offset 0 if the room has no stream."""
         raise NotImplementedError(f"{type(self).__name__} keeps no history: use Hub(history_size=0).")
 
 

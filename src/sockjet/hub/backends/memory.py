@@ -49,5 +49,8 @@ class MemoryBackend(Backend):
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         return self._streams.read(room, after, limit, retention, time.monotonic())
 
+    async def open_stream(self, room: str, *, retention: Retention) -> Position:
+        return self._streams.open(room, retention, time.monotonic())
+
 
 __all__ = ["MemoryBackend"]

@@ -295,6 +295,22 @@ class NatsBackend(Backend):
                 f"({_describe(exc)})."
             ) from exc
 
+    async def open_stream(self, room: str, *, retention: Retention) -> Position:
+        """The room's top position; an empty room gets its epoch marker (see ``nats_history``)."""
+        client = self._nc
+        if client is None:
+            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+        try:
+            if not client.is_connected:
+                raise ConnectionError("disconnected, reconnecting")
+            streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
+            return await asyncio.wait_for(streams.open(room), self.timeout)
+        except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
+            raise HubError(
+                f"Cannot read the history of room {room!r}: NATS at {redacted(self.url)} did not answer "
+                f"({_describe(exc)})."
+            ) from exc
+
     async def _streams_for(self, retention: Retention) -> RoomStreams:
         """The JetStream side for ``retention`` (made at start from the hub's options; changed limits
         are applied to the stream once)."""
@@ -387,14 +403,15 @@ class NatsBackend(Backend):
                         return
                     local.deliver(Envelope.from_wire(room, msg.data))
                     return
-                publication = Publication.from_wire(room, position, msg.data)
+                publication = None if position.offset == 0 else Publication.from_wire(room, position, msg.data)
             except (ValueError, UnicodeDecodeError) as exc:
                 logger.warning("Ignored a message on %r: %s", msg.subject, exc)
                 return
             sequence = sequence_of(msg.headers)
             if self.streams is not None and sequence is not None:
                 self.streams.tips.heard(room, Tip(sequence, position))
-            local.deliver_publication(publication)
+            if publication is not None:  # offset 0: an idle room's epoch marker (see nats_history)
+                local.deliver_publication(publication)
 
         return on_message
 

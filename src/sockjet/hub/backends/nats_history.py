@@ -17,6 +17,10 @@ room's last message keeps its epoch and offset until ``history_meta_ttl`` -- as 
 - **Epoch.** A room whose subject holds no message (never published, all aged out, or the stream
   lost: a wiped store) starts a new epoch at offset 1, with an ``Expected-Last-Subject-Sequence``
   of 0 so that two processes cannot start two epochs.
+- **An idle room's epoch.** A member joining a room whose subject is empty stores an *epoch
+  marker*: a message without payload at offset 0 of a new epoch (same expected sequence 0), so
+  the member has a position to resume from. Reads and live delivery skip offset 0; the next
+  publish takes offset 1. It ages out like any message, ``meta_ttl`` later.
 - **Live delivery** is the stream's RePublish: JetStream sends each *stored* message, in stream
   order, to ``{base}.r.{token}``, the room subject every process already listens to. Nothing
   that was not stored is ever delivered, and every process sees one room's publications in
@@ -88,6 +92,13 @@ def next_publication(tip: Tip | None) -> tuple[Position, dict[str, str]]:
         OFFSET_HEADER: str(position.offset),
         EXPECTED_LAST_SUBJECT_SEQUENCE: str(expected),
     }
+    return position, headers
+
+
+def epoch_marker() -> tuple[Position, dict[str, str]]:
+    """The offset-0 message that starts an empty room's epoch, and the headers that make JetStream check it."""
+    position = Position(secrets.token_hex(4), 0)
+    headers = {EPOCH_HEADER: position.epoch, OFFSET_HEADER: "0", EXPECTED_LAST_SUBJECT_SEQUENCE: "0"}
     return position, headers
 
 
@@ -281,6 +292,28 @@ class RoomStreams:
             else:
                 self._locks[room] = (lock, users - 1)
 
+    async def open(self, room: str) -> Position:
+        """The room's top position; an empty subject gets an epoch marker (offset 0) first."""
+        from nats.js.errors import APIError, NoStreamResponseError
+
+        tip = await self.last(room)
+        while tip is None:
+            position, headers = epoch_marker()
+            try:
+                ack = await self.js.publish(history_subject(self.base, room), b"", headers=headers)
+            except APIError as exc:
+                if exc.err_code != WRONG_LAST_SEQUENCE:
+                    raise
+                tip = await self.last(room)  # another process started the room first
+                continue
+            except NoStreamResponseError:
+                await self.ensure()
+                self.tips.forget()
+                continue
+            tip = Tip(int(ack.seq), position)
+            self.tips.heard(room, tip)
+        return tip.position
+
     async def read(self, room: str, *, after: int, limit: int | None) -> StreamSlice:
         """The room's epoch and top, and up to ``limit`` retained publications after ``after``."""
         tip = await self.last(room)
@@ -335,6 +368,7 @@ __all__ = [
     "RoomTips",
     "Stored",
     "Tip",
+    "epoch_marker",
     "history_subject",
     "max_age",
     "next_publication",

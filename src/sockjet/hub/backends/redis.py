@@ -77,6 +77,7 @@ class RedisBackend(Backend):
         self._epoch_seed = secrets.token_hex(4)
         self._epochs = 0
         self._read_script: Any = None
+        self._open_script: Any = None
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
         self._acks: dict[bytes, asyncio.Future[None]] = {}
@@ -199,6 +200,24 @@ class RedisBackend(Backend):
                 f"({_describe(exc)})."
             ) from exc
         return redis_history.parse_slice(room, reply)
+
+    async def open_stream(self, room: str, *, retention: Retention) -> Position:
+        """One script run: the room's top position, its epoch started at offset 0 if it had none."""
+        if self._client is None:
+            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+        if self._open_script is None:
+            self._open_script = self._client.register_script(redis_history.OPEN_SCRIPT)
+        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+        self._epochs += 1
+        args = [f"{self._epoch_seed}{self._epochs:x}", max(1, int(retention.meta_ttl))]
+        try:
+            reply = await asyncio.wait_for(self._open_script(keys=keys, args=args), self.timeout)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            raise HubError(
+                f"Cannot read the history of room {room!r}: Redis at {redacted(self.url)} did not answer "
+                f"({_describe(exc)})."
+            ) from exc
+        return redis_history.parse_position(reply)
 
     # -- subscriptions ------------------------------------------------------------------------------------
     async def _open_pubsub(self) -> None:

@@ -15,6 +15,10 @@ append, trim, refresh expiries, and ``PUBLISH`` of ``h<epoch> <offset> <kind+pay
 room's channel. Redis runs scripts one at a time, so the channel carries a room's publications
 in offset order, and a stream read never sees an offset that was not also published.
 
+A member joining a room without a stream runs ``OPEN_SCRIPT``: it starts the epoch at offset 0
+(the meta hash alone, expiring ``meta_ttl`` later), so the member has a position to resume from;
+the next publish takes offset 1 in that epoch.
+
 If the meta hash is gone (Redis restarted without persistence, the room expired, the key was
 evicted) the script starts a new epoch -- the candidate the caller passes -- and deletes any
 stream left from the old one, so positions of the old epoch can never be mistaken for new ones.
@@ -111,6 +115,19 @@ end
 return reply
 """
 
+OPEN_SCRIPT = """
+local meta, stream = KEYS[1], KEYS[2]
+local state = redis.call('HMGET', meta, 'e', 'o')
+if state[1] then
+  return state[1] .. ' ' .. (state[2] or '0')
+end
+redis.call('DEL', stream)
+redis.call('HSET', meta, 'e', ARGV[1], 'o', 0)
+redis.call('EXPIRE', meta, tonumber(ARGV[2]))
+return ARGV[1] .. ' 0'
+"""
+"""``KEYS = [meta, stream]``, ``ARGV = [epoch candidate, meta_ttl seconds]``; replies like the publish script."""
+
 
 LIVE_KIND = b"h"
 """The first byte of a publication on a room's channel (``t``/``b``: a plain envelope; ``p``: presence)."""
@@ -180,6 +197,7 @@ def parse_live(room: str, raw: bytes) -> Publication:
 
 __all__ = [
     "LIVE_KIND",
+    "OPEN_SCRIPT",
     "PUBLISH_SCRIPT",
     "READ_SCRIPT",
     "meta_key",
