@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 
 from sockjet import App, WebSocketDisconnect
-from sockjet.channels.client_script import ClientScript
+from sockjet.channels import ClientScript
 from sockjet.testclient import TestClient
 
 SHIPPED = resources.files("sockjet").joinpath("js")
