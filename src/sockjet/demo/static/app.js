@@ -26,6 +26,7 @@ const state = {
   history: new Map(), // room -> [{kind, nick, text, mine, offset}]
   positions: new Map(), // room -> {epoch, offset}: the last publication shown
   rooms: [...DEFAULT_ROOMS],
+  following: true, // the message list shows its newest line; false once the reader scrolls up
 };
 
 const $ = (id) => document.getElementById(id);
@@ -35,6 +36,8 @@ function setStatus(kind, text) {
   $("status-text").textContent = text;
   // The Send button stays enabled: pressing Enter while offline must say why nothing was sent.
   $("send").classList.toggle("waiting", kind !== "online");
+  // Not connected: the online list is the last one we heard of, greyed and labelled as such.
+  $("presence").classList.toggle("stale", kind !== "online");
 }
 
 function isOffline() {
@@ -83,8 +86,6 @@ function connect() {
     if (state.ws !== ws) return;
     state.ws = null;
     state.myId = null;
-    state.online.clear();
-    renderOnline();
     if (event.code === 1008) {
       showError(`The server closed the connection: ${event.reason || "policy violation"}`);
     }
@@ -277,6 +278,9 @@ function renderOnline() {
 
 function renderMessages() {
   const list = $("messages");
+  const follow = state.following || list.dataset.room !== state.room;
+  const scrolled = list.scrollTop;
+  list.dataset.room = state.room;
   list.replaceChildren();
   for (const line of state.history.get(state.room) || []) {
     const item = document.createElement("li");
@@ -295,7 +299,7 @@ function renderMessages() {
     }
     list.append(item);
   }
-  list.scrollTop = list.scrollHeight;
+  list.scrollTop = follow ? list.scrollHeight : scrolled; // never yank a reader who scrolled up
 }
 
 function showError(text) {
@@ -330,6 +334,18 @@ function switchRoom(name) {
 }
 
 function start() {
+  const list = $("messages");
+  let lastTop = 0;
+  list.addEventListener("scroll", () => {
+    // Only the reader scrolling up stops the following: a pane that merely shrank keeps it.
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 24;
+    state.following = atBottom || (state.following && list.scrollTop >= lastTop);
+    lastTop = list.scrollTop;
+  });
+  // The pane shrinks (a phone's keyboard opens, the window is resized): keep the newest line in view.
+  new ResizeObserver(() => {
+    if (state.following) list.scrollTop = list.scrollHeight;
+  }).observe(list);
   $("nick-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const nick = $("nick").value.trim().replace(/\s+/g, " ");
@@ -356,6 +372,7 @@ function start() {
     if (!text) return;
     if (send({ type: "say", text })) {
       $("text").value = "";
+      state.following = true; // your own message brings you back to the newest line
       hideError();
     } else {
       showError(
