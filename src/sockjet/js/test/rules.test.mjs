@@ -111,3 +111,11 @@ test("the queue refuses past its bound and takes ready entries in order", () => 
   assert.deepEqual(queue.take((n) => n % 2 === 1), [1, 3]);
   assert.deepEqual(queue.items, [6]);
 });
+
+test("sockjet.d.ts declares every export of sockjet.js, and nothing else", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const module = await import("../sockjet.js");
+  const types = await readFile(new URL("../sockjet.d.ts", import.meta.url), "utf8");
+  const declared = [...types.matchAll(/^export declare (?:const|function|class) (\w+)/gm)].map((m) => m[1]);
+  assert.deepEqual([...new Set(declared)].sort(), Object.keys(module).sort());
+});
