@@ -339,7 +339,7 @@ class Connection:
             since=since,
             recovered=recovered,
             held=[getattr(message, "position", None) for message, _ in held],
-            live=hub._live_position(room_name) if keeps else None,
+            live=member.position,
         )
         subscription = self._joins[room_name] = _Subscription(join, room, params, options)
         self._ok(command.id, body)

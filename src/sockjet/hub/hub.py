@@ -471,13 +471,6 @@ class Hub:
         return await self._history.history(self._backend, room, position, limit)
 
     # -- internals ------------------------------------------------------------------------------------
-    def _live_position(self, room: str) -> Position | None:
-        """The position of the last publication of ``room`` this process delivered (or started from)."""
-        feed = self._history.feeds.get(room) if self._history is not None else None
-        if feed is None or feed.epoch is None:
-            return None
-        return Position(feed.epoch, feed.offset)
-
     def _keeps_history(self, room: str) -> bool:
         return self._history is not None and self._history.retention(room) is not None
 
