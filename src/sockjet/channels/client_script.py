@@ -14,6 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from importlib import resources
 
+from sockjet import status
 from sockjet.requests import route_path
 from sockjet.types import Receive, Scope, Send
 
@@ -53,7 +54,8 @@ class ClientScript:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": "sockjet.js is served over HTTP"})
+                reason = "sockjet.js is served over HTTP"
+                await send({"type": "websocket.close", "code": status.WS_1008_POLICY_VIOLATION, "reason": reason})
             return
         asset = self.assets.get(route_path(scope).lstrip("/"))
         if asset is None:
