@@ -80,6 +80,15 @@ def declare(channels: Channels) -> None:
     async def kick(conn: Connection, data: str) -> None:
         await conn.unsubscribe(data, reason="you were kicked")
 
+    @channels.rpc("count")
+    async def count(conn: Connection) -> int:
+        conn.state["calls"] = conn.state.get("calls", 0) + 1
+        return int(conn.state["calls"])
+
+    @channels.room("big:{n}")
+    async def big(conn: Connection, n: str) -> RoomOptions:
+        return RoomOptions(presence={"blob": "x" * 5000})
+
     @channels.rpc("bye")
     async def bye(conn: Connection) -> None:
         conn.close(status.WS_4003_AUTHENTICATION_REFUSED, "session ended")
@@ -529,3 +538,74 @@ def test_bad_options_are_refused() -> None:
     with pytest.raises(ConfigurationError, match=re.escape("ping_interval must be a number of seconds >= 0")):
         Channels(Hub(), ping_interval=-1)
     assert "0 room pattern(s), 0 open" in repr(Channels(Hub()))
+
+
+async def test_two_channels_on_one_hub_and_a_plain_member_share_a_room(hub: Hub) -> None:
+    first, second = Channels(hub, ping_interval=0), Channels(hub, ping_interval=0)
+    declare(first)
+    declare(second)
+    peers = [await connect(first), await connect(first), await connect(second), await connect(second)]
+    for peer in peers:
+        await peer.ask({"id": 1, "op": "subscribe", "room": "news"})
+    plain = FakeSocket()
+    await plain.accept()
+    async with hub.join("news", plain.websocket):
+        position = await hub.publish("news", {"n": 1})
+        for peer in peers:
+            assert await peer.recv() == {"op": "message", "room": "news", "position": str(position), "data": {"n": 1}}
+        assert await plain.wait_data(1) == ['{"n":1}']
+    for peer in peers:
+        await peer.stop()
+    assert hub._codecs == {} and hub._framed == {}
+    assert "Connection" in repr(Connection(first, plain.websocket, "u", None))
+
+
+async def test_state_hub_failures_and_a_loss_while_subscribing(
+    channels: Channels, hub: Hub, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sockjet.exceptions import HubError
+
+    peer = await connect(channels)
+    assert [(await peer.ask({"id": n, "op": "call", "method": "count"}))["ok"]["data"] for n in (1, 2)] == [1, 2]
+    with caplog.at_level(logging.ERROR, "sockjet.channels"):
+        code, message = error(await peer.ask({"id": 3, "op": "subscribe", "room": "big:1"}))
+    assert code == 500 and message.startswith("Could not subscribe to 'big:1': ")
+    await peer.ask({"id": 4, "op": "subscribe", "room": "news"})
+
+    async def down(*args: Any, **kwargs: Any) -> Any:
+        raise HubError("the broker is away")
+
+    monkeypatch.setattr(hub, "presence", down)
+    monkeypatch.setattr(hub, "history", down)
+    assert error(await peer.ask({"id": 5, "op": "presence", "room": "news"})) == (
+        500,
+        "Could not read the presence of 'news': the broker is away",
+    )
+    assert error(await peer.ask({"id": 6, "op": "history", "room": "news"})) == (
+        500,
+        "Could not read the history of 'news': the broker is away",
+    )
+    monkeypatch.undo()
+    started, go = asyncio.Event(), asyncio.Event()
+    real_join = hub._presence.join
+
+    async def join(*args: Any) -> None:
+        started.set()
+        await go.wait()
+        await real_join(*args)
+
+    monkeypatch.setattr(hub._presence, "join", join)
+    peer.send({"id": 7, "op": "subscribe", "room": "chat:late"})
+    await started.wait()
+    (connection,) = channels.connections
+    connection.lost("chat:late")  # the room's history is lost while its subscribe goes live
+    go.set()
+    assert (await peer.recv())["ok"]["room"] == "chat:late"
+    assert await peer.recv() == {"op": "unsubscribed", "room": "chat:late", "code": 3410, "reason": "history lost"}
+    monkeypatch.undo()
+    assert (await peer.ask({"id": 8, "op": "subscribe", "room": "chat:late"}))["ok"]["room"] == "chat:late"
+    connection.lost("chat:late")
+    connection.lost("chat:late")  # once is enough
+    assert (await peer.recv())["op"] == "unsubscribed"
+    assert (await peer.ask({"id": 9, "op": "unsubscribe", "room": "chat:late"}))["ok"] == {}
+    await peer.stop()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from sockjet.channels.auth import negotiate
@@ -116,14 +116,18 @@ class Channels:
         return frozenset(self._connections)
 
     # -- serving --------------------------------------------------------------------------------------------
-    async def serve(self, websocket: ChannelWebSocket, *, user: Any = None, info: dict[str, Any] | None = None) -> None:
-        """Speak the channels protocol on ``websocket`` until it closes (accepting it if it is not yet).
+    def serve(
+        self, websocket: ChannelWebSocket, *, user: Any = None, info: dict[str, Any] | None = None
+    ) -> Coroutine[Any, Any, None]:
+        """``await channels.serve(websocket, user=..., info=...)``: speak the channels protocol until it closes.
 
-        ``user``: who this is, for the handlers (``conn.user``); ``info``: the presence info announced
-        in the rooms it subscribes to (a room's ``RoomOptions.presence`` overrides it).
+        Accepts the WebSocket if it is not yet. ``user``: who this is, for the handlers
+        (``conn.user``); ``info``: the presence info announced in the rooms it subscribes to (a
+        room's ``RoomOptions.presence`` overrides it). Returns the connection's own coroutine (no
+        wrapper frame: an idle connection holds as little as it can).
         """
         handshake = negotiate(websocket.scope.get("subprotocols") or ())
-        await Connection(self, websocket, user, info).run(handshake)
+        return Connection(self, websocket, user, info).run(handshake)
 
     async def reject(self, websocket: ChannelWebSocket, code: int, reason: str = "") -> None:
         """Accept, then close with ``code``: how an endpoint refuses credentials so that every client sees the code.

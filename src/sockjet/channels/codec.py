@@ -47,9 +47,11 @@ def message_frame(room: str, position: Position | None, payload: str | bytes, ki
 class Codec:
     """One ``Channels``' encoder (the hub groups members by it); notes which rooms had pushes."""
 
-    __slots__ = ("_last_in", "_last_out", "active")
+    __slots__ = ("_last_in", "_last_out", "active", "diverting")
 
     def __init__(self) -> None:
+        self.diverting = 0
+        """How many connections are holding some room's pushes back right now (see ``ChannelCodec``)."""
         self.active: set[str] = set()
         """Rooms that had a push since the ping ticker last looked (it clears this)."""
         self._last_in: Message | None = None

@@ -18,8 +18,7 @@ import base64
 import contextlib
 import logging
 import secrets
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sockjet import status
 from sockjet.channels.auth import Handshake
@@ -73,11 +72,11 @@ class ChannelWebSocket(HubWebSocket, Protocol):
     async def receive(self) -> Message: ...
 
 
-@dataclass(slots=True)
-class _Subscription:
+class _Subscription(NamedTuple):
+    """One room this connection is in: its hub join (to leave), its pattern, what its handler allowed."""
+
     join: Any
     room: Room
-    params: dict[str, Any]
     options: RoomOptions
 
 
@@ -99,10 +98,10 @@ class Connection:
         "_quiet",
         "_rules",
         "_sent",
+        "_state",
         "diverting",
         "id",
         "info",
-        "state",
         "user",
         "websocket",
     )
@@ -112,7 +111,7 @@ class Connection:
         self.user = user
         self.info = info
         self.websocket = websocket
-        self.state: dict[str, Any] = {}
+        self._state: dict[str, Any] | None = None
         self._channels = channels
         self._rules = Rules(channels.limits)
         self._member: Member | None = None
@@ -120,14 +119,22 @@ class Connection:
         self._diverted: dict[str, list[tuple[Message, int]] | None] = {}
         """Rooms whose pushes do not go to the socket now: held back (a list) or dropped (None)."""
         self.diverting = False
-        self._leaving: dict[str, asyncio.Task[None]] = {}
-        self._lost_during: set[str] = set()
-        self._calls: set[asyncio.Task[None]] = set()
+        # Made when first needed: an idle connection holds as little as it can.
+        self._leaving: dict[str, asyncio.Task[None]] | None = None
+        self._lost_during: set[str] | None = None
+        self._calls: set[asyncio.Task[None]] | None = None
         self._sent = False
         self._quiet = 0
 
     def __repr__(self) -> str:
         return f"<Connection {self.id} user={self.user!r} rooms={sorted(self._joins)!r}>"
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """A dict for the application, per connection."""
+        if self._state is None:
+            self._state = {}
+        return self._state
 
     @property
     def rooms(self) -> frozenset[str]:
@@ -164,6 +171,8 @@ class Connection:
 
     def lost(self, room: str) -> None:
         if isinstance(self._diverted.get(room), list):
+            if self._lost_during is None:
+                self._lost_during = set()
             self._lost_during.add(room)  # it is being subscribed: end it once the reply is out
             return
         subscription = self._joins.pop(room, None)
@@ -210,9 +219,27 @@ class Connection:
         channels = self._channels
         member = self._member = await channels.hub.attach_channel(websocket, self, connection_id=self.id)
         channels._opened(self)
+        rules, loop = self._rules, asyncio.get_running_loop()
         try:
             self._push(connected_frame(self.id, channels.ping_interval))
-            await self._receive()
+            while True:  # the receive loop, inline: one coroutine frame less per idle connection
+                message = await websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                verdict = rules.receive(message.get("text"), loop.time())
+                if isinstance(verdict, Failure):
+                    self._fail(verdict)
+                elif isinstance(verdict, Close):
+                    member.close(verdict.code, verdict.reason)
+                    return
+                elif isinstance(verdict, Call):
+                    task = loop.create_task(self._call(verdict), name="sockjet-channels-call")
+                    if self._calls is None:
+                        self._calls = set()
+                    self._calls.add(task)
+                    task.add_done_callback(self._calls.discard)
+                else:
+                    await self._room_command(verdict)
         except asyncio.CancelledError:
             if not member.interrupted:  # the hub's interrupt (a close nobody took) ends us quietly
                 raise
@@ -220,33 +247,13 @@ class Connection:
             channels._closed(self)
             await self._shut(member)
 
-    async def _receive(self) -> None:
-        websocket, rules = self.websocket, self._rules
-        loop = asyncio.get_running_loop()
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            verdict = rules.receive(message.get("text"), loop.time())
-            if isinstance(verdict, Failure):
-                self._fail(verdict)
-            elif isinstance(verdict, Close):
-                assert self._member is not None
-                self._member.close(verdict.code, verdict.reason)
-                return
-            elif isinstance(verdict, Call):
-                task = loop.create_task(self._call(verdict), name="sockjet-channels-call")
-                self._calls.add(task)
-                task.add_done_callback(self._calls.discard)
-            else:
-                await self._room_command(verdict)
-
     async def _shut(self, member: Member) -> None:
-        for task in list(self._calls):
+        calls = list(self._calls or ())
+        for task in calls:
             task.cancel()
-        if self._calls:
-            await asyncio.wait(list(self._calls))
-        for task in list(self._leaving.values()):
+        if calls:
+            await asyncio.wait(calls)
+        for task in list((self._leaving or {}).values()):
             await asyncio.wait((task,))
         joins, self._joins = self._joins, {}
         for subscription in joins.values():
@@ -269,16 +276,20 @@ class Connection:
     # -- subscribe and leave ---------------------------------------------------------------------------------
     def _set_diverted(self, room: str, held: list[tuple[Message, int]] | None) -> None:
         self._diverted[room] = held
-        self.diverting = True
+        if not self.diverting:
+            self.diverting = True
+            self._channels.codec.diverting += 1
 
     def _undivert(self, room: str) -> list[tuple[Message, int]] | None:
         held = self._diverted.pop(room, None)
-        self.diverting = bool(self._diverted)
+        if self.diverting and not self._diverted:
+            self.diverting = False
+            self._channels.codec.diverting -= 1
         return held
 
     async def _subscribe(self, command: Subscribe) -> None:
         room_name = command.room
-        leaving = self._leaving.get(room_name)
+        leaving = self._leaving.get(room_name) if self._leaving else None
         if leaving is not None:
             await asyncio.wait((leaving,))
         failure = self._rules.subscribing(command)
@@ -341,11 +352,11 @@ class Connection:
             held=[getattr(message, "position", None) for message, _ in held],
             live=member.position,
         )
-        subscription = self._joins[room_name] = _Subscription(join, room, params, options)
+        subscription = self._joins[room_name] = _Subscription(join, room, options)
         self._ok(command.id, body)
         for message, size in held:
             member.deliver(message, size)
-        if room_name in self._lost_during:
+        if self._lost_during and room_name in self._lost_during:
             self._lost_during.discard(room_name)
             del self._joins[room_name]
             self._spawn_end(room_name, subscription, UNSUBSCRIBED_HISTORY_LOST, UNSUBSCRIBED_HISTORY_LOST_REASON)
@@ -358,7 +369,7 @@ class Connection:
                 await subscription.join.__aexit__(None, None, None)
             finally:
                 self._rules.unsubscribed(command.room)
-        leaving = self._leaving.get(command.room)
+        leaving = self._leaving.get(command.room) if self._leaving else None
         if leaving is not None:
             await asyncio.wait((leaving,))
         self._ok(command.id, {})
@@ -367,10 +378,13 @@ class Connection:
         self._set_diverted(room, None)  # nothing more of this room reaches the client
         self._push(unsubscribed_frame(room, code, reason))
         task = asyncio.get_running_loop().create_task(self._leave(room, subscription), name="sockjet-channels-leave")
+        if self._leaving is None:
+            self._leaving = {}
         self._leaving[room] = task
 
     async def _end(self, room: str, subscription: _Subscription, code: int, reason: str) -> None:
         self._spawn_end(room, subscription, code, reason)
+        assert self._leaving is not None
         await asyncio.wait((self._leaving[room],))
 
     async def _leave(self, room: str, subscription: _Subscription) -> None:
@@ -380,7 +394,8 @@ class Connection:
             logger.debug("Leaving room %r for %r failed", room, self, exc_info=True)
         finally:
             self._undivert(room)
-            self._leaving.pop(room, None)
+            if self._leaving is not None:
+                self._leaving.pop(room, None)
             self._rules.unsubscribed(room)
 
     # -- publish, presence, history ---------------------------------------------------------------------------
@@ -405,7 +420,8 @@ class Connection:
         if handler is not None:
             try:
                 value = room.publish_adapter.validate(data)
-                data = encode(await handler(self, **room.publish_params(subscription.params), data=value))
+                params = room.match(command.room) or {}
+                data = encode(await handler(self, **room.publish_params(params), data=value))
             except Invalid as invalid:
                 return self._error(command.id, ErrorCode.INVALID, str(invalid), invalid.details)
             except Refuse as refused:

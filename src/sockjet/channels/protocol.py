@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,7 @@ def _room(command_id: int, op: str, frame: Mapping[str, Any]) -> str | Failure:
             ErrorCode.MALFORMED,
             f"A {op} command needs 'room', a non-empty string of at most {MAX_ROOM_LENGTH} characters.",
         )
-    return room
+    return sys.intern(room)  # every subscriber of a room keeps its name: one copy for all
 
 
 def _since(command_id: int, frame: Mapping[str, Any]) -> Position | Failure | None:
@@ -401,8 +402,8 @@ class Rules:
         self._bucket = TokenBucket(*limits.command_rate)
         self._malformed = 0
         self.pending: set[int] = set()
-        self.rooms: set[str] = set()
-        """Rooms subscribed or being subscribed."""
+        self.rooms: dict[str, None] = {}
+        """Rooms subscribed or being subscribed (a dict: smaller than a set of the same rooms)."""
 
     def receive(self, text: str | None, now: float) -> Command | Failure | Close:
         command = parse(text, max_frame_size=self.limits.max_frame_size)
@@ -438,11 +439,11 @@ class Rules:
         limit = self.limits.max_subscriptions
         if len(self.rooms) >= limit:
             return Failure(command.id, ErrorCode.TOO_MANY, f"Too many subscriptions: at most {limit} per connection.")
-        self.rooms.add(command.room)
+        self.rooms[command.room] = None
         return None
 
     def unsubscribed(self, room: str) -> None:
-        self.rooms.discard(room)
+        self.rooms.pop(room, None)
 
 
 def not_subscribed(command_id: int, room: str) -> Failure:

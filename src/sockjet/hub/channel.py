@@ -26,6 +26,11 @@ class ChannelCodec(Protocol):
     def presence(self, message: Message, size: int) -> tuple[str, Message, int]:
         """A hub presence frame as the channel's push: ``(room, message, size)``."""
 
+    @property
+    def diverting(self) -> int:
+        """How many of its links are diverting now: with none, a room whose members all share this
+        codec gets one framed message for all of them, with no per-member work at all."""
+
 
 class ChannelLink(Protocol):
     """One channels connection as its hub member sees it."""

@@ -173,6 +173,10 @@ class Hub:
         self._background: set[asyncio.Task[Any]] = set()
         self._channels = 0
         """How many members carry a channels link (``attach_channel``): none, and deliveries skip that path."""
+        self._codecs: dict[Any, int] = {}
+        """The codecs of the attached channels links, with how many links use each."""
+        self._framed: dict[str, int] = {}
+        """Per room, how many of its members carry a channels link."""
         self.history_size = history_size
         self.history_ttl = history_ttl
         self.history_meta_ttl = history_meta_ttl
@@ -254,6 +258,7 @@ class Hub:
             await self._backend.stop()
         finally:
             self._membership.clear()
+            self._framed.clear()
             self._members.clear()
             if self._history is not None:
                 self._history.clear()
@@ -347,7 +352,7 @@ class Hub:
         user_key = ""
         if presence is not None:
             info_json, user_key = encode_info(presence, max_bytes=self.max_presence_info)
-        announced = Announced(info_json, user_key, mode)
+        announced = _SILENT if info_json is None and mode is None else Announced(info_json, user_key, mode)
         return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced, position)
 
     def members(self, room: str) -> tuple[Member, ...]:
@@ -423,6 +428,7 @@ class Hub:
         member.channel = link
         member.connection_id = connection_id
         self._channels += 1
+        self._codecs[link.codec] = self._codecs.get(link.codec, 0) + 1
         return member
 
     async def detach_channel(self, member: Member) -> None:
@@ -491,8 +497,15 @@ class Hub:
 
     def _deliver_framed(self, members: tuple[Member, ...], source: Envelope | Publication) -> tuple[Member, ...]:
         """Deliver ``source`` to the members with a channels link, framed once per codec; return the others."""
-        if not self._channels:
+        framed_count = self._framed.get(source.room)
+        if not framed_count:
             return members
+        if framed_count == len(members) and len(self._codecs) == 1:  # the common case: one Channels, its room
+            codec = next(iter(self._codecs))
+            if not codec.diverting:
+                message, size = codec.frame(source)
+                self._deliver_to(members, message, size)
+                return ()
         plain: list[Member] = []
         framed: dict[Any, list[Member]] = {}
         for member in members:
@@ -586,6 +599,8 @@ class Hub:
         With history, the member's first join of the room then catches it up after ``since``.
         """
         actions = self._membership.join(room, member)
+        if member.channel is not None and actions:
+            self._framed[room] = self._framed.get(room, 0) + 1
         if not needs_backend(actions):
             return
         history = self._history if self._keeps_history(room) else None
@@ -604,6 +619,8 @@ class Hub:
         if self._membership.depth(room, member) == 1:
             await self._presence.leave(room, member)
         actions = self._membership.leave(room, member)
+        if member.channel is not None and needs_backend(actions):
+            self._unframe(room)
         if self._history is not None and needs_backend(actions):
             self._history.left(room, member, Action.UNSUBSCRIBE in actions)
         if needs_backend(actions) and self._running:
@@ -618,11 +635,20 @@ class Hub:
             await member.stop()  # closed or gone meanwhile: wait until the hub is done with it
         # A channels member stays attached without rooms: its connection still sends replies.
 
+    def _unframe(self, room: str) -> None:
+        left = self._framed.pop(room) - 1
+        if left:
+            self._framed[room] = left
+
     def _unregister(self, member: Member) -> None:
         if self._members.get(id(member.websocket)) is member:
             del self._members[id(member.websocket)]
-            if member.channel is not None:
+            link = member.channel
+            if link is not None:
                 self._channels -= 1
+                left = self._codecs.pop(link.codec) - 1
+                if left:
+                    self._codecs[link.codec] = left
             left = self._loops[member.loop] - 1
             if left:
                 self._loops[member.loop] = left
@@ -633,6 +659,9 @@ class Hub:
         """The member will get nothing more (closed, or its socket is gone): out of every room now."""
         self._unregister(member)
         changes = self._membership.remove(member)
+        if member.channel is not None:
+            for room in changes:
+                self._unframe(room)
         if self._history is not None:
             for room, actions in changes.items():
                 self._history.left(room, member, Action.UNSUBSCRIBE in actions)
@@ -681,6 +710,10 @@ class _LocalView:
         history = self._hub._history
         if history is not None:
             history.interrupted(rooms)
+
+
+_SILENT = Announced(None, "", None)
+"""What a join without presence announces (nothing): one value for all of them."""
 
 
 def _by_prefix(sizes: Any) -> dict[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from sockjet.exceptions import ConfigurationError
 
@@ -19,6 +19,8 @@ _T = TypeVar("_T")
 
 OverflowPolicy = Literal["close", "drop_oldest"]
 OVERFLOW_POLICIES: tuple[OverflowPolicy, ...] = ("close", "drop_oldest")
+_EMPTY: deque[Any] = deque()
+"""Every outbox's queues until its first offer: never appended to, so an idle member holds no deque block."""
 
 
 class Offer(enum.Enum):
@@ -59,8 +61,8 @@ class Outbox(Generic[_T]):
         self.max_messages = max_messages
         self.max_bytes = max_bytes
         self.overflow: OverflowPolicy = overflow
-        self._items: deque[_T] = deque()
-        self._sizes: deque[int] = deque()
+        self._items: deque[_T] = _EMPTY
+        self._sizes: deque[int] = _EMPTY
         self.queued_bytes = 0
         self.dropped = 0
         """Items evicted by ``"drop_oldest"`` since the outbox was made."""
@@ -73,6 +75,8 @@ class Outbox(Generic[_T]):
 
     def offer(self, item: _T, size: int) -> Offer:
         """Queue ``item`` (``size`` bytes) if the policy allows; never grows past the limits."""
+        if self._items is _EMPTY:
+            self._items, self._sizes = deque(), deque()
         if self._fits(size):
             self._items.append(item)
             self._sizes.append(size)
