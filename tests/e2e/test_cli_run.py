@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.typing import Subprotocol
 
+from sockjet.channels import token_subprotocol
 from tests.conftest import MS
 from tests.e2e.redis_server import RedisServer
 from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
@@ -112,35 +114,50 @@ def test_bad_app_from_the_console_script() -> None:
 
 
 async def _join(url: str, room: str, nick: str) -> tuple[ClientConnection, dict[str, Any]]:
-    websocket = await connect(url, open_timeout=5000 * MS)
-    await websocket.send(json.dumps({"type": "join", "room": room, "nick": nick}))
-    # The room's history, and presence of others already in flight, may arrive before our welcome.
-    return websocket, await _next(websocket, "welcome")
+    """Connect as the demo page does (channels protocol, the nick as token), ask ``hello``, subscribe."""
+    offered = [Subprotocol("sockjet.v1"), Subprotocol(token_subprotocol(nick))]
+    websocket = await connect(url, subprotocols=offered, open_timeout=5000 * MS)
+    assert json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))["op"] == "connected"
+    await websocket.send(json.dumps({"id": 1, "op": "call", "method": "hello"}))
+    hello = await _reply(websocket, 1)
+    await websocket.send(json.dumps({"id": 2, "op": "subscribe", "room": room, "presence_events": "users"}))
+    await _reply(websocket, 2)
+    return websocket, {"worker": hello["data"]["worker"], "nick": nick}
+
+
+async def _frames(websocket: ClientConnection, count: int) -> Any:
+    for _ in range(count):
+        yield json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))
+
+
+async def _reply(websocket: ClientConnection, ident: int) -> dict[str, Any]:
+    """The ``ok`` of the reply to command ``ident``, skipping pushes (at most 50 frames, each within 5 s)."""
+    async for frame in _frames(websocket, 50):
+        if frame.get("id") == ident:
+            ok: dict[str, Any] = frame["ok"]
+            return ok
+    raise AssertionError(f"no reply to command {ident} among 50 frames")
 
 
 async def _next(websocket: ClientConnection, kind: str, **fields: Any) -> dict[str, Any]:
-    """The next frame of ``kind`` with these ``fields``, skipping others (at most 50 frames, each within 5 s)."""
-    for _ in range(50):
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))
-        if "position" in frame:  # a publication of a room that keeps history: {room, position, data}
-            frame = frame["data"]
-        if frame["type"] == kind and all(frame.get(key) == value for key, value in fields.items()):
-            return frame
-    raise AssertionError(f"no {kind!r} frame with {fields} among 50")
+    """The data of the next message push of ``kind`` with these ``fields`` (at most 50 frames, each within 5 s)."""
+    async for frame in _frames(websocket, 50):
+        data = frame.get("data")
+        if frame.get("op") == "message" and data["type"] == kind and all(data.get(k) == v for k, v in fields.items()):
+            return dict(data)
+    raise AssertionError(f"no {kind!r} message with {fields} among 50")
 
 
 async def _comes_online(websocket: ClientConnection, nick: str) -> None:
-    """Wait for both signs that ``nick`` joined: a presence frame of the hub listing it, and the line
-    published for it (in either order: under churn the hub groups presence frames, lines are not)."""
+    """Wait for both signs that ``nick`` joined: a presence push listing it, and the line published
+    for it (in either order: under churn the hub groups presence frames, lines are not)."""
     listed = announced = False
-    for _ in range(100):
-        frame: dict[str, Any] = json.loads(await asyncio.wait_for(websocket.recv(), 5000 * MS))
-        data = frame["data"] if "position" in frame else frame
-        if frame.get("type") == "presence" and "event" not in frame:
+    async for frame in _frames(websocket, 100):
+        if frame.get("op") == "presence":
             entries = frame.get("state", []) + frame.get("joins", [])
             listed = listed or any(entry["info"]["nick"] == nick for entry in entries)
-        elif data.get("type") == "presence":
-            announced = announced or (data["event"], data["nick"]) == ("join", nick)
+        elif frame.get("op") == "message" and frame["data"]["type"] == "presence":
+            announced = announced or (frame["data"]["event"], frame["data"]["nick"]) == ("join", nick)
         if listed and announced:
             return
     raise AssertionError(f"{nick} never came online among 100 frames (listed: {listed}, line: {announced})")
@@ -190,7 +207,7 @@ async def _chat_across_workers(redis_url: str) -> None:
             spare.clear()
             # Ada, on worker A, sees Bob (worker B) come online, then the line his join published.
             await _comes_online(first, hello["nick"])
-            await other.send(json.dumps({"type": "say", "text": "across workers"}))
+            await other.send(json.dumps({"id": 3, "op": "publish", "room": "team", "data": {"text": "across workers"}}))
             message = await _next(first, "message")
             assert (message["nick"], message["text"]) == (hello["nick"], "across workers")
         finally:

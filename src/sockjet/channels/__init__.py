@@ -8,6 +8,7 @@ Server API: docs/channels.md. The rules of the protocol are pure (``sockjet.chan
 
 from sockjet.channels.app import Channels
 from sockjet.channels.auth import SUBPROTOCOL, channel_token, token_subprotocol
+from sockjet.channels.client_script import ClientScript
 from sockjet.channels.connection import Connection
 from sockjet.channels.protocol import PROTOCOL_VERSION, UNSUBSCRIBED_HISTORY_LOST, UNSUBSCRIBED_REVOKED, ErrorCode
 from sockjet.channels.rooms import Refuse, Room, RoomOptions
@@ -19,6 +20,7 @@ __all__ = [
     "UNSUBSCRIBED_HISTORY_LOST",
     "UNSUBSCRIBED_REVOKED",
     "Channels",
+    "ClientScript",
     "Connection",
     "ErrorCode",
     "Invalid",

@@ -1,36 +1,39 @@
-"""The chat demo as a sockjet App: the page, its static files, a health check and the chat WebSocket.
+"""The chat demo as a sockjet App on Channels: the page, its static files, sockjet.js, a health check, /ws.
 
 ``create_app()`` builds a fresh App around a Hub: in-process by default, on Redis or NATS when a
 URL is given or ``SOCKJET_DEMO_HUB_URL`` / ``SOCKJET_DEMO_REDIS_URL`` is set (that is how
-``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). Rooms and
-broadcast go through the hub only; the online list is the hub's presence (``protocol`` says
-how), the join and leave lines come from one ``hub.on_presence`` observer, and a page that
-reconnects catches up from the room's history.
+``sockjet demo --workers N --hub URL`` or ``--redis URL`` reaches every worker). The page speaks
+the channels protocol through sockjet.js (served at ``/_sockjet/sockjet.js``): it connects with
+its nickname as the token, subscribes to one room at a time (any ``protocol.clean_room`` name)
+with presence by user, and publishes through the room's ``on_publish`` (``protocol.clean_text``,
+the sender stamped by the server). The join and leave lines come from one ``hub.on_presence``
+observer; the RPC ``hello`` tells the page which worker and hub serve it.
 
 The demo's own hub keeps the last ``HISTORY_SIZE`` messages of every room: a page that joins
-sees them, a page whose socket dropped re-joins with the last position it saw and gets exactly
-what it missed (or, when that is impossible, the room's history again and a plain notice).
+loads them, a page whose socket dropped is resubscribed by sockjet.js from the last position it
+saw and gets exactly what it missed (or, when that is impossible, ``resync``: it reloads the room
+and says so).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import mimetypes
 import os
-import secrets
 from importlib import resources
-from typing import Any
+from typing import Any, TypedDict
 
 from sockjet import status
 from sockjet.applications import App
+from sockjet.channels import Channels, ClientScript, Connection, Refuse, RoomOptions, channel_token
 from sockjet.demo import protocol
-from sockjet.demo.protocol import Command, InvalidFrame, Join
+from sockjet.demo.protocol import InvalidInput
 from sockjet.exceptions import HubError
-from sockjet.hub import Hub, Member, PresenceEvent, json_frame
+from sockjet.hub import Hub, PresenceEvent, json_frame
+from sockjet.params import Depends
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
-from sockjet.websockets import WebSocket, WebSocketDisconnect
+from sockjet.websockets import WebSocket
 
 REDIS_URL_ENV = "SOCKJET_DEMO_REDIS_URL"
 HUB_URL_ENV = "SOCKJET_DEMO_HUB_URL"
@@ -58,123 +61,37 @@ def load_static() -> dict[str, tuple[bytes, str]]:
     }
 
 
-class ChatSession:
-    """One browser connection: validates its frames and moves it between rooms of the hub."""
+class Say(TypedDict):
+    """What a page publishes: ``{"text": ...}``."""
 
-    def __init__(self, hub: Hub, websocket: WebSocket, *, hub_kind: str) -> None:
-        self.hub = hub
-        self.history = getattr(hub, "history_size", 0) > 0
-        self.websocket = websocket
-        self.hub_kind = hub_kind
-        self.id = secrets.token_hex(6)
-        self.invalid = 0
-        self.member: Member | None = None
-        """Set while in a room: replies then go through the member's outbox, in order with deliveries."""
+    text: str
 
-    async def reply(self, data: dict[str, Any]) -> None:
-        if self.member is not None:
-            await self.member.send(data)
-        else:
-            await self.websocket.send_json(data)
 
-    async def close(self, reason: str) -> None:
-        if self.member is not None:
-            self.member.close(status.WS_1008_POLICY_VIOLATION, reason)
-        else:
-            await self.websocket.close(code=status.WS_1008_POLICY_VIOLATION, reason=reason)
+def chat_channels(hub: Hub, *, hub_kind: str) -> Channels:
+    """The demo's rooms and its one method, on ``hub``."""
+    channels = Channels(hub)
 
-    async def run(self) -> None:
-        command = await self.next_command()
-        while command is not None:
-            if isinstance(command, Join):
-                command = await self.in_room(command)
-            else:
-                await self.reply(protocol.error("join a room first"))
-                command = await self.next_command()
-
-    async def next_command(self) -> Command | None:
-        """The next valid command; ``None`` once the client is gone or has been closed for bad input."""
-        while True:
-            message = await self.websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return None
-            try:
-                return protocol.parse_frame(message.get("text", message.get("bytes")))
-            except InvalidFrame as exc:
-                self.invalid += 1
-                if exc.close or self.invalid > protocol.MAX_INVALID:
-                    reason = str(exc) if exc.close else "too many invalid frames"
-                    await self.close(reason)
-                    return None
-                await self.reply(protocol.error(str(exc)))
-
-    async def publish(self, room: str, data: dict[str, Any]) -> str | None:
-        """Publish to ``room``; on a hub failure (e.g. Redis down) log it and return why, never raise."""
+    @channels.room("{name}")
+    async def room(conn: Connection, name: str) -> RoomOptions:
         try:
-            await self.hub.publish(room, data)
-        except HubError as exc:
-            logger.warning("publish to %s failed: %s", room, exc)
-            return str(exc) or type(exc).__name__
-        return None
+            protocol.clean_room(name)
+        except InvalidInput as exc:
+            raise Refuse(str(exc)) from None
+        return RoomOptions(presence=protocol.announced(conn.user))
 
-    async def in_room(self, join: Join) -> Command | None:
-        """Be a member of ``join.room`` until the client leaves (``None``) or asks for another room."""
-        room, nick = join.room, join.nick
-        membership = contextlib.AsyncExitStack()
+    @room.on_publish
+    async def say(conn: Connection, name: str, data: Say) -> dict[str, Any]:
         try:
-            recovered = await self.enter(membership, room, nick, join.since)
-        except HubError as exc:
-            # 1013 Try Again Later: the page reconnects with backoff until the hub is back.
-            logger.warning("join of %s failed: %s", room, exc)
-            await self.websocket.close(
-                code=status.WS_1013_TRY_AGAIN_LATER, reason="chat backend unavailable, try again later"
-            )
-            return None
-        try:
-            async with membership:
-                command = await self.converse(room, nick, recovered)
-        finally:
-            self.member = None
-        return command
+            text = protocol.clean_text(data["text"])
+        except InvalidInput as exc:
+            raise Refuse(str(exc)) from None
+        return protocol.chat_message(connection=conn.id, room=name, nick=conn.user, text=text)
 
-    async def enter(self, membership: contextlib.AsyncExitStack, room: str, nick: str, since: Any) -> bool:
-        """Join ``room``, announced in its presence; with history, catch the page up. Returns ``recovered``.
+    @channels.rpc("hello")
+    async def hello(conn: Connection) -> dict[str, Any]:
+        return {"hub": hub_kind, "worker": os.getpid(), "user": protocol.user_of(conn.user)}
 
-        A fresh page first gets the room's history, then joins from its top, so that nothing
-        published meanwhile is missed or doubled. A page that comes back with ``since`` gets what
-        it missed replayed by the hub; when that is impossible it gets the history again, marked
-        ``resync``. ``HubError`` when the backend is unavailable.
-        """
-        fresh = since is None
-        if self.history and fresh:
-            history = await self.hub.history(room)
-            await self.websocket.send_json(protocol.history(room, history, resync=False))
-            since = history.top
-        if not self.history:
-            since = None
-        joining = self.hub.join(
-            room, self.websocket, since=since, presence=protocol.announced(nick), presence_events="users"
-        )
-        self.member = await membership.enter_async_context(joining)
-        if self.history and not self.member.recovered:
-            await self.reply(protocol.history(room, await self.hub.history(room), resync=not fresh))
-        return fresh or self.member.recovered
-
-    async def converse(self, room: str, nick: str, recovered: bool = True) -> Command | None:
-        """Welcome, then relay this member's commands until it leaves or switches rooms."""
-        await self.reply(
-            protocol.welcome(
-                connection=self.id, room=room, nick=nick, hub=self.hub_kind, worker=os.getpid(), recovered=recovered
-            )
-        )
-        while True:
-            command = await self.next_command()
-            if command is None or isinstance(command, Join):
-                return command
-            message = protocol.chat_message(connection=self.id, room=room, nick=nick, text=command.text)
-            failure = await self.publish(room, message)
-            if failure is not None:
-                await self.reply(protocol.error(f"message not sent, try again: {failure}"))
+    return channels
 
 
 def presence_lines(hub: Hub) -> None:
@@ -215,8 +132,9 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
         hub_kind = "nats"
     static = load_static()
     presence_lines(hub)
+    channels = chat_channels(hub, hub_kind=hub_kind)
     app = App(lifespan=hub.lifespan)
-    chat_hub = hub
+    app.mount("/_sockjet", ClientScript())
 
     @app.get("/")
     def index(request: Request) -> Response:
@@ -239,9 +157,12 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
         return JSONResponse({"status": "ok", "hub": hub_kind, "pid": os.getpid()})
 
     @app.websocket("/ws")
-    async def chat(websocket: WebSocket) -> None:
-        await websocket.accept()
-        with contextlib.suppress(WebSocketDisconnect):
-            await ChatSession(chat_hub, websocket, hub_kind=hub_kind).run()
+    async def chat(websocket: WebSocket, token: str | None = Depends(channel_token)) -> None:
+        try:
+            nick = protocol.clean_nick(token)
+        except InvalidInput as exc:
+            await channels.reject(websocket, status.WS_4003_AUTHENTICATION_REFUSED, str(exc))
+            return
+        await channels.serve(websocket, user=nick, info=protocol.announced(nick))
 
     return app

@@ -1,30 +1,24 @@
-// sockjet chat demo: one WebSocket to /ws, JSON frames (see sockjet/demo/protocol.py).
-// The online list is the hub's presence of the room: a {type: "presence", state} frame when the
-// page joins (or after the server's link to Redis came back), then {joins, leaves} frames, one
-// entry per user (several pages with one nick are one user). Every page applies the same frames,
-// so every page shows the same list, whatever worker serves it. The "joined"/"left" lines are
-// published to the room once per change by the server, so they are in the room's history too.
-// History: what a room publishes arrives as {room, position, data}. The page keeps the last
-// position of each room and re-joins with it after a drop, so the server replays exactly what
-// was missed; a frame at or below the last position is a duplicate and is ignored. When the
-// server cannot replay ({type: "history", resync: true}) the page says so and reloads the room.
-"use strict";
+// sockjet chat demo, on sockjet.js: one WebSocket to /ws speaking the channels protocol
+// (docs/protocol.md), with the nickname as its token. sockjet.js reconnects with backoff,
+// resubscribes the room from the last position it showed and delivers what was missed once, in
+// order; this page only renders. The online list is the room's presence by user (several pages
+// with one nick are one user), the same on every page whatever worker serves it. The "joined" /
+// "left" lines are published to the room by the server once per change, so they are in the
+// room's history too. A page entering a room loads its history; when a gap cannot be filled
+// (`resync`, e.g. the server restarted with an in-memory hub) it reloads the room and says so.
+import { Client, parsePosition } from "/_sockjet/sockjet.js";
 
 const DEFAULT_ROOMS = ["lobby", "random", "help"];
-const BACKOFF_FIRST_MS = 250;
-const BACKOFF_MAX_MS = 10000;
+const HUB_NAMES = { redis: "Redis", nats: "NATS" };
 
 const state = {
   nick: null,
   room: "lobby",
-  ws: null,
-  myId: null,
+  client: null,
+  sub: null,
   myUser: null,
-  attempt: 0,
-  retryTimer: null,
   online: new Map(), // user -> nick
-  history: new Map(), // room -> [{kind, nick, text, mine, offset}]
-  positions: new Map(), // room -> {epoch, offset}: the last publication shown
+  lines: new Map(), // room -> [{kind, nick, text, mine, position}]
   rooms: [...DEFAULT_ROOMS],
   following: true, // the message list shows its newest line; false once the reader scrolls up
 };
@@ -44,196 +38,107 @@ function isOffline() {
   return navigator.onLine === false;
 }
 
-function send(frame) {
-  if (state.ws && state.ws.readyState === WebSocket.OPEN) {
-    state.ws.send(JSON.stringify(frame));
-    return true;
-  }
-  return false;
-}
-
-// --- connection, with reconnection and exponential backoff ---
-
-function joinFrame(room) {
-  const frame = { type: "join", room, nick: state.nick };
-  const last = state.positions.get(room);
-  if (last) frame.since = `${last.epoch}.${last.offset}`;
-  return frame;
-}
-
-function connect() {
-  if (state.retryTimer) clearTimeout(state.retryTimer);
-  state.retryTimer = null;
-  if (isOffline()) {
-    setOffline();
-    return;
-  }
-  setStatus(state.attempt === 0 ? "connecting" : "reconnecting", state.attempt === 0 ? "Connecting…" : "Reconnecting…");
-  const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const ws = new WebSocket(`${scheme}://${location.host}/ws`);
-  state.ws = ws;
-  ws.onopen = () => ws.send(JSON.stringify(joinFrame(state.room)));
-  ws.onmessage = (event) => {
-    let frame;
-    try {
-      frame = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    handle(frame);
-  };
-  ws.onclose = (event) => {
-    if (state.ws !== ws) return;
-    state.ws = null;
-    state.myId = null;
-    if (event.code === 1008) {
-      showError(`The server closed the connection: ${event.reason || "policy violation"}`);
-    }
-    if (isOffline()) setOffline();
-    else scheduleReconnect();
-  };
-}
-
 function setOffline() {
   setStatus("offline", "Offline — what you type is kept; reconnecting when the network is back");
 }
 
-// The browser knows before the socket does: drop it now, and come back as soon as we can.
-window.addEventListener("offline", () => {
-  if (!state.nick) return;
-  const ws = state.ws;
-  state.ws = null;
-  state.myId = null;
-  if (ws) ws.close();
-  setOffline();
-});
-window.addEventListener("online", () => {
-  if (!state.nick || state.ws) return;
-  state.attempt = 0;
-  connect();
-});
+// --- the connection: sockjet.js does the work, the page shows where it is ---
 
-function scheduleReconnect() {
-  const base = Math.min(BACKOFF_MAX_MS, BACKOFF_FIRST_MS * 2 ** state.attempt);
-  const delay = Math.round(base * (0.75 + Math.random() * 0.5)); // jitter: not every page at once
-  state.attempt += 1;
-  setStatus("reconnecting", `Reconnecting in ${(delay / 1000).toFixed(1)} s… (attempt ${state.attempt})`);
-  state.retryTimer = setTimeout(connect, delay);
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const client = new Client(`${scheme}://${location.host}/ws`, { getToken: () => state.nick });
+  state.client = client;
+  client.on("state", (now, { code, reason }) => {
+    if (now === "connected") return hello(client);
+    if (now === "closed") {
+      setStatus("offline", "Disconnected");
+      return showError(`The server closed the connection: ${reason || code}`);
+    }
+    if (isOffline()) setOffline();
+    else setStatus(now, now === "connecting" ? "Connecting…" : "Reconnecting…");
+  });
+  client.connect();
+  enter(state.room);
 }
 
-// --- events from the server ---
-
-function parsePosition(token) {
-  const dot = token.lastIndexOf(".");
-  return { epoch: token.slice(0, dot), offset: Number(token.slice(dot + 1)) };
-}
-
-// A publication of a room that keeps history: shown once, in position order.
-function publication(frame) {
-  const position = parsePosition(frame.position);
-  const last = state.positions.get(frame.room);
-  if (last && last.epoch === position.epoch && position.offset <= last.offset) return; // already shown
-  state.positions.set(frame.room, position);
-  event(frame.data, position.offset, true);
-}
-
-function history(frame) {
-  // Replace what the room shows with its history, keeping lines that arrived after it.
-  const top = frame.top ? parsePosition(frame.top) : null;
-  const lines = [];
-  for (const message of frame.messages) {
-    const line = lineFor(message.data, parsePosition(message.position).offset);
-    if (line) lines.push(line);
+async function hello(client) {
+  setStatus("online", "Online");
+  try {
+    const { hub, worker, user } = await client.call("hello");
+    state.myUser = user;
+    setStatus("online", HUB_NAMES[hub] ? `Online · worker ${worker} · ${HUB_NAMES[hub]} hub` : "Online");
+    hideError();
+    renderOnline();
+  } catch {
+    // The link dropped again: its state event says so.
   }
-  const shown = state.history.get(frame.room) || [];
-  const last = state.positions.get(frame.room);
-  const sameEpoch = top && last && last.epoch === top.epoch;
-  for (const line of shown) {
-    if (sameEpoch && line.offset !== undefined && line.offset > top.offset) lines.push(line);
-  }
-  state.history.set(frame.room, lines);
-  if (top && !(sameEpoch && last.offset > top.offset)) state.positions.set(frame.room, top);
-  if (!top) state.positions.delete(frame.room);
-  if (frame.resync) {
-    showNotice("Some messages could not be recovered after the connection dropped: the room was reloaded.");
-  }
-  if (frame.room === state.room) renderMessages();
 }
 
-function lineFor(data, offset) {
+window.addEventListener("offline", () => state.client && setOffline());
+
+// --- a room: subscribed through sockjet.js ---
+
+function enter(room) {
+  if (state.sub) state.sub.unsubscribe();
+  const sub = state.client.subscribe(room, { presence: "users" });
+  state.sub = sub;
+  sub.on("subscribed", ({ wasRecovering }) => {
+    if (!wasRecovering) loadHistory(sub, false); // a fresh subscribe: show what the room remembers
+  });
+  sub.on("resync", () => loadHistory(sub, true));
+  sub.on("message", (data, { position }) => {
+    const line = lineFor(data, position);
+    if (line) addLine(room, line);
+  });
+  sub.on("presence", (members) => {
+    if (state.sub !== sub) return;
+    state.online = new Map(Object.values(members).map((info) => [info.user, info.nick]));
+    renderOnline();
+  });
+  sub.on("error", (error) => showError(error.message));
+}
+
+/** Whether `position` is after `top` in the same life of the room's stream. */
+function after(position, top) {
+  const [a, b] = [parsePosition(position), parsePosition(top)];
+  if (!a || !b || a[0] !== b[0]) return !b && !!a;
+  return a[1].length !== b[1].length ? a[1].length > b[1].length : a[1] > b[1];
+}
+
+// Replace what the room shows with its history, keeping live lines that came after it.
+async function loadHistory(sub, resync) {
+  let page;
+  try {
+    page = await sub.history();
+  } catch (error) {
+    return showError(`Could not load the room's history: ${error.message}`);
+  }
+  if (state.sub !== sub) return;
+  const lines = page.messages.map((m) => lineFor(m.data, m.position)).filter(Boolean);
+  for (const line of state.lines.get(sub.room) || []) {
+    if (after(line.position, page.position)) lines.push(line);
+  }
+  state.lines.set(sub.room, lines);
+  if (resync) showNotice("Some messages could not be recovered after the connection dropped: the room was reloaded.");
+  if (sub.room === state.room) renderMessages();
+}
+
+function lineFor(data, position) {
   if (data.type === "message") {
-    return { kind: "message", nick: data.nick, text: data.text, mine: data.nick === state.nick, offset };
+    const mine = data.id === state.client.connection || data.nick === state.nick;
+    return { kind: "message", nick: data.nick, text: data.text, mine, position };
   }
-  if (data.type === "presence" && data.event === "join") return { kind: "system", text: `${data.nick} joined`, offset };
-  if (data.type === "presence" && data.event === "leave") return { kind: "system", text: `${data.nick} left`, offset };
+  if (data.type === "presence") {
+    return { kind: "system", text: `${data.nick} ${data.event === "join" ? "joined" : "left"}`, position };
+  }
   return null;
-}
-
-// The hub's presence frames (not publications: no position, no "event").
-function presence(frame) {
-  if (frame.room !== state.room) return;
-  const key = (entry) => (entry.info.user !== undefined ? entry.info.user : `#${entry.id}`);
-  if (frame.state) {
-    state.online = new Map(frame.state.map((entry) => [key(entry), entry.info.nick]));
-  } else {
-    for (const entry of frame.leaves) state.online.delete(key(entry));
-    for (const entry of frame.joins) state.online.set(key(entry), entry.info.nick);
-  }
-  renderOnline();
-}
-
-function handle(frame) {
-  if (frame.type === "presence" && frame.event === undefined) {
-    presence(frame);
-    return;
-  }
-  if (frame.position !== undefined) {
-    publication(frame);
-    return;
-  }
-  if (frame.type === "history") {
-    history(frame);
-    return;
-  }
-  event(frame, undefined, false);
-}
-
-// One event: from a room with history (offset set, lines the same on every page) or without.
-function event(frame, offset, streamed) {
-  switch (frame.type) {
-    case "welcome":
-      state.attempt = 0;
-      state.myId = frame.id;
-      state.myUser = frame.user;
-      state.room = frame.room;
-      const hubNames = { redis: "Redis", nats: "NATS" };
-      setStatus("online", hubNames[frame.hub] ? `Online · worker ${frame.worker} · ${hubNames[frame.hub]} hub` : "Online");
-      hideError();
-      renderAll();
-      break;
-    case "presence": // a line the server published: a user's first page joined, or its last one left
-      addLine(frame.room, { kind: "system", text: `${frame.nick} ${frame.event === "join" ? "joined" : "left"}`, offset });
-      break;
-    case "message":
-      addLine(frame.room, {
-        kind: "message",
-        nick: frame.nick,
-        text: frame.text,
-        mine: frame.id === state.myId || (streamed && frame.nick === state.nick),
-        offset,
-      });
-      break;
-    case "error":
-      showError(frame.error);
-      break;
-  }
 }
 
 // --- rendering (textContent only: user input never becomes HTML) ---
 
 function addLine(room, line) {
-  if (!state.history.has(room)) state.history.set(room, []);
-  const lines = state.history.get(room);
+  if (!state.lines.has(room)) state.lines.set(room, []);
+  const lines = state.lines.get(room);
   lines.push(line);
   if (lines.length > 500) lines.shift();
   if (room === state.room) renderMessages();
@@ -282,7 +187,7 @@ function renderMessages() {
   const scrolled = list.scrollTop;
   list.dataset.room = state.room;
   list.replaceChildren();
-  for (const line of state.history.get(state.room) || []) {
+  for (const line of state.lines.get(state.room) || []) {
     const item = document.createElement("li");
     if (line.kind === "system") {
       item.className = "system";
@@ -327,10 +232,22 @@ function switchRoom(name) {
   if (!state.rooms.includes(room)) state.rooms.push(room);
   state.room = room;
   state.online.clear();
+  state.lines.delete(room); // a fresh subscribe: the room's history is loaded again
   $("chat-notice").hidden = true;
   renderAll();
-  state.positions.delete(room); // a fresh join: the server sends the room's history first
-  send({ type: "join", room, nick: state.nick });
+  enter(room);
+}
+
+async function say(text) {
+  $("text").value = "";
+  state.following = true; // your own message brings you back to the newest line
+  hideError();
+  try {
+    await state.sub.publish({ text });
+  } catch (error) {
+    if (!$("text").value) $("text").value = text;
+    showError(`Not sent: ${error.message}. Your text is kept.`);
+  }
 }
 
 function start() {
@@ -370,10 +287,8 @@ function start() {
     event.preventDefault();
     const text = $("text").value.trim();
     if (!text) return;
-    if (send({ type: "say", text })) {
-      $("text").value = "";
-      state.following = true; // your own message brings you back to the newest line
-      hideError();
+    if (state.client.state === "connected" && state.sub.state === "subscribed") {
+      say(text);
     } else {
       showError(
         isOffline()
