@@ -43,6 +43,7 @@ from sockjet.exceptions import (
     WebSocketException,
     WebSocketRequestValidationError,
 )
+from sockjet.metrics import recorder as _metrics
 from sockjet.requests import Request
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
 from sockjet.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
@@ -162,6 +163,7 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
             return
         if isinstance(exc, WebSocketRequestValidationError):
             logger.warning("Refused %s with 1008: %s", _describe(websocket), exc)
+            _metrics.refusal_reason(scope, "parameter")
             await _close_quietly(websocket, status.WS_1008_POLICY_VIOLATION, exc.reason)
             return
         if isinstance(exc, HTTPException):
@@ -202,6 +204,7 @@ async def handle_unhandled(websocket: WebSocket, exc: Exception) -> None:
         return
     if isinstance(exc, UnexpectedMessage):
         logger.warning("%s closed with 1003: %s", _describe(websocket), exc)
+        _metrics.message_refused(websocket.scope, "malformed")
         await _close_quietly(websocket, status.WS_1003_UNSUPPORTED_DATA, str(exc))
         return
     state = websocket.application_state

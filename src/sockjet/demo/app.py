@@ -15,6 +15,7 @@ what it missed (or, when that is impossible, the room's history again and a plai
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import mimetypes
 import os
@@ -28,6 +29,7 @@ from sockjet.demo import protocol
 from sockjet.demo.protocol import Command, InvalidFrame, Join
 from sockjet.exceptions import HubError
 from sockjet.hub import Hub, Member, PresenceEvent, json_frame
+from sockjet.metrics import metrics_app
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
 from sockjet.websockets import WebSocket, WebSocketDisconnect
@@ -237,6 +239,9 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     @app.get("/healthz")
     def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "hub": hub_kind, "pid": os.getpid()})
+
+    if importlib.util.find_spec("prometheus_client") is not None:  # the sockjet[metrics] extra
+        app.add_route("/metrics", metrics_app())
 
     @app.websocket("/ws")
     async def chat(websocket: WebSocket) -> None:

@@ -45,6 +45,7 @@ from sockjet.hub.backends.nats_history import RoomStreams, Tip, position_of, seq
 from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.metrics import recorder as _metrics
 
 try:
     import nats.aio.client
@@ -232,6 +233,7 @@ class NatsBackend(Backend):
     async def _on_reconnected(self) -> None:
         since, self._outage_since = self._outage_since, None
         if since is not None:
+            _metrics.current.broker_reconnected("nats")
             logger.warning(
                 "NATS at %s is back after %.1fs; re-subscribed.", redacted(self.url), time.monotonic() - since
             )

@@ -33,6 +33,7 @@ from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.metrics import recorder as _metrics
 
 try:
     import redis.asyncio as aioredis
@@ -288,6 +289,7 @@ class RedisBackend(Backend):
                     await self._open_pubsub()
                     if outage_since is not None:
                         await self._drop_idle_connections()
+                        _metrics.current.broker_reconnected("redis")
                         if self._local is not None:
                             self._local.stream_interrupted(sorted(self._subscribed))
                         logger.warning(
