@@ -191,7 +191,7 @@ class Guard:
             if limiter is not None:
                 limiter.stop()
             if tap is not None:
-                tap.finish()
+                tap.finish(connection.websocket)
 
 
 class GuardSlot:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import threading
 import weakref
+from collections.abc import Awaitable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -24,6 +25,7 @@ from sockjet import exceptions
 from sockjet.hub.outbox import Offer
 from sockjet.metrics.recorder import TAP_KEY, Recorder
 from sockjet.types import Message, Receive, Scope, Send
+from sockjet.websockets import WebSocketState
 
 FLUSH_INTERVAL = 1.0
 """Seconds between two hand-overs of the per-message counts to prometheus_client."""
@@ -95,28 +97,27 @@ class _LocalHistogram:
 
 
 class RouteStats:
-    """The per-message counts of one route pattern."""
+    """The per-message counts of one route pattern: plain ints, handed on by ``flush``."""
 
-    __slots__ = ("bytes_in", "bytes_out", "messages_in", "messages_out", "route", "series")
+    __slots__ = ("_children", "_sent", "bytes_in", "bytes_out", "messages_in", "messages_out", "route", "series")
 
     def __init__(self, series: Series, route: str) -> None:
         self.series = series
         self.route = route
-        self.messages_in = _Tally(series.messages_received.labels(route))
-        self.messages_out = _Tally(series.messages_sent.labels(route))
-        self.bytes_in = _Tally(series.bytes_received.labels(route))
-        self.bytes_out = _Tally(series.bytes_sent.labels(route))
+        self.messages_in = self.messages_out = self.bytes_in = self.bytes_out = 0
+        self._children = tuple(
+            family.labels(route)
+            for family in (series.messages_received, series.messages_sent, series.bytes_received, series.bytes_sent)
+        )
+        self._sent = [0, 0, 0, 0]
 
-    def tallies(self) -> tuple[_Tally, ...]:
-        return (self.messages_in, self.messages_out, self.bytes_in, self.bytes_out)
-
-
-def _payload_bytes(message: Message) -> int:
-    text = message.get("text")
-    if text is not None:
-        return len(text) if text.isascii() else len(text.encode("utf-8"))
-    data = message.get("bytes")
-    return len(data) if data is not None else 0
+    def flush(self) -> None:
+        now = (self.messages_in, self.messages_out, self.bytes_in, self.bytes_out)
+        sent = self._sent
+        for i, child in enumerate(self._children):
+            if now[i] != sent[i]:
+                child.inc(now[i] - sent[i])
+                sent[i] = now[i]
 
 
 _CONNECTING, _OPEN, _OVER = 0, 1, 2
@@ -137,27 +138,32 @@ class ConnectionTap:
 
     async def receive(self) -> Message:
         message = await self._receive()
-        if message["type"] == "websocket.receive":
+        kind = message["type"]
+        if kind == "websocket.receive":
             stats = self.stats
-            stats.messages_in.n += 1
-            stats.bytes_in.n += _payload_bytes(message)
-        elif message["type"] == "websocket.disconnect" and self.state is _OPEN:
+            stats.messages_in += 1
+            text = message.get("text")
+            if text is not None:
+                stats.bytes_in += len(text) if text.isascii() else len(text.encode("utf-8"))
+            else:
+                stats.bytes_in += len(message.get("bytes") or b"")
+        elif kind == "websocket.disconnect" and self.state is _OPEN:
             self._closed(message.get("code", 1005), "client")
         return message
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine: it returns the server's send, so counting adds no frame to a hub fan-out.
+        # A message is counted when handed to the server; one lost with its peer still counts.
         kind = message["type"]
         if kind == "websocket.send":
-            try:
-                await self._send(message)
-            except OSError:
-                self._closed(1006, "client")
-                raise
             stats = self.stats
-            stats.messages_out.n += 1
-            stats.bytes_out.n += _payload_bytes(message)
-            return
-        if self.state is _CONNECTING:
+            stats.messages_out += 1
+            text = message.get("text")
+            if text is not None:
+                stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
+            else:
+                stats.bytes_out += len(message.get("bytes") or b"")
+        elif self.state is _CONNECTING:
             if kind == "websocket.accept":
                 self.state = _OPEN
                 series = self.stats.series
@@ -167,7 +173,7 @@ class ConnectionTap:
                 self._refused()
         elif kind == "websocket.close" and self.state is _OPEN:
             self._closed(message.get("code", 1000), "server")
-        await self._send(message)
+        return self._send(message)
 
     def _refused(self) -> None:
         self.state = _OVER
@@ -182,10 +188,14 @@ class ConnectionTap:
     def message_refused(self, reason: str) -> None:
         self.stats.series.messages_refused.labels(self.stats.route, reason).inc()
 
-    def finish(self) -> None:
-        """The app returned: an open connection is closed by the server (1000), one never accepted was refused."""
+    def finish(self, websocket: Any) -> None:
+        """The app returned. Still open: the server closes it (1000), unless its WebSocket found the
+        peer gone (1006, the client's side); never accepted: refused."""
         if self.state is _OPEN:
-            self._closed(1000, "server")
+            if websocket is not None and websocket.application_state is WebSocketState.DISCONNECTED:
+                self._closed(1006, "client")
+            else:
+                self._closed(1000, "server")
         elif self.state is _CONNECTING:
             self._refused()
 
@@ -301,8 +311,7 @@ class PrometheusRecorder(Recorder):
         """Hand every per-message count to prometheus_client (the flusher does this every second)."""
         with self._flush_lock:
             for stats in list(self._routes.values()):
-                for tally in stats.tallies():
-                    tally.flush()
+                stats.flush()
             for histogram, ok in list(self._publish.values()):
                 histogram.flush()
                 ok.flush()
