@@ -144,7 +144,8 @@ def test_a_scrape_in_multi_process_mode_reads_the_workers_files(
 
 
 def test_prepare_points_workers_at_one_fresh_directory(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "")  # so that the test's own value is undone afterwards
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR")
     assert workers.prepare(None) is None
     assert workers.prepare(1) is None
     assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ

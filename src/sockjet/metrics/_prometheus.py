@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-import weakref
 from collections.abc import Awaitable
 from typing import Any
 
@@ -304,7 +303,6 @@ class PrometheusRecorder(Recorder):
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flush_forever, name="sockjet-metrics-flush", daemon=True)
         self._thread.start()
-        weakref.finalize(self, self._stop.set)
 
     # -- flushing -------------------------------------------------------------------------------------
     def flush(self) -> None:
