@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from sockjet import status
 from sockjet.metrics import recorder
 
 if TYPE_CHECKING:
@@ -83,17 +84,23 @@ class MetricsApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "websocket":
-                await send({"type": "websocket.close", "code": 1008, "reason": "metrics are served over HTTP"})
+                await send(
+                    {
+                        "type": "websocket.close",
+                        "code": status.WS_1008_POLICY_VIOLATION,
+                        "reason": "metrics are served over HTTP",
+                    }
+                )
             return
         headers: list[tuple[bytes, bytes]]
         if scope.get("method", "GET") in ("GET", "HEAD"):
-            status, body = 200, scrape()
+            code, body = 200, scrape()
             headers = [(b"content-type", CONTENT_TYPE)]
         else:
-            status, body = 405, b"Method Not Allowed"
+            code, body = 405, b"Method Not Allowed"
             headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"allow", b"GET, HEAD")]
         headers.append((b"content-length", str(len(body)).encode("latin-1")))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.start", "status": code, "headers": headers})
         await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from sockjet import exceptions
+from sockjet import exceptions, status
 from sockjet.hub.outbox import Offer
 from sockjet.metrics.recorder import TAP_KEY, Recorder
 from sockjet.types import Message, Receive, Scope, Send
@@ -147,7 +147,7 @@ class ConnectionTap:
             else:
                 stats.bytes_in += len(message.get("bytes") or b"")
         elif kind == "websocket.disconnect" and self.state is _OPEN:
-            self._closed(message.get("code", 1005), "client")
+            self._closed(message.get("code", status.WS_1005_NO_STATUS_RCVD), "client")
         return message
 
     def send(self, message: Message) -> Awaitable[None]:
@@ -171,7 +171,7 @@ class ConnectionTap:
             elif kind in ("websocket.close", "websocket.http.response.start"):
                 self._refused()
         elif kind == "websocket.close" and self.state is _OPEN:
-            self._closed(message.get("code", 1000), "server")
+            self._closed(message.get("code", status.WS_1000_NORMAL_CLOSURE), "server")
         return self._send(message)
 
     def _refused(self) -> None:
@@ -192,9 +192,9 @@ class ConnectionTap:
         peer gone (1006, the client's side); never accepted: refused."""
         if self.state is _OPEN:
             if websocket is not None and websocket.application_state is WebSocketState.DISCONNECTED:
-                self._closed(1006, "client")
+                self._closed(status.WS_1006_ABNORMAL_CLOSURE, "client")
             else:
-                self._closed(1000, "server")
+                self._closed(status.WS_1000_NORMAL_CLOSURE, "server")
         elif self.state is _CONNECTING:
             self._refused()
 
