@@ -3,7 +3,8 @@
 Options are set on the App (defaults for all its WebSocket routes) and on a route (overrides).
 They are resolved once per (route, App) pair, at the first connection; after that a connection
 costs one Origin scan, a capacity check and a set add/discard. Only a route with a
-``max_message_size``, ``rate_limit`` or ``idle_timeout`` wraps ``receive`` (see ``limits``).
+``max_message_size``, ``rate_limit`` or ``idle_timeout`` wraps ``receive`` (see ``limits``), and
+only enabled metrics wrap it to count (``sockjet.metrics``: labelled by the route's pattern).
 
 Refusals happen before the handshake is accepted: with the server's denial-response extension
 the client gets the HTTP status (403 foreign Origin, 503 over capacity or shutting down);
