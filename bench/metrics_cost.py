@@ -13,6 +13,13 @@
 
 Each round visits off and on (the order alternates between rounds), so the machine's other load
 falls on both alike; ratios are taken within a round, reported as the median and range over rounds.
+
+- **The framework alone** (first, in this process; far less moved by the machine's other load):
+  the same echo App over fake ASGI ``receive``/``send`` that never wait, and a Hub fan-out to 1,000
+  members connected through an App route, each ``send`` costing what uvicorn's websockets-sansio
+  send costs (websockets' frame serialisation into a buffer). Metrics are switched on and off
+  between runs (``enable()``/``disable()``), alternating, and CPU time (``process_time``) is
+  compared: per echoed message, and per publish.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ import contextlib
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
+
+from websockets.frames import Frame, Opcode
 
 from bench import harness, hub_fanout
 
@@ -72,6 +82,103 @@ def _fanout_argv(original: Any) -> Any:
     return argv
 
 
+def _echo_alone(messages: int) -> float:
+    """CPU seconds per echoed message of the sockjet echo App over fake receive/send."""
+    from bench.apps import sockjet as app
+
+    async def run() -> float:
+        incoming = iter(
+            [{"type": "websocket.connect"}]
+            + [{"type": "websocket.receive", "text": "x" * 32}] * messages
+            + [{"type": "websocket.disconnect", "code": 1000}]
+        )
+
+        async def receive() -> Any:
+            return next(incoming)
+
+        async def send(message: Any) -> None:
+            pass
+
+        scope = {"type": "websocket", "path": "/", "headers": [], "query_string": b"", "app": app}
+        started = time.process_time()
+        await app(scope, receive, send)
+        return (time.process_time() - started) / messages
+
+    return asyncio.run(run())
+
+
+async def _fanout_alone(clients: int, publishes: int) -> dict[str, list[float]]:
+    """CPU seconds per publish to ``clients`` routed members, metrics off and on, publish by publish."""
+    import sockjet.metrics
+    from sockjet import App, Hub, WebSocket
+
+    hub = Hub(max_queue=1024)
+    app = App()
+    never = asyncio.Event()
+
+    @app.websocket("/ws/{room}")
+    async def member(websocket: WebSocket, room: str) -> None:
+        await websocket.accept()
+        async with hub.join(room, websocket):
+            await never.wait()
+
+    def connection(room: str) -> Any:
+        buffer = bytearray()
+        incoming = iter([{"type": "websocket.connect"}])
+
+        async def receive() -> Any:
+            return next(incoming)
+
+        async def send(message: Any) -> None:
+            if message["type"] == "websocket.send":  # uvicorn's websockets-sansio send, writable socket
+                buffer.extend(Frame(Opcode.TEXT, message["text"].encode()).serialize(mask=False, extensions=[]))
+                if len(buffer) > 65536:
+                    buffer.clear()
+
+        scope = {"type": "websocket", "path": f"/ws/{room}", "headers": [], "query_string": b"", "app": app}
+        return app(scope, receive, send)
+
+    tasks = []
+    for mode in ("off", "on"):
+        sockjet.metrics.enable() if mode == "on" else sockjet.metrics.disable()
+        tasks += [asyncio.ensure_future(connection(mode)) for _ in range(clients)]
+        while hub.local_count(mode) < clients:
+            await asyncio.sleep(0.01)
+    cpu: dict[str, list[float]] = {"off": [], "on": []}
+    text = "x" * 64
+    for i in range(publishes):
+        for mode in ("off", "on") if i % 2 == 0 else ("on", "off"):
+            sockjet.metrics.enable() if mode == "on" else sockjet.metrics.disable()
+            started = time.process_time()
+            await hub.publish(mode, text)
+            cpu[mode].append(time.process_time() - started)
+    sockjet.metrics.disable()
+    never.set()
+    await asyncio.gather(*tasks)
+    await hub.aclose()
+    return cpu
+
+
+def _alone(rounds: int, messages: int, clients: int, publishes: int) -> None:
+    import sockjet.metrics
+
+    echo: dict[str, list[float]] = {"off": [], "on": []}
+    for round_ in range(rounds):
+        for mode in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
+            sockjet.metrics.enable() if mode == "on" else sockjet.metrics.disable()
+            echo[mode].append(_echo_alone(messages))
+    sockjet.metrics.disable()
+    off, on = statistics.median(echo["off"]), statistics.median(echo["on"])
+    print(f"alone: echo CPU per message off={off * 1e6:.3f}us on={on * 1e6:.3f}us (+{(on - off) * 1e6:.3f}us)")
+    cpu = asyncio.run(_fanout_alone(clients, publishes))
+    off, on = statistics.median(cpu["off"]), statistics.median(cpu["on"])
+    print(
+        f"alone: fan-out N={clients} publish CPU off={off * 1e3:.3f}ms on={on * 1e3:.3f}ms "
+        f"(x{on / off:.3f}; per member +{(on - off) / clients * 1e9:.0f}ns)",
+        flush=True,
+    )
+
+
 def _spread(values: list[float], fmt: str = "{:.3f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))} to {fmt.format(max(values))})"
 
@@ -83,9 +190,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=1000, help="fan-out room size")
     parser.add_argument("--repeat", type=int, default=30, help="measured publishes per fan-out visit")
     parser.add_argument("--quick", action="store_true", help="1 round, 1 s echo, 200 clients, 10 publishes")
+    parser.add_argument("--alone-only", action="store_true", help="only the in-process part")
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.duration, args.clients, args.repeat = 1, 1.0, 200, 10
+    _alone(rounds=max(args.rounds, 5) * 2, messages=50_000, clients=args.clients, publishes=max(args.repeat, 30) * 10)
+    if args.alone_only:
+        return 0
     hub_fanout._server_argv = _fanout_argv(hub_fanout._server_argv)  # type: ignore[assignment]
     echo_ratio: list[float] = []
     cpu_ratio: list[float] = []
