@@ -56,6 +56,7 @@ from sockjet.exceptions import (
     WebSocketException,
     WebSocketRequestValidationError,
 )
+from sockjet.metrics import recorder as _metrics
 from sockjet.requests import Request
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
 from sockjet.types import ASGIApp, ExceptionHandler, Message, Receive, Scope, Send
@@ -221,6 +222,7 @@ async def handle_websocket_exception(websocket: WebSocket, exc: Exception) -> No
             return
         if isinstance(exc, WebSocketRequestValidationError):
             log_refusal(scope, logger, logging.WARNING, "Refused %s with 1008: %s", _describe(websocket), exc)
+            _metrics.refusal_reason(scope, "parameter")
             await _close_quietly(websocket, status.WS_1008_POLICY_VIOLATION, exc.reason)
             return
         if isinstance(exc, HTTPException):
@@ -265,6 +267,7 @@ async def handle_unhandled(websocket: WebSocket, exc: Exception) -> None:
     scope = websocket.scope
     if isinstance(exc, UnexpectedMessage):
         log_refusal(scope, logger, logging.WARNING, "%s closed with 1003: %s", _describe(websocket), exc)
+        _metrics.message_refused(websocket.scope, "malformed")
         await _close_quietly(websocket, status.WS_1003_UNSUPPORTED_DATA, str(exc))
         return
     if _invalid_json(exc):

@@ -353,6 +353,9 @@ def log_config(log_level: str) -> dict[str, Any]:
 def _serve(options: ServerOptions) -> int:
     check_server(options.ws)
     check_port(options.host, options.port)
+    from sockjet.metrics.workers import prepare as prepare_metrics
+
+    prepare_metrics(options.workers)  # workers > 1: one PROMETHEUS_MULTIPROC_DIR they all write to
     import uvicorn
 
     from sockjet.server import HANDSHAKE_TIMEOUT_ENV

@@ -3,7 +3,8 @@
 Options are set on the App (defaults for all its WebSocket routes) and on a route (overrides).
 They are resolved once per (route, App) pair, at the first connection; after that a connection
 costs one Origin scan, a capacity check and a set add/discard. Only a route with a
-``max_message_size``, ``rate_limit`` or ``idle_timeout`` wraps ``receive`` (see ``limits``).
+``max_message_size``, ``rate_limit`` or ``idle_timeout`` wraps ``receive`` (see ``limits``), and
+only enabled metrics wrap it to count (``sockjet.metrics``: labelled by the route's pattern).
 
 Refusals happen before the handshake is accepted: with the server's denial-response extension
 the client gets the HTTP status (403 foreign Origin, 503 over capacity or shutting down);
@@ -22,6 +23,7 @@ from sockjet import status
 from sockjet._errors import log_refusal
 from sockjet.exceptions import ConfigurationError
 from sockjet.limits import Limiter, RateLimit
+from sockjet.metrics import recorder as _metrics
 from sockjet.origins import OriginPolicy, check_origin
 from sockjet.responses import PlainTextResponse
 from sockjet.shutdown import CONNECTION_KEY, ConnectionRegistry, TrackedConnection
@@ -108,11 +110,27 @@ async def refuse(scope: Scope, receive: Receive, send: Send, status: int, text: 
 class Guard:
     """The resolved options of one route in one App, and the route's open-connection count."""
 
-    __slots__ = ("app_max_connections", "count", "limited", "max_connections", "options", "origins", "registry")
+    __slots__ = (
+        "app_max_connections",
+        "count",
+        "limited",
+        "max_connections",
+        "options",
+        "origins",
+        "registry",
+        "route",
+    )
 
     def __init__(
-        self, options: ConnectionOptions, registry: ConnectionRegistry | None, app_max_connections: int | None = None
+        self,
+        options: ConnectionOptions,
+        registry: ConnectionRegistry | None,
+        app_max_connections: int | None = None,
+        *,
+        route: str = "",
     ) -> None:
+        self.route = route
+        """The route's pattern: the ``route`` label of its metrics."""
         self.options = options
         self.registry = registry
         self.app_max_connections = app_max_connections if registry is not None else None
@@ -129,11 +147,13 @@ class Guard:
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         if not check_origin(self.origins, scope):
             log_refusal(scope, logger, logging.INFO, "Refused WebSocket %s: Origin not allowed", scope.get("path"))
+            _metrics.current.refused(self.route, "origin")
             await refuse(scope, receive, send, 403, "Origin not allowed", status.WS_1008_POLICY_VIOLATION)
             return
         registry = self.registry
         if registry is not None:
             if registry.closing:
+                _metrics.current.refused(self.route, "shutdown")
                 await refuse(scope, receive, send, 503, "Server shutting down", status.WS_1013_TRY_AGAIN_LATER)
                 return
             if self.app_max_connections is not None and len(registry) >= self.app_max_connections:
@@ -145,6 +165,7 @@ class Guard:
                     scope.get("path"),
                     len(registry),
                 )
+                _metrics.current.refused(self.route, "limit")
                 await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
                 return
         if self.max_connections is not None and self.count >= self.max_connections:
@@ -156,8 +177,10 @@ class Guard:
                 scope.get("path"),
                 self.count,
             )
+            _metrics.current.refused(self.route, "limit")
             await refuse(scope, receive, send, 503, "Too many connections", status.WS_1013_TRY_AGAIN_LATER)
             return
+        receive, send, tap = _metrics.current.tap(self.route, scope, receive, send)
         connection = TrackedConnection(scope, send)
         scope[CONNECTION_KEY] = connection
         limiter = None
@@ -182,15 +205,18 @@ class Guard:
                 registry.discard(connection)
             if limiter is not None:
                 limiter.stop()
+            if tap is not None:
+                tap.finish(connection.websocket)
 
 
 class GuardSlot:
     """Held by a route: its own options, and the Guard resolved for the App it last ran in."""
 
-    __slots__ = ("_app", "_guard", "options")
+    __slots__ = ("_app", "_guard", "options", "route")
 
-    def __init__(self, options: ConnectionOptions) -> None:
+    def __init__(self, options: ConnectionOptions, route: str = "") -> None:
         self.options = options
+        self.route = route
         self._app: Any = _UNSET
         self._guard: Guard | None = None
 
@@ -200,12 +226,15 @@ class GuardSlot:
             return self._guard
         settings: AppConnectionSettings | None = getattr(app, "connection_settings", None)
         if settings is None:
-            guard = None if self.options.is_empty() else Guard(self.options, None)
+            guard = None if self.options.is_empty() else Guard(self.options, None, route=self.route)
         else:
             defaults = settings.options
             # The App's max_connections caps the App as a whole, not each of its routes.
             guard = Guard(
-                self.options.over(replace(defaults, max_connections=None)), settings.registry, defaults.max_connections
+                self.options.over(replace(defaults, max_connections=None)),
+                settings.registry,
+                defaults.max_connections,
+                route=self.route,
             )
         self._app, self._guard = app, guard
         return guard

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from sockjet import status
 from sockjet._deadline import uncancelled
 from sockjet.exceptions import ConfigurationError
+from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message, Receive
 
 if TYPE_CHECKING:
@@ -160,6 +161,7 @@ class Limiter:
                 if text is None or len(text) * 4 > limit:
                     size = message_size(message)
                     if size > limit:
+                        _metrics.message_refused(self._connection.scope, "oversize")
                         return await self._close(
                             status.WS_1009_MESSAGE_TOO_BIG, f"message too big: {size} bytes, the limit is {limit}"
                         )
@@ -169,6 +171,7 @@ class Limiter:
                 self._tokens = min(float(rate.messages), self._tokens + (now - self._last) * self._refill)
                 self._last = now
                 if self._tokens < 1.0:
+                    _metrics.message_refused(self._connection.scope, "rate_limited")
                     if rate.policy == "close":
                         return await self._close(
                             status.WS_1008_POLICY_VIOLATION,

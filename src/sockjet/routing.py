@@ -23,6 +23,7 @@ from sockjet.datastructures import URLPath
 from sockjet.dependencies import Injector
 from sockjet.exceptions import HTTPException, ParameterError, SockjetError
 from sockjet.guard import ConnectionOptions, GuardSlot
+from sockjet.metrics import recorder as _metrics
 from sockjet.params import Dependency
 from sockjet.requests import Request, route_path
 from sockjet.responses import JSONResponse, PlainTextResponse, Response
@@ -131,7 +132,9 @@ def websocket_session(
             # Teardowns of `yield` dependencies run when this block ends, whatever ended it,
             # and before the exception (if any) becomes a close code.
             async with AsyncExitStack() as stack:
+                _metrics.refusal_reason(scope, "dependency")  # a refusal while solving is the dependencies'
                 kwargs = await injector.solve(websocket, stack)
+                _metrics.refusal_reason(scope, "denial")
                 endpoint = func(**kwargs)
                 del kwargs
                 try:
@@ -321,7 +324,7 @@ class WebSocketRoute(BaseRoute):
         self.dependencies = list(dependencies or [])
         self.path_regex, self.path_format, self.param_convertors = compile_path(path)
         self.options = ConnectionOptions.build(options, option_values, where="WebSocketRoute")
-        self.guard = GuardSlot(self.options)
+        self.guard = GuardSlot(self.options, path)
         if _is_plain_function(endpoint):
             self.app: ASGIApp = websocket_session(
                 endpoint, self.param_convertors, dependencies=self.dependencies, name=_name_of(endpoint)

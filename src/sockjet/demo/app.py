@@ -17,6 +17,7 @@ and says so).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import mimetypes
 import os
@@ -30,6 +31,7 @@ from sockjet.demo import protocol
 from sockjet.demo.protocol import InvalidInput
 from sockjet.exceptions import HubError
 from sockjet.hub import Hub, PresenceEvent, json_frame
+from sockjet.metrics import metrics_app
 from sockjet.params import Depends
 from sockjet.requests import Request
 from sockjet.responses import HTMLResponse, JSONResponse, Response
@@ -155,6 +157,9 @@ def create_app(*, hub: Hub | None = None, redis_url: str | None = None) -> App:
     @app.get("/healthz")
     def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "hub": hub_kind, "pid": os.getpid()})
+
+    if importlib.util.find_spec("prometheus_client") is not None:  # the sockjet[metrics] extra
+        app.add_route("/metrics", metrics_app())
 
     @app.websocket("/ws")
     async def chat(websocket: WebSocket, token: str | None = Depends(channel_token)) -> None:

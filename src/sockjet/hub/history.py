@@ -21,6 +21,7 @@ from sockjet.hub.envelope import Envelope, payload_size
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import KIND_JSON, History, Position, Publication, StreamSlice, kind_of
 from sockjet.hub.recovery import FeedState, RoomFeed, Step
+from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message
 
 logger = logging.getLogger("sockjet.hub")
@@ -199,6 +200,7 @@ class RoomHistories(Generic[_M]):
         if not feed.catching_up(member):
             return False
         recovered, out = feed.finish(member, since, read.after(since.offset))
+        _metrics.current.recovery_missed(len(out))
         one = (member,)
         for publication in out:
             if self._framed is not None and not self._framed(one, publication):
@@ -274,6 +276,7 @@ class RoomHistories(Generic[_M]):
             self.feeds.pop(room, None)
             self._lost(room)
         if step.fill_after is not None:
+            _metrics.current.gap_fill()
             self._spawn(self._fill(room, feed, step.fill_after))
 
     def _fan(self, room: str, feed: RoomFeed[_M], publication: Publication) -> None:

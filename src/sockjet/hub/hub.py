@@ -44,6 +44,7 @@ from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, eve
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.hub.room_names import check_room
+from sockjet.metrics import recorder as _metrics
 from sockjet.shutdown import SignalDrain
 from sockjet.types import Message
 
@@ -458,6 +459,7 @@ class Hub:
         await member.stop()
 
     # -- publish ------------------------------------------------------------------------------------
+    @_metrics.observe_publish
     async def publish(self, room: str, data: Any, *, idempotency_key: str | None = None) -> Position | None:
         """Send ``data`` to every member of ``room``, in every process; no need to be a member.
 
@@ -509,6 +511,7 @@ class Hub:
         return self._history is not None and self._history.retention(room) is not None
 
     def _history_lost(self, room: str) -> None:
+        _metrics.current.history_lost(len(self._membership.members(room)))
         for member in self._membership.members(room):
             if member.channel is not None:
                 member.channel.lost(room)  # one subscription ends, not the socket
@@ -561,6 +564,7 @@ class Hub:
 
     def _deliver_to(self, members: tuple[Member, ...], message: Message, size: int) -> None:
         """The same prebuilt message to each member (never awaits)."""
+        _metrics.current.delivered(len(members))
         loop = asyncio.get_running_loop()
         if len(self._loops) > 1 or loop not in self._loops:  # members served by other event loops (threads)
             for member in members:
@@ -638,6 +642,8 @@ class Hub:
             await self._backend.sync_room(room)
             if history is not None:
                 member.recovered = await history.catch_up(self._backend, room, member, since)
+                if since is not None:
+                    _metrics.current.recovery(member.recovered)
         except BaseException:
             await self._exit(room, member)
             raise

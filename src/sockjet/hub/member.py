@@ -28,6 +28,7 @@ from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
 from sockjet.hub.position import Position
 from sockjet.hub.protocol import HubWebSocket
+from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message
 
 logger = logging.getLogger("sockjet.hub")
@@ -223,8 +224,10 @@ class Member:
             self._queue(message, size)
 
     def _queue(self, message: Message, size: int) -> None:
-        if self._outbox.offer(message, size) is Offer.REFUSED:
+        _metrics.current.enqueued(offer := self._outbox.offer(message, size), len(self._outbox))
+        if offer is Offer.REFUSED:
             logger.warning("Closing %s: its outbox is full (%d messages).", loggable(self), len(self._outbox))
+            _metrics.current.overflow_closed()
             self.close(OVERFLOW_CLOSE_CODE, OVERFLOW_CLOSE_REASON)
 
     def _hand_to_writer(self, unfinished: Unfinished) -> None:

@@ -19,6 +19,7 @@ from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member
 from sockjet.hub.presence import PresenceEvent, PresenceMode, PresenceStats
 from sockjet.hub.presence_feed import Offer, PresenceFeed
+from sockjet.metrics import recorder as _metrics
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -130,6 +131,7 @@ class PresenceTracker:
         try:
             if asked.info_json is not None:
                 await self.store.join(room, member.connection_id, asked.info_json, asked.user_key)
+                _metrics.current.presence_changed("join")
             if asked.mode is not None:
                 self.feed.ready(room, member, await self.store.entries(room))
         except BaseException:
@@ -148,6 +150,7 @@ class PresenceTracker:
             self.feed.unsubscribe(room, member)
         if announced.info_json is not None:
             await self.store.leave(room, member.connection_id)
+            _metrics.current.presence_changed("leave")
 
     async def forget(self, member: Member) -> None:
         """The member is gone: out of every room's presence."""

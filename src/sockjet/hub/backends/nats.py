@@ -55,6 +55,7 @@ from sockjet.hub.backends.subjects import presence_subject, room_subject, server
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.metrics import recorder as _metrics
 
 try:
     import nats.aio.client
@@ -250,6 +251,7 @@ class NatsBackend(Backend):
     async def _on_reconnected(self) -> None:
         since, self._outage_since = self._outage_since, None
         if since is not None:
+            _metrics.current.broker_reconnected("nats")
             logger.warning(
                 "NATS at %s is back after %.1fs; re-subscribed.", redacted(self.url), time.monotonic() - since
             )

@@ -39,6 +39,7 @@ from sockjet.hub.backends.redis_presence import EVENT_KIND
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.metrics import recorder as _metrics
 
 try:
     import redis.asyncio as aioredis
@@ -395,6 +396,7 @@ class RedisBackend(Backend):
                     await self._open_pubsub()
                     if outage_since is not None:
                         await self._drop_idle_connections()
+                        _metrics.current.broker_reconnected("redis")
                         if self._local is not None:
                             self._local.stream_interrupted(sorted(self._subscribed))
                         logger.warning(
