@@ -471,3 +471,57 @@ async def test_a_redis_backend_that_is_not_started() -> None:
         await backend.count("r")
     await backend.sync_room("r")  # nothing to do
     await backend.stop()
+
+
+@pytest.mark.redis
+async def test_a_publish_redis_refuses_is_a_publish_error_and_a_flushed_script_is_loaded_again(
+    redis_server: RedisServer,  # noqa: F811 - the fixture
+) -> None:
+    import redis.asyncio as aioredis
+
+    probe = aioredis.Redis.from_url(redis_server.url)
+    try:
+        for history_size in (0, 10):
+            async with make_hub(redis_server.url, history_size=history_size) as hub:
+                sock, _ = await joined_socket(hub, "r")
+                await hub.publish("r", "before", idempotency_key="k0")
+                await probe.script_flush()  # a restart or a SCRIPT FLUSH: the next run loads it again
+                await hub.publish("r", "after a flush", idempotency_key="k1")
+                await probe.config_set("maxmemory", "1")  # every write is refused with OOM
+                try:
+                    with pytest.raises(
+                        PublishError, match=re.escape("Could not publish to room 'r': Redis at")
+                    ) as caught:
+                        await hub.publish("r", "refused", idempotency_key="k2")
+                    assert type(caught.value) is PublishError
+                    assert "refused it (OutOfMemoryError: command not allowed when used memory" in str(caught.value)
+                    assert str(caught.value).endswith("Nobody received it.")
+                finally:
+                    await probe.config_set("maxmemory", "0")
+                await hub.publish("r", "refused", idempotency_key="k2")  # nothing of it was kept: now it goes
+                assert await sock.wait_data(3) == ["before", "after a flush", "refused"]
+    finally:
+        await probe.aclose()
+
+
+@pytest.mark.redis
+async def test_log_lines_cut_a_long_room_name_short(
+    shared_redis: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import redis.asyncio as aioredis
+
+    room = "x" * MAX_ROOM_NAME_BYTES
+    async with make_hub(shared_redis.url) as hub:
+        sock, _ = await joined_socket(hub, room)
+        backend = hub._backend
+        assert isinstance(backend, RedisBackend)
+        probe = aioredis.Redis.from_url(shared_redis.url)
+        try:
+            await probe.publish(backend.channel(room), b"?not from a hub")
+        finally:
+            await probe.aclose()
+        await hub.publish(room, "next")
+        assert await sock.wait_data(1) == ["next"]
+    ignored = [r for r in caplog.records if r.getMessage().startswith("Ignored a message on")]
+    assert len(ignored) == 1 and len(ignored[0].getMessage()) < 2 * 200 + 100
+    assert "... (" in ignored[0].getMessage()

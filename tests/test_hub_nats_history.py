@@ -330,3 +330,68 @@ def test_a_slice_keeps_the_tips_epoch_after_the_offset_within_the_limit_and_ttl(
     assert slice_of("r", None, messages, after=0, limit=None).epoch is None
     with pytest.raises(ValueError, match=re.escape("Not a hub publication in room 'r' (stream sequence 2)")):
         slice_of("r", tip, [Stored(2, None, b"x", 0)], after=0, limit=None)
+
+
+# -- publishes at once, idempotency keys ------------------------------------------------------------
+async def test_waiting_for_the_rooms_lock_does_not_count_against_the_timeout(shared_nats: NatsServer) -> None:
+    """3,000 publishes to one room take longer than the timeout in all; none of them fails."""
+    async with make_hub(shared_nats.url, history_size=10, timeout=300 * MS) as hub:
+        started = time.monotonic()
+        positions = await asyncio.gather(*(hub.publish("r", i) for i in range(3000)))
+        assert sorted(p.offset for p in positions if p is not None) == list(range(1, 3001))
+        print(f"3,000 publishes to one room in {time.monotonic() - started:.2f}s")
+
+
+async def test_the_stream_keeps_message_ids_for_idempotency_ttl(shared_nats: NatsServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with make_hub(shared_nats.url, prefix, idempotency_ttl=42) as hub:
+        await hub.publish("r", 1)
+        backend = hub._backend
+        assert isinstance(backend, NatsBackend) and backend.streams is not None
+        info = await backend.streams.js.stream_info(backend.streams.name)
+        assert info.config.duplicate_window == 42
+    async with make_hub(shared_nats.url, prefix, idempotency_ttl=7200) as hub:  # no longer than max_age
+        await hub.publish("r", 2)
+        backend = hub._backend
+        assert isinstance(backend, NatsBackend) and backend.streams is not None
+        info = await backend.streams.js.stream_info(backend.streams.name)
+        assert info.config.duplicate_window == 3600 == info.config.max_age
+
+
+async def test_a_retry_whose_first_publish_was_trimmed_returns_none_and_stores_nothing(
+    shared_nats: NatsServer,
+) -> None:
+    async with make_hub(shared_nats.url, history_size=2) as hub:
+        sock, _ = await join(hub, "r")
+        await hub.publish("r", "first", idempotency_key="k")
+        for i in range(3):
+            await hub.publish("r", i)
+        assert await hub.publish("r", "first", idempotency_key="k") is None  # stored once; its position is gone
+        await hub.publish("r", "end")
+        assert await sock.wait_data(5) == ["first", "0", "1", "2", "end"]
+        assert [m.data for m in (await hub.history("r")).messages] == [2, "end"]
+
+
+async def test_a_retry_from_another_process_is_stored_once(shared_nats: NatsServer) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with make_hub(shared_nats.url, prefix) as one, make_hub(shared_nats.url, prefix) as two:
+        sock, _ = await join(two, "r")
+        first = await one.publish("r", "once", idempotency_key="k")
+        assert await two.publish("r", "once", idempotency_key="k") == first
+        await two.publish("r", "end")
+        assert await sock.wait_data(2) == ["once", "end"]
+
+
+async def test_without_history_every_receiving_process_drops_a_retry(shared_nats: NatsServer) -> None:
+    """Core NATS keeps nothing: each process that delivers a keyed message remembers its key."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}:"
+    async with Hub(shared_nats.url, prefix=prefix) as one, Hub(shared_nats.url, prefix=prefix) as two:
+        here, _ = await join(one, "r")
+        there, _ = await join(two, "r")
+        assert await one.publish("r", "once", idempotency_key="k") is None
+        assert await two.publish("r", "once", idempotency_key="k") is None
+        await one.publish("r", "once", idempotency_key="k")
+        await one.publish("r", "other key", idempotency_key="k2")
+        await two.publish("r", "end")
+        for sock in (here, there):
+            assert await sock.wait_data(3) == ["once", "other key", "end"]

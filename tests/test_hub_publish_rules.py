@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import re
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,3 +129,16 @@ def test_recent_keys_forget_the_oldest_past_max_keys() -> None:
         keys.remember("r", str(i), None, float(i))
     assert len(keys) == 3
     assert [keys.seen("r", str(i), 5.0)[0] for i in range(5)] == [False, False, True, True, True]
+
+
+async def test_the_safe_retry_loop_of_docs_hub_md_runs() -> None:
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "hub.md").read_text(encoding="utf-8")
+    section = doc[doc.index("**Safe retries.**") :]
+    code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(code.group(1), "docs/hub.md", "exec"), namespace)
+    async with Hub(history_size=10) as hub:
+        first = await namespace["publish_once"](hub, "r", "hello", "message-1")
+        again = await namespace["publish_once"](hub, "r", "hello", "message-1")
+        assert first == again and [m.data for m in (await hub.history("r")).messages] == ["hello"]

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.e2e
 MESSAGES = 100
 INTERVAL = 50 * MS  # 20 publishes a second
 STALL = 3000 * MS
+STALL_AT = 20  # after a second of publishing
 
 
 @contextlib.contextmanager
@@ -40,9 +41,7 @@ def broker(kind: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
         yield server.url, server.process
 
 
-async def stall(process: subprocess.Popen[bytes], after: float) -> None:
-    await asyncio.sleep(after)
-    os.kill(process.pid, signal.SIGSTOP)
+async def resume(process: subprocess.Popen[bytes]) -> None:
     try:
         await asyncio.sleep(STALL)
     finally:
@@ -73,14 +72,20 @@ async def test_retries_by_idempotency_key_through_a_stalled_broker_store_each_me
                     assert isinstance(position, Position)
                     return position
 
-            stalling = asyncio.create_task(stall(process, after=1000 * MS))
+            positions: list[Position] = []
+            resuming: asyncio.Task[None] | None = None
             try:
-                positions = []
                 for i in range(MESSAGES):
+                    if i == STALL_AT:
+                        # Idle pooled connections (Redis), so the next publish is sent into the stall.
+                        await asyncio.gather(*(hub.history("r") for _ in range(4)))
+                        os.kill(process.pid, signal.SIGSTOP)
+                        resuming = asyncio.create_task(resume(process))
                     positions.append(await publish(i))
                     await asyncio.sleep(INTERVAL)
             finally:
-                await stalling
+                if resuming is not None:
+                    await resuming
 
             stored = (await hub.history("r")).messages
             assert [m.data for m in stored] == list(range(MESSAGES))  # each once, in order

@@ -365,7 +365,7 @@ class Hub:
         position = as_position(since)
         if position is not None and not self._keeps_history(room):
             raise ConfigurationError(
-                f"Cannot join room {room!r} with since={str(position)!r}: this hub keeps no history for it. "
+                f"Cannot join room {loggable(room)} with since={str(position)!r}: this hub keeps no history for it. "
                 "Create it with Hub(history_size=N)."
             )
         mode = events_mode(presence_events)
@@ -500,7 +500,7 @@ class Hub:
             raise ValueError(f"limit must be None or an int >= 0, got {limit!r}.")
         if self._history is None or not self._keeps_history(room):
             raise ConfigurationError(
-                f"hub.history({room!r}) needs a hub that keeps history for that room: Hub(history_size=N)."
+                f"hub.history({loggable(room)}) needs a hub that keeps history for that room: Hub(history_size=N)."
             )
         if not self._running:
             await self.start()
@@ -831,7 +831,7 @@ def _check_same_options(
     for name, wanted, actual in asked:
         if wanted is not None and wanted != actual:
             raise ConfigurationError(
-                f"This WebSocket already has an outbox with {name}={actual!r}; it cannot join {room!r} "
+                f"This WebSocket already has an outbox with {name}={actual!r}; it cannot join {loggable(room)} "
                 f"with {name}={wanted!r}. A connection has one outbox per hub: pass the same options, or none."
             )
 
@@ -881,7 +881,8 @@ class _Join:
         # By name, so that a Starlette/FastAPI WebSocket (its own WebSocketState) can join too.
         if getattr(websocket.application_state, "name", None) != "CONNECTED":
             raise RuntimeError(
-                f"Cannot join room {room!r}: the WebSocket is not connected. Call 'await websocket.accept()' first."
+                f"Cannot join room {loggable(room)}: the WebSocket is not connected. "
+                "Call 'await websocket.accept()' first."
             )
         member = await hub._member_for(websocket, self._overflow, self._max_queue, self._max_queue_bytes, room)
         if hub._membership.depth(room, member):

@@ -335,7 +335,7 @@ class NatsBackend(Backend):
             return await asyncio.wait_for(streams.read(room, after=after, limit=limit), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
             raise HubError(
-                f"Cannot read the history of room {room!r}: NATS at {redacted(self.url)} did not answer "
+                f"Cannot read the history of room {loggable(room)}: NATS at {redacted(self.url)} did not answer "
                 f"({_describe(exc)})."
             ) from exc
 
@@ -527,7 +527,7 @@ class NatsBackend(Backend):
             await asyncio.wait_for(heard, self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
             raise HubError(
-                f"Cannot count room {room!r}: NATS at {redacted(self.url)} did not answer ({_describe(exc)})."
+                f"Cannot count room {loggable(room)}: NATS at {redacted(self.url)} did not answer ({_describe(exc)})."
             ) from exc
         finally:
             self._pings.pop(nonce, None)

@@ -520,7 +520,7 @@ class RedisBackend(Backend):
             )
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubError(
-                f"Cannot count room {room!r}: Redis at {redacted(self.url)} did not answer ({_describe(exc)})."
+                f"Cannot count room {loggable(room)}: Redis at {redacted(self.url)} did not answer ({_describe(exc)})."
             ) from exc
         now = time.time()
         total = 0
