@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from sockjet import Hub
-from sockjet.exceptions import PublishError
+from sockjet.exceptions import PublishError, PublishOutcomeUnknown
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
 from sockjet.metrics import recorder
 from sockjet.metrics._prometheus import publish_outcome
@@ -24,23 +24,28 @@ async def test_publishes_by_outcome_and_their_latency(metrics: Reading, monkeypa
                 await hub.publish("r", str(i))
             await sock.wait_data(3)
 
-            async def failing(envelope: Any) -> None:
+            async def failing(envelope: Any, **options: Any) -> None:
                 raise PublishError("backend down")
 
             monkeypatch.setattr(hub._backend, "publish", failing)
             with pytest.raises(PublishError, match="backend down"):
                 await hub.publish("r", "lost")
+
+            async def unanswered(envelope: Any, **options: Any) -> None:
+                raise PublishOutcomeUnknown("no answer: the message may have been delivered")
+
+            monkeypatch.setattr(hub._backend, "publish", unanswered)
+            with pytest.raises(PublishOutcomeUnknown, match="may have been delivered"):
+                await hub.publish("r", "maybe")
     assert metrics("sockjet_hub_publishes_total", backend="memory", outcome="ok") == 3
     assert metrics("sockjet_hub_publishes_total", backend="memory", outcome="error") == 1
-    assert metrics("sockjet_hub_publish_duration_seconds_count", backend="memory") == 4
+    assert metrics("sockjet_hub_publishes_total", backend="memory", outcome="outcome_unknown") == 1
+    assert metrics("sockjet_hub_publish_duration_seconds_count", backend="memory") == 5
     assert metrics("sockjet_hub_publish_duration_seconds_sum", backend="memory") > 0
     assert metrics("sockjet_hub_deliveries_total") == 3
 
 
-def test_publish_outcomes_classify_the_unknown_outcome_by_name() -> None:
-    class PublishOutcomeUnknown(PublishError):  # what the publish branch adds to sockjet.exceptions
-        pass
-
+def test_publish_outcomes_tell_an_unknown_outcome_from_an_error() -> None:
     assert publish_outcome(None) == "ok"
     assert publish_outcome(PublishError("x")) == "error"
     assert publish_outcome(PublishOutcomeUnknown("x")) == "outcome_unknown"

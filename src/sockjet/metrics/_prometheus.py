@@ -34,14 +34,10 @@ DEPTH_BUCKETS = (0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, float(
 
 
 def publish_outcome(exc: BaseException | None) -> str:
-    """``ok``, ``outcome_unknown`` (the backend may or may not have taken it) or ``error``.
-
-    ``PublishOutcomeUnknown`` is looked up by name so this works with and without that class.
-    """
+    """``ok``, ``outcome_unknown`` (the backend may or may not have taken it) or ``error``."""
     if exc is None:
         return "ok"
-    unknown = getattr(exceptions, "PublishOutcomeUnknown", None)
-    if (unknown is not None and isinstance(exc, unknown)) or type(exc).__name__ == "PublishOutcomeUnknown":
+    if isinstance(exc, exceptions.PublishOutcomeUnknown):
         return "outcome_unknown"
     return "error"
 
