@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
 from sockjet.client import (
     ChannelError,
@@ -495,6 +496,21 @@ async def test_a_server_that_says_nothing_is_a_timeout(server: FakeServer) -> No
     expected = f"Cannot connect to {server.url}: no connected frame within 0.2 s."
     with pytest.raises(ConnectError, match=re.escape(expected)):
         await Client(server.url, open_timeout=0.2).connect()
+
+
+async def test_a_websocket_server_that_is_not_a_channels_server_is_named_as_such() -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(echo, "127.0.0.1", 0) as plain:  # selects no subprotocol, never says connected
+        url = f"ws://127.0.0.1:{plain.sockets[0].getsockname()[1]}/"
+        expected = (
+            f"Cannot connect to {url}: no connected frame within 0.2 s"
+            " (it selected no sockjet.v1 subprotocol: is it a sockjet channels server?)."
+        )
+        with pytest.raises(ConnectError, match=re.escape(expected)):
+            await Client(url, open_timeout=0.2).connect()
 
 
 async def test_a_first_connect_closed_with_a_reconnect_code_is_a_connect_error(server: FakeServer) -> None:

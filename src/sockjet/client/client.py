@@ -427,10 +427,13 @@ class Client:
             ) from None
         except asyncio.TimeoutError:
             await ws.close()
+            # A channels server always selects sockjet.v1 (docs/protocol.md): say what the silence most likely means.
+            hint = " (it selected no sockjet.v1 subprotocol: is it a sockjet channels server?)"
+            hint = "" if ws.subprotocol else hint
             raise _Attempt(
                 status.WS_1006_ABNORMAL_CLOSURE,
                 "",
-                f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s.",
+                f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s{hint}.",
             ) from None
         except ProtocolViolation as error:
             await ws.close(status.WS_1002_PROTOCOL_ERROR, "protocol violation")
