@@ -409,6 +409,8 @@ async def test_an_http_answer_is_one_clear_line() -> None:
         ({"command_timeout": -1}, "command_timeout must be > 0 seconds, got -1."),
         ({"open_timeout": 0}, "open_timeout must be > 0 seconds, got 0."),
         ({"backoff_min": 0}, "backoff_min must be > 0 seconds, got 0."),
+        ({"max_size": 0}, "max_size must be an int >= 1 (bytes), got 0."),
+        ({"max_size": 1.5}, "max_size must be an int >= 1 (bytes), got 1.5."),
     ],
 )
 def test_options_that_cannot_work_are_refused(kwargs: dict[str, Any], message: str) -> None:

@@ -114,6 +114,9 @@ class Client:
                 raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}.")
         if not open_timeout > 0:
             raise ConfigurationError(f"open_timeout must be > 0 seconds, got {open_timeout!r}.")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            # 0 would refuse every frame, the connected one included: a reconnect loop that never says why.
+            raise ConfigurationError(f"max_size must be an int >= 1 (bytes), got {max_size!r}.")
         self.url = url
         self.connection_id: str | None = None
         self._token = token
