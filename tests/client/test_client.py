@@ -515,6 +515,27 @@ async def test_a_websocket_server_that_is_not_a_channels_server_is_named_as_such
             await Client(url, open_timeout=0.2).connect()
 
 
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"HTTP/1.0 200 OK\r\n\r\n<html>", "unsupported protocol; expected HTTP/1.1: HTTP/1.0 200 OK"),
+        (b"", "connection closed while reading HTTP status line"),
+    ],
+)
+async def test_a_server_that_does_not_answer_in_http_is_one_line(answer: bytes, why: str) -> None:
+    async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        writer.close()
+
+    listener = await asyncio.start_server(answer_and_close, "127.0.0.1", 0)
+    async with listener:
+        url = f"ws://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+        expected = f"Cannot connect to {url}: no WebSocket handshake in its answer ({why})."
+        with pytest.raises(ConnectError, match=f"^{re.escape(expected)}$"):
+            await Client(url, open_timeout=2.0).connect()
+
+
 async def test_a_first_connect_closed_with_a_reconnect_code_is_a_connect_error(server: FakeServer) -> None:
     server.token_check = lambda token: (1013, "try again later")
     expected = f"Cannot connect to {server.url}: the server closed the connection (1013 try again later)."

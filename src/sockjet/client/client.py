@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
 from sockjet import status
@@ -410,6 +410,9 @@ class Client:
         except InvalidStatus as error:
             code = error.response.status_code
             raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: the server answered HTTP {code}.") from None
+        except InvalidMessage as error:  # e.g. a plain HTTP/1.0 server: say so, with websockets' reason
+            text = f"Cannot connect to {self.url}: no WebSocket handshake in its answer ({error.__cause__ or error})."
+            raise _Attempt(_ABNORMAL, "", text) from None
         except (InvalidHandshake, ValueError) as error:
             raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: {error}") from None
         except asyncio.TimeoutError:
