@@ -238,7 +238,9 @@ def test_the_channels_chat_example_in_two_pages(browser: Browser) -> None:
     try:
         ada = browser.new_context().new_page()
         bob = browser.new_context().new_page()
+        errors: list[str] = []  # e.g. a favicon the example does not serve: "Failed to load resource: ... 404"
         for page, nick in ((ada, "ada"), (bob, "bob")):
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
             page.set_default_timeout(WAIT_MS)
             page.goto(f"{server.http_url}/?nick={nick}&room=team")
             page.wait_for_function("() => document.querySelector('#state').textContent === 'connected'")
@@ -253,5 +255,6 @@ def test_the_channels_chat_example_in_two_pages(browser: Browser) -> None:
         ada.press("#text", "Enter")
         ada.wait_for_function("() => document.querySelector('#state').textContent.startsWith('not sent (403)')")
         assert ada.locator("#text").input_value() == "x" * 501, "the text is kept"
+        assert errors == []
     finally:
         stop_app(server)
