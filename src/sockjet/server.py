@@ -370,9 +370,14 @@ class _HeadDeadline:
 class _DeadlineMixin:
     """The part both HTTP protocols share; ``self`` is an uvicorn ``H11Protocol`` or ``HttpToolsProtocol``."""
 
-    def _start_deadline(self: Any) -> None:
-        self._head_deadline = _HeadDeadline(self.loop, self._head_expired)
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]
+        self._head_deadline = _HeadDeadline(self.loop, self._head_expired)  # type: ignore[attr-defined]
         self._head_deadline.start()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_deadline.cancel()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def _hand_over_deadline(self: Any) -> None:
         self._head_deadline.cancel()
@@ -398,14 +403,6 @@ class _DeadlineMixin:
 class SockjetH11Protocol(_DeadlineMixin, H11Protocol):
     """uvicorn's h11 protocol with the handshake deadline on the request head."""
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._start_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._head_deadline.cancel()
-        super().connection_lost(exc)
-
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():
@@ -420,14 +417,6 @@ if HttpToolsProtocol is not None:
 
     class SockjetHttpToolsProtocol(_DeadlineMixin, HttpToolsProtocol):
         """uvicorn's httptools protocol with the handshake deadline on the request head."""
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._start_deadline()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._head_deadline.cancel()
-            super().connection_lost(exc)
 
         def on_headers_complete(self) -> None:
             self._head_deadline.cancel()

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
 from sockjet.client import (
     ChannelError,
@@ -408,6 +409,8 @@ async def test_an_http_answer_is_one_clear_line() -> None:
         ({"command_timeout": -1}, "command_timeout must be > 0 seconds, got -1."),
         ({"open_timeout": 0}, "open_timeout must be > 0 seconds, got 0."),
         ({"backoff_min": 0}, "backoff_min must be > 0 seconds, got 0."),
+        ({"max_size": 0}, "max_size must be an int >= 1 (bytes), got 0."),
+        ({"max_size": 1.5}, "max_size must be an int >= 1 (bytes), got 1.5."),
     ],
 )
 def test_options_that_cannot_work_are_refused(kwargs: dict[str, Any], message: str) -> None:
@@ -495,6 +498,42 @@ async def test_a_server_that_says_nothing_is_a_timeout(server: FakeServer) -> No
     expected = f"Cannot connect to {server.url}: no connected frame within 0.2 s."
     with pytest.raises(ConnectError, match=re.escape(expected)):
         await Client(server.url, open_timeout=0.2).connect()
+
+
+async def test_a_websocket_server_that_is_not_a_channels_server_is_named_as_such() -> None:
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(echo, "127.0.0.1", 0) as plain:  # selects no subprotocol, never says connected
+        url = f"ws://127.0.0.1:{plain.sockets[0].getsockname()[1]}/"
+        expected = (
+            f"Cannot connect to {url}: no connected frame within 0.2 s"
+            " (it selected no sockjet.v1 subprotocol: is it a sockjet channels server?)."
+        )
+        with pytest.raises(ConnectError, match=re.escape(expected)):
+            await Client(url, open_timeout=0.2).connect()
+
+
+@pytest.mark.parametrize(
+    ("answer", "why"),
+    [
+        (b"HTTP/1.0 200 OK\r\n\r\n<html>", "unsupported protocol; expected HTTP/1.1: HTTP/1.0 200 OK"),
+        (b"", "connection closed while reading HTTP status line"),
+    ],
+)
+async def test_a_server_that_does_not_answer_in_http_is_one_line(answer: bytes, why: str) -> None:
+    async def answer_and_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(answer)
+        writer.close()
+
+    listener = await asyncio.start_server(answer_and_close, "127.0.0.1", 0)
+    async with listener:
+        url = f"ws://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+        expected = f"Cannot connect to {url}: no WebSocket handshake in its answer ({why})."
+        with pytest.raises(ConnectError, match=f"^{re.escape(expected)}$"):
+            await Client(url, open_timeout=2.0).connect()
 
 
 async def test_a_first_connect_closed_with_a_reconnect_code_is_a_connect_error(server: FakeServer) -> None:

@@ -16,27 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from tests.conftest import MS
+from tests.e2e.chromium import launched, needs_chromium
 from tests.e2e.redis_server import REDIS_SERVER, RedisServer, running_redis
 from tests.e2e.servers import Server, free_port, start_process, stop_process
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.browser,
     pytest.mark.timeout(180),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install chromium"),
+    needs_chromium,
 ]
 
 WAIT_MS = 15000 * MS * 1000
@@ -57,12 +48,8 @@ def stop_app(server: Server, sig: int = signal.SIGINT) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 @pytest.fixture
@@ -251,7 +238,9 @@ def test_the_channels_chat_example_in_two_pages(browser: Browser) -> None:
     try:
         ada = browser.new_context().new_page()
         bob = browser.new_context().new_page()
+        errors: list[str] = []  # e.g. a favicon the example does not serve: "Failed to load resource: ... 404"
         for page, nick in ((ada, "ada"), (bob, "bob")):
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
             page.set_default_timeout(WAIT_MS)
             page.goto(f"{server.http_url}/?nick={nick}&room=team")
             page.wait_for_function("() => document.querySelector('#state').textContent === 'connected'")
@@ -266,5 +255,6 @@ def test_the_channels_chat_example_in_two_pages(browser: Browser) -> None:
         ada.press("#text", "Enter")
         ada.wait_for_function("() => document.querySelector('#state').textContent.startsWith('not sent (403)')")
         assert ada.locator("#text").input_value() == "x" * 501, "the text is kept"
+        assert errors == []
     finally:
         stop_app(server)

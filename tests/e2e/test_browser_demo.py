@@ -19,25 +19,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect
 
 from tests.conftest import MS
+from tests.e2e.chromium import launched, needs_chromium
 from tests.e2e.servers import Server, free_port, start_process, stop_process
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium: apt-get install chromium"),
+    needs_chromium,
 ]
 
 WAIT_MS = 10000 * MS * 1000
@@ -60,12 +51,8 @@ def stop_demo(server: Server) -> None:
 
 @pytest.fixture
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    with launched() as browser:
+        yield browser
 
 
 def enter(page: Page, url: str, nick: str) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus, InvalidURI
 from websockets.typing import Subprotocol
 
 from sockjet import status
@@ -114,6 +114,9 @@ class Client:
                 raise ConfigurationError(f"{name} must be > 0 seconds, got {value!r}.")
         if not open_timeout > 0:
             raise ConfigurationError(f"open_timeout must be > 0 seconds, got {open_timeout!r}.")
+        if isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1:
+            # 0 would refuse every frame, the connected one included: a reconnect loop that never says why.
+            raise ConfigurationError(f"max_size must be an int >= 1 (bytes), got {max_size!r}.")
         self.url = url
         self.connection_id: str | None = None
         self._token = token
@@ -407,6 +410,9 @@ class Client:
         except InvalidStatus as error:
             code = error.response.status_code
             raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: the server answered HTTP {code}.") from None
+        except InvalidMessage as error:  # e.g. a plain HTTP/1.0 server: say so, with websockets' reason
+            text = f"Cannot connect to {self.url}: no WebSocket handshake in its answer ({error.__cause__ or error})."
+            raise _Attempt(_ABNORMAL, "", text) from None
         except (InvalidHandshake, ValueError) as error:
             raise _Attempt(_ABNORMAL, "", f"Cannot connect to {self.url}: {error}") from None
         except asyncio.TimeoutError:
@@ -427,10 +433,13 @@ class Client:
             ) from None
         except asyncio.TimeoutError:
             await ws.close()
+            # A channels server always selects sockjet.v1 (docs/protocol.md): say what the silence most likely means.
+            hint = " (it selected no sockjet.v1 subprotocol: is it a sockjet channels server?)"
+            hint = "" if ws.subprotocol else hint
             raise _Attempt(
                 status.WS_1006_ABNORMAL_CLOSURE,
                 "",
-                f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s.",
+                f"Cannot connect to {self.url}: no connected frame within {self._open_timeout} s{hint}.",
             ) from None
         except ProtocolViolation as error:
             await ws.close(status.WS_1002_PROTOCOL_ERROR, "protocol violation")
