@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
 ROOMS = 6
 MEMBERS = 5
-TIMEOUT = 10000 * MS
+TIMEOUT = 20000 * MS  # 30 members against one redis-server on a loaded 2-core machine
 
 
 async def _member(url: str, flushed: asyncio.Event) -> int:
@@ -46,7 +46,7 @@ async def _drain(websocket: ClientConnection) -> int:
         return closed.rcvd.code if closed.rcvd is not None else 1006
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_flushall_closes_every_member_with_3410_and_logs_no_traceback() -> None:
     with running_redis() as store:
         port = free_port()
