@@ -23,9 +23,12 @@ MEMBERS = 5
 TIMEOUT = 20000 * MS  # 30 members against one redis-server on a loaded 2-core machine
 
 
-async def _member(url: str, flushed: asyncio.Event) -> int:
-    """Publish without pause until the hub closes the connection; the close code it got."""
+async def _member(url: str, joined: asyncio.Semaphore, flushed: asyncio.Event) -> int:
+    """Once joined (its first frame came), publish without pause until the hub closes the
+    connection; the close code it got."""
     async with connect(url, open_timeout=TIMEOUT) as websocket:
+        await asyncio.wait_for(websocket.recv(), TIMEOUT)  # the join frame: a member of the room now
+        joined.release()
         reader = asyncio.ensure_future(_drain(websocket))
         sent = 0
         try:
@@ -57,13 +60,27 @@ def test_flushall_closes_every_member_with_3410_and_logs_no_traceback() -> None:
 
             async def scenario() -> list[int]:
                 flushed = asyncio.Event()
+                joined = asyncio.Semaphore(0)
                 urls = [f"ws://127.0.0.1:{port}/ws/room{r}" for r in range(ROOMS) for _ in range(MEMBERS)]
-                members = [asyncio.ensure_future(_member(url, flushed)) for url in urls]
-                await asyncio.sleep(500 * MS)  # every member joined and publishing
+                members = [asyncio.ensure_future(_member(url, joined, flushed)) for url in urls]
+                try:
+                    for _ in urls:  # a member that joined after the flush would never lose anything
+                        await asyncio.wait_for(joined.acquire(), TIMEOUT)
+                except BaseException:
+                    for member in members:
+                        member.cancel()
+                    await asyncio.gather(*members, return_exceptions=True)
+                    raise
+                await asyncio.sleep(200 * MS)  # every member publishing
                 with redis.Redis(port=store.port) as client:
                     client.flushall()
                 flushed.set()
-                return list(await asyncio.wait_for(asyncio.gather(*members), TIMEOUT * 3))
+                _, pending = await asyncio.wait(members, timeout=TIMEOUT * 3)
+                for member in pending:  # never leak a socket into the next test
+                    member.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                assert not pending, f"{len(pending)} of {len(members)} members were never closed"
+                return [member.result() for member in members]
 
             codes = asyncio.run(scenario())
         finally:
