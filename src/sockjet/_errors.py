@@ -329,6 +329,22 @@ async def close_after_failure(scope: Scope, send: Send, exc: Exception) -> None:
         await send({"type": "websocket.close", "code": code, "reason": close_reason(reason)})
 
 
+class _StartWatch:
+    """A ``send`` that remembers whether the response has started: after that, an error can no
+    longer become a response of its own."""
+
+    __slots__ = ("send", "started")
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self.send(message)
+
+
 class ExceptionMiddleware:
     """Innermost layer: puts the handlers in the scope (WebSocket routes use them) and answers
     HTTP exceptions with responses."""
@@ -350,14 +366,7 @@ class ExceptionMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[HANDLERS_KEY] = self.handlers
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sender = _StartWatch(send)
         try:
             await self.app(scope, receive, sender)
         except Exception as exc:
@@ -375,7 +384,7 @@ class ExceptionMiddleware:
                 )
             else:
                 response = await _call_handler(handler, Request(scope, receive, send), exc)
-            if started:
+            if sender.started:
                 raise RuntimeError("Caught handled exception, but response already started.") from exc
             if response is not None:
                 await response(scope, receive, sender)
@@ -405,18 +414,11 @@ class ServerErrorMiddleware:
             await close_after_failure(scope, send, exc)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def sender(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        sender = _StartWatch(send)
         try:
             await self.app(scope, receive, sender)
         except Exception as exc:
-            if not started:
+            if not sender.started:
                 response: Any = None
                 if self.handler is not None:
                     response = await _call_handler(self.handler, Request(scope, receive, send), exc)
