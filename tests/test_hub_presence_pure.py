@@ -8,7 +8,6 @@ import re
 import pytest
 
 from sockjet.exceptions import ConfigurationError, PresenceInfoTooLarge
-from sockjet.hub.backends.redis_presence import decode_event
 from sockjet.hub.presence import (
     Coalescer,
     Diff,
@@ -23,6 +22,7 @@ from sockjet.hub.presence import (
     user_key,
     users_of,
 )
+from sockjet.hub.wire import decode_presence as decode_event
 
 
 def test_events_mode() -> None:

@@ -13,11 +13,12 @@ from typing import Any
 
 from sockjet.exceptions import PayloadTooLarge
 from sockjet.hub.position import KIND_JSON, KIND_TEXT, kind_of
+from sockjet.hub.wire import Tag
 from sockjet.types import Message
 
-_TEXT = b"t"
-_BYTES = b"b"
-_JSON = b"j"
+_TEXT = Tag.TEXT.value
+_BYTES = Tag.BYTES.value
+_JSON = Tag.JSON.value
 
 
 def encode_payload(data: Any) -> str | bytes:

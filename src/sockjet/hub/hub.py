@@ -23,7 +23,7 @@ from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, Retention
 from sockjet.hub.backends.memory import MemoryBackend
-from sockjet.hub.backends.presence import PRESENCE_TTL, MemoryPresenceStore, PresenceStore
+from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.subjects import server_urls, subject_base
 from sockjet.hub.channel import ChannelLink
 from sockjet.hub.disconnect import disconnect_for
@@ -251,7 +251,7 @@ class Hub:
             backend = self._make_backend()
             await backend.start(_LocalView(self))
             try:
-                await self._presence.start(_presence_store(backend))
+                await self._presence.start(backend.presence_store())
             except BaseException:
                 await backend.stop()
                 raise
@@ -776,22 +776,6 @@ def _retention(size: Any, ttl: Any, meta_ttl: Any) -> Retention | None:
     if size == 0:
         return None
     return Retention(size=size, ttl=None if ttl is None else float(ttl), meta_ttl=float(meta_ttl))
-
-
-def _presence_store(backend: Backend) -> PresenceStore:
-    from sockjet.hub.backends.redis import RedisBackend
-
-    if isinstance(backend, RedisBackend):
-        from sockjet.hub.backends.redis_presence import RedisPresenceStore
-
-        return RedisPresenceStore(backend)
-    from sockjet.hub.backends.nats import NatsBackend
-
-    if isinstance(backend, NatsBackend):
-        from sockjet.hub.backends.nats_presence import NatsPresenceStore
-
-        return NatsPresenceStore(backend)
-    return MemoryPresenceStore()
 
 
 def _check_idempotency_ttl(ttl: Any) -> None:

@@ -38,6 +38,7 @@ import abc
 from dataclasses import dataclass
 from typing import Protocol
 
+from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, Publication, StreamSlice
 
@@ -101,6 +102,14 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def count(self, room: str) -> int:
         """Members of ``room`` in every process the backend can see."""
+
+    def presence_store(self) -> PresenceStore:
+        """The presence store that shares this backend's broker, made once per ``Hub.start``.
+
+        The default keeps presence in this process (right for a backend that spans one process);
+        a backend across processes returns a store on its own broker.
+        """
+        return MemoryPresenceStore()
 
     async def publish_history(
         self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None

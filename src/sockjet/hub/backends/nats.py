@@ -47,14 +47,16 @@ from sockjet.exceptions import ConfigurationError, HubError, PublishError, Publi
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
 from sockjet.hub.backends.nats_history import RoomStreams, Tip, Unanswered, message_id, position_of, sequence_of
-from sockjet.hub.backends.presence import PRESENCE_TTL
+from sockjet.hub.backends.presence import PRESENCE_TTL, PresenceStore
 from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.wire import is_presence
 from sockjet.metrics import recorder as _metrics
 
 try:
@@ -141,6 +143,12 @@ class NatsBackend(Backend):
         return self._nc is not None and bool(self._nc.is_connected)
 
     # -- lifecycle ------------------------------------------------------------------------------------
+    def presence_store(self) -> PresenceStore:
+        """Presence on this broker (NatsPresenceStore), sharing this backend's connection."""
+        from sockjet.hub.backends.nats_presence import NatsPresenceStore  # it builds on this module
+
+        return NatsPresenceStore(self)
+
     async def start(self, local: LocalRooms) -> None:
         self._local = local
         self._nc = await self._connect()
@@ -447,7 +455,7 @@ class NatsBackend(Backend):
             try:
                 position = position_of(msg.headers)
                 if position is None:
-                    if msg.data[:1] == b"p":  # a presence event (see nats_presence)
+                    if is_presence(msg.data):
                         if self.on_presence is not None:
                             self.on_presence(room, msg.data)
                         return
@@ -550,12 +558,6 @@ def _jetstream_problem(url: str, exc: BaseException) -> str:
 def _is_refusal(exc: BaseException) -> bool:
     """The server refused our credentials (retrying will not help)."""
     return isinstance(exc, nats.errors.AuthorizationError) or "Authorization Violation" in str(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError) and not str(exc):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 __all__ = ["MAX_ROOMS_PER_REPORT", "NatsBackend"]

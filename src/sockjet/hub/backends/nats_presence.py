@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
+from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
-from sockjet.hub.backends.redis_presence import decode_event
 from sockjet.hub.loggable import loggable
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
+from sockjet.hub.wire import decode_presence, presence_frame
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.nats import NatsBackend
@@ -77,10 +78,6 @@ class _Entry(NamedTuple):
 
 def user_token(user_key: str) -> str:
     return hashlib.sha256(user_key.encode()).hexdigest()[:32]
-
-
-def wire_event(kind: str, user_changed: bool, connection: str, user_key: str, info_json: str) -> bytes:
-    return f"p{kind}{'1' if user_changed else '0'}{connection}\n{user_key}\n{info_json}".encode()
 
 
 class NatsPresenceStore(PresenceStore):
@@ -129,11 +126,10 @@ class NatsPresenceStore(PresenceStore):
 
     def _on_subject(self, room: str, raw: bytes) -> None:
         if self._sink.wants(room):
-            self._sink.deliver(decode_event(room, raw))
+            self._sink.deliver(decode_presence(room, raw))
 
     def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
         from sockjet.hub.backends._urls import redacted
-        from sockjet.hub.backends.nats import _describe
 
         return HubError(
             f"Cannot {what} room {room!r}: NATS at {redacted(self.backend.url)} did not answer "
@@ -220,7 +216,7 @@ class NatsPresenceStore(PresenceStore):
         if client is not None:
             with contextlib.suppress(nats.errors.Error, OSError):
                 await client.publish(
-                    self.backend.subject(room), wire_event(event_kind, flag, connection, user_key, info_json)
+                    self.backend.subject(room), presence_frame(event_kind, flag, connection, user_key, info_json)
                 )
         self._sink.observe(
             PresenceEvent(
@@ -376,4 +372,4 @@ class NatsPresenceStore(PresenceStore):
         return None if found is None else str(found[1])
 
 
-__all__ = ["NatsPresenceStore", "key_token", "user_token", "wire_event"]
+__all__ = ["NatsPresenceStore", "key_token", "user_token"]

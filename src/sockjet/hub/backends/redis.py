@@ -34,11 +34,12 @@ from sockjet.hub.backends import redis_history
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
-from sockjet.hub.backends.presence import PRESENCE_TTL
-from sockjet.hub.backends.redis_presence import EVENT_KIND
+from sockjet.hub.backends.describe import describe as _describe
+from sockjet.hub.backends.presence import PRESENCE_TTL, PresenceStore
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.wire import is_presence
 from sockjet.metrics import recorder as _metrics
 
 try:
@@ -128,6 +129,12 @@ class RedisBackend(Backend):
         return channel.decode()[len(self.prefix) + len("room:") :]
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def presence_store(self) -> PresenceStore:
+        """Presence on this broker (RedisPresenceStore), sharing this backend's connection."""
+        from sockjet.hub.backends.redis_presence import RedisPresenceStore  # it builds on this module
+
+        return RedisPresenceStore(self)
+
     async def start(self, local: LocalRooms) -> None:
         self._local = local
         pool = aioredis.BlockingConnectionPool.from_url(
@@ -433,7 +440,7 @@ class RedisBackend(Backend):
             room = self._room_of(channel)
             if self._local is not None and room != _CONTROL:
                 data: bytes = message["data"]
-                if data[:1] == EVENT_KIND:
+                if is_presence(data):
                     if self.on_presence is not None:
                         self.on_presence(room, data)
                     return
@@ -534,12 +541,6 @@ class RedisBackend(Backend):
 async def _send_and_read(connection: Any, command: tuple[Any, ...]) -> Any:
     await connection.send_command(*command)
     return await connection.read_response()
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 __all__ = ["RedisBackend", "redacted"]

@@ -36,6 +36,7 @@ from typing import Any
 
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.wire import Tag
 
 PUBLISH_SCRIPT = """
 local meta, stream, seen = KEYS[1], KEYS[2], KEYS[3]
@@ -151,7 +152,7 @@ return ARGV[1] .. ' 0'
 """``KEYS = [meta, stream]``, ``ARGV = [epoch candidate, meta_ttl seconds]``; replies like the publish script."""
 
 
-LIVE_KIND = b"h"
+LIVE_KIND = Tag.POSITIONED.value
 """The first byte of a publication on a room's channel (``t``/``b``: a plain envelope; ``p``: presence)."""
 
 

@@ -34,9 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends._tasks import end_task
+from sockjet.hub.backends._urls import redacted
+from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
 from sockjet.hub.loggable import loggable
-from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
+from sockjet.hub.presence import PresenceStats, own_user
+from sockjet.hub.wire import decode_presence
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.redis import RedisBackend
@@ -48,10 +51,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 
 logger = logging.getLogger("sockjet.hub")
 
-EVENT_KIND = b"p"
 REFRESH_BATCH = 100
 """Rooms one refresh script renews: one round trip per 100 rooms, each script short (about 1 ms)."""
-_KINDS = {"j": "join", "l": "leave", "x": "leave"}
 
 _LUA_COMMON = """
 local p, chanp = ARGV[1], ARGV[2]
@@ -236,17 +237,6 @@ return {out, '{' .. table.concat(parts, ',') .. '}'}
 )
 
 
-def decode_event(room: str, raw: bytes) -> PresenceEvent:
-    """An event from a room channel (``raw`` starts with ``p``), or from a script's answer (without it)."""
-    text = raw.decode("utf-8")
-    if text.startswith("p"):
-        text = text[1:]
-    kind, flag, rest = text[0], text[1], text[2:]
-    connection, _, rest = rest.partition("\n")
-    _, _, info_json = rest.partition("\n")
-    return PresenceEvent(room, _KINDS[kind], connection, info_json, user_changed=flag == "1", expired=kind == "x")  # type: ignore[arg-type]
-
-
 class RedisPresenceStore(PresenceStore):
     """Presence in Redis for a ``RedisBackend``, refreshed and reaped by one task per process."""
 
@@ -305,7 +295,7 @@ class RedisPresenceStore(PresenceStore):
 
     def _on_channel(self, room: str, raw: bytes) -> None:
         if self._sink.wants(room):
-            self._sink.deliver(decode_event(room, raw))
+            self._sink.deliver(decode_presence(room, raw))
 
     async def _call(self, name: str, *args: Any) -> Any:
         async with self._slots:
@@ -323,10 +313,9 @@ class RedisPresenceStore(PresenceStore):
 
     def _observe(self, flat: list[bytes]) -> None:
         for i in range(0, len(flat), 2):
-            self._sink.observe(decode_event(flat[i].decode("utf-8"), flat[i + 1]))
+            self._sink.observe(decode_presence(flat[i].decode("utf-8"), flat[i + 1]))
 
     def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
-        from sockjet.hub.backends.redis import _describe, redacted
 
         return HubError(
             f"Cannot {what} room {room!r}: Redis at {redacted(self.backend.url)} did not answer "
@@ -424,4 +413,4 @@ class RedisPresenceStore(PresenceStore):
             await self._call("join", room, pid, self._ttl_ms, connection, key, info_json)
 
 
-__all__ = ["EVENT_KIND", "RedisPresenceStore", "decode_event"]
+__all__ = ["RedisPresenceStore"]
