@@ -10,18 +10,21 @@
     await hub.history(room, since=position)
     async with hub.join(room, websocket, presence={"user": "u42"}, presence_events=True): ...
     await hub.presence(room); await hub.presence_stats(room)
+    hub = Hub(backend=MyBackend())     # an engine of your own: subclass Backend (sockjet.testing checks it)
 
 Guarantees (delivery, ordering, limits, overflow, outages) are in docs/hub.md.
 """
 
 from sockjet.exceptions import HubError, PublishError, PublishOutcomeUnknown
+from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.presence import PresenceSink, PresenceStore
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
 from sockjet.hub.member_state import MemberState
 from sockjet.hub.outbox import OverflowPolicy
-from sockjet.hub.position import History, IncomparablePositions, Position, Publication
+from sockjet.hub.position import History, IncomparablePositions, Position, Publication, StreamSlice
 from sockjet.hub.presence import PresenceEvent, PresenceStats
 from sockjet.hub.protocol import HubWebSocket
 from sockjet.hub.room_names import MAX_ROOM_NAME_BYTES
@@ -31,20 +34,26 @@ __all__ = [
     "MAX_ROOM_NAME_BYTES",
     "OVERFLOW_CLOSE_CODE",
     "SHUTDOWN_CLOSE_CODE",
+    "Backend",
     "Envelope",
     "History",
     "Hub",
     "HubError",
     "HubWebSocket",
     "IncomparablePositions",
+    "LocalRooms",
     "Member",
     "MemberState",
     "OverflowPolicy",
     "Position",
     "PresenceEvent",
+    "PresenceSink",
     "PresenceStats",
+    "PresenceStore",
     "Publication",
     "PublishError",
     "PublishOutcomeUnknown",
+    "Retention",
+    "StreamSlice",
     "json_frame",
 ]

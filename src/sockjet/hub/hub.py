@@ -68,7 +68,9 @@ class Hub:
 
     ``url``: ``None`` or ``"memory://"`` keeps everything in this process; ``"redis://host:port/db"``
     spans every process that uses the same Redis, ``"nats://host:port"`` (or ``tls://``, several
-    comma-separated for a cluster) every process on the same NATS. Options are keyword-only:
+    comma-separated for a cluster) every process on the same NATS. Or ``backend=``: an instance of
+    ``sockjet.hub.Backend`` of your own (docs/hub.md, "Writing a backend"), instead of a URL.
+    Options are keyword-only:
 
     - ``max_queue`` / ``max_queue_bytes``: each member's outbox bound (messages / bytes);
     - ``overflow``: ``"close"`` (default: close the member with 1013) or ``"drop_oldest"``;
@@ -122,7 +124,12 @@ class Hub:
         history_by_prefix: dict[str, int] | None = None,
         idempotency_ttl: float = 300.0,
         drain_on_signal: bool = True,
+        backend: Backend | None = None,
     ) -> None:
+        if backend is not None and not isinstance(backend, Backend):
+            raise ConfigurationError(f"backend must be an instance of sockjet.hub.Backend, got {loggable(backend)}.")
+        if backend is not None and url is not None:
+            raise ConfigurationError("Give the hub a URL or a backend, not both.")
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
                 f"Unsupported hub URL {redacted(url)!r}: use None or 'memory://' for one process, "
@@ -161,6 +168,7 @@ class Hub:
         if frame is not None and not callable(frame):
             raise ConfigurationError(f"frame must be a callable (Publication) -> str | bytes, or None; got {frame!r}.")
         self.url = url
+        self._given_backend = backend
         self.max_queue = max_queue
         self.max_queue_bytes = max_queue_bytes
         self.overflow: OverflowPolicy = overflow
@@ -208,10 +216,14 @@ class Hub:
         self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
 
     def __repr__(self) -> str:
+        if self._given_backend is not None:
+            return f"Hub(backend={type(self._given_backend).__name__})"
         return f"Hub({self.url!r})"
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def _make_backend(self) -> Backend:
+        if self._given_backend is not None:
+            return self._given_backend  # started again after each stop
         if self.url is None or self.url == "memory://":
             return MemoryBackend(idempotency_ttl=self.idempotency_ttl)
         if self.url.startswith(_NATS_SCHEMES):
