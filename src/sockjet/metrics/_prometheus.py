@@ -132,7 +132,25 @@ class ConnectionTap:
         """Why a close before accept refuses the connection (a dependency, a parameter, or the endpoint)."""
 
     async def receive(self) -> Message:
+        # For an app that is handed these wrappers. sockjet's WebSocket unwraps them (``unwrap``) and
+        # counts itself: a wrapper coroutine costs a frame on every suspension and resumption of a
+        # waiting receive, and the send wrapper a call per message.
         message = await self._receive()
+        self.received(message)
+        return message
+
+    def unwrap(self, receive: Receive, send: Send) -> tuple[Receive, Send] | None:
+        """The server's ``receive`` and ``send`` if these are this tap's wrappers, else None.
+
+        The caller then counts what ``received`` and ``send`` would: each data message into
+        ``stats``, every other message through ``received`` (receive) or ``control`` (send).
+        """
+        if getattr(receive, "__self__", None) is self and getattr(send, "__self__", None) is self:
+            return self._receive, self._send
+        return None
+
+    def received(self, message: Message) -> None:
+        """Count one message the server's ``receive`` returned."""
         kind = message["type"]
         if kind == "websocket.receive":
             stats = self.stats
@@ -144,13 +162,11 @@ class ConnectionTap:
                 stats.bytes_in += len(message.get("bytes") or b"")
         elif kind == "websocket.disconnect" and self.state is _OPEN:
             self._closed(message.get("code", status.WS_1005_NO_STATUS_RCVD), "client")
-        return message
 
     def send(self, message: Message) -> Awaitable[None]:
         # Not a coroutine: it returns the server's send, so counting adds no frame to a hub fan-out.
         # A message is counted when handed to the server; one lost with its peer still counts.
-        kind = message["type"]
-        if kind == "websocket.send":
+        if message["type"] == "websocket.send":
             stats = self.stats
             stats.messages_out += 1
             text = message.get("text")
@@ -158,7 +174,14 @@ class ConnectionTap:
                 stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
             else:
                 stats.bytes_out += len(message.get("bytes") or b"")
-        elif self.state is _CONNECTING:
+        else:
+            self.control(message)
+        return self._send(message)
+
+    def control(self, message: Message) -> None:
+        """Count a message sent that is not data: an accept, a close, a denial response."""
+        kind = message["type"]
+        if self.state is _CONNECTING:
             if kind == "websocket.accept":
                 self.state = _OPEN
                 series = self.stats.series
@@ -168,7 +191,6 @@ class ConnectionTap:
                 self._refused()
         elif kind == "websocket.close" and self.state is _OPEN:
             self._closed(message.get("code", status.WS_1000_NORMAL_CLOSURE), "server")
-        return self._send(message)
 
     def _refused(self) -> None:
         self.state = _OVER
@@ -295,6 +317,7 @@ class PrometheusRecorder(Recorder):
         self._publish: dict[str, tuple[_LocalHistogram, _Tally]] = {}
         self.deliveries = _Tally(self.series.deliveries)
         self.depth = _LocalHistogram(self.series.outbox_depth, DEPTH_BUCKETS)
+        self.pushes = _Tally(self.series.channel_pushes)
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flush_forever, name="sockjet-metrics-flush", daemon=True)
@@ -311,6 +334,7 @@ class PrometheusRecorder(Recorder):
                 ok.flush()
             self.deliveries.flush()
             self.depth.flush()
+            self.pushes.flush()
 
     def _flush_forever(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL):
@@ -337,7 +361,7 @@ class PrometheusRecorder(Recorder):
         self.series.refused.labels(route, reason).inc()
 
     # -- hub ------------------------------------------------------------------------------------------
-    def publish_done(self, backend: str, seconds: float, exc: BaseException | None) -> None:
+    def publish_done(self, backend: str, seconds: float, exc: BaseException | None, deduplicated: bool = False) -> None:
         pair = self._publish.get(backend)
         if pair is None:
             series = self.series
@@ -346,7 +370,9 @@ class PrometheusRecorder(Recorder):
                 _Tally(series.publishes.labels(backend, "ok")),
             )
         pair[0].observe(seconds)
-        if exc is None:
+        if deduplicated:
+            self.publish_deduplicated(backend)
+        elif exc is None:
             pair[1].n += 1
         else:
             self.series.publishes.labels(backend, publish_outcome(exc)).inc()
@@ -394,7 +420,7 @@ class PrometheusRecorder(Recorder):
         self.series.channel_commands.labels(op, str(code)).inc()
 
     def channel_pushed(self, count: int = 1) -> None:
-        self.series.channel_pushes.inc(count)
+        self.pushes.n += count
 
 
 __all__ = ["FLUSH_INTERVAL", "ConnectionTap", "PrometheusRecorder", "RouteStats", "Series", "publish_outcome"]
