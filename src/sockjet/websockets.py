@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sockjet import status
 from sockjet._deadline import Deadline
 from sockjet.exceptions import ReceiveTimeout, SockjetError
+from sockjet.metrics.recorder import TAP_KEY
 from sockjet.requests import HTTPConnection
 from sockjet.types import Message, Receive, Scope, Send
 
@@ -82,7 +83,7 @@ def _payload(message: Message, key: str) -> Any:
 class WebSocket(HTTPConnection):
     """One WebSocket connection, built from the ASGI ``scope``, ``receive`` and ``send``."""
 
-    __slots__ = ("_closed_for_endpoint", "_receive", "_send", "application_state", "client_state")
+    __slots__ = ("_closed_for_endpoint", "_receive", "_send", "_stats", "_tap", "application_state", "client_state")
 
     # While connected, receive_text/receive_bytes and send_text/send_bytes apply receive()'s and
     # send()'s checks inline: one coroutine less per message. A subclass that overrides receive or
@@ -96,6 +97,17 @@ class WebSocket(HTTPConnection):
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         super().__init__(scope)
         assert scope["type"] == "websocket"
+        # Metrics enabled: count each message here, on the server's own receive and send, instead
+        # of through the tap's wrappers (a coroutine frame and a call less per message); disabled,
+        # ``_stats`` is None: one check per message.
+        self._tap: Any = None
+        self._stats: Any = None
+        tap = scope.get(TAP_KEY)
+        if tap is not None:
+            inner = tap.unwrap(receive, send)
+            if inner is not None:
+                receive, send = inner
+                self._tap, self._stats = tap, tap.stats
         self._receive = receive
         self._send = send
         self.client_state = _CONNECTING
@@ -120,7 +132,17 @@ class WebSocket(HTTPConnection):
         """receive()'s rules for a message that arrived while the client is connected."""
         message_type = message["type"]
         if message_type == "websocket.receive":
+            stats = self._stats
+            if stats is not None:  # metrics: the tap's count, inline
+                stats.messages_in += 1
+                text = message.get("text")
+                if text is not None:
+                    stats.bytes_in += len(text) if text.isascii() else len(text.encode("utf-8"))
+                else:
+                    stats.bytes_in += len(message.get("bytes") or b"")
             return message
+        if self._tap is not None:
+            self._tap.received(message)
         if message_type != "websocket.disconnect":
             raise RuntimeError(
                 f'Expected ASGI message "websocket.receive" or "websocket.disconnect", but got {message_type!r}'
@@ -148,6 +170,16 @@ class WebSocket(HTTPConnection):
                         f'Expected ASGI message "websocket.send" or "websocket.close", but got {message_type!r}'
                     )
                 self.application_state = _DISCONNECTED
+                if self._tap is not None:
+                    self._tap.control(message)
+            elif self._stats is not None:  # metrics: the tap's count, inline
+                stats = self._stats
+                stats.messages_out += 1
+                text = message.get("text")
+                if text is not None:
+                    stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
+                else:
+                    stats.bytes_out += len(message.get("bytes") or b"")
             try:
                 await self._send(message)
             except OSError:
@@ -165,6 +197,8 @@ class WebSocket(HTTPConnection):
                     'Expected ASGI message "websocket.accept", "websocket.close" or "websocket.http.response.start", '
                     f"but got {message_type!r}"
                 )
+            if self._tap is not None:
+                self._tap.control(message)
             await self._send(message)
         elif state is _RESPONSE:
             message_type = message["type"]
@@ -286,6 +320,10 @@ class WebSocket(HTTPConnection):
 
     async def send_text(self, data: str) -> None:
         if self._direct and self.application_state is _CONNECTED:
+            stats = self._stats
+            if stats is not None:  # metrics: the tap's count, inline
+                stats.messages_out += 1
+                stats.bytes_out += len(data) if data.isascii() else len(data.encode("utf-8"))
             try:
                 await self._send({"type": "websocket.send", "text": data})
             except OSError:
@@ -295,6 +333,10 @@ class WebSocket(HTTPConnection):
 
     async def send_bytes(self, data: bytes) -> None:
         if self._direct and self.application_state is _CONNECTED:
+            stats = self._stats
+            if stats is not None:  # metrics: the tap's count, inline
+                stats.messages_out += 1
+                stats.bytes_out += len(data)
             try:
                 await self._send({"type": "websocket.send", "bytes": data})
             except OSError:

@@ -191,7 +191,7 @@ def test_a_bad_frame_reusing_a_pending_id_is_answered_with_id_null() -> None:
     assert state.receive(json.dumps({"id": 1, "op": "call", "method": "m"}), 0.0) == Call(1, "m")
     failure = state.receive(json.dumps({"id": 1, "op": "subscribe"}), 0.0)
     assert isinstance(failure, Failure) and failure.id is None and failure.code == 400
-    assert state.pending == {1}
+    assert state.pending == {1: "call"}
 
 
 def test_the_malformed_budget_closes_with_1008_once_spent() -> None:

@@ -10,6 +10,7 @@ import pytest
 from sockjet import App, Depends, Query, RateLimit, WebSocket, WebSocketDisconnect, WebSocketException
 from sockjet.responses import PlainTextResponse
 from sockjet.testclient import TestClient, WebSocketDenialResponse
+from sockjet.types import Message, Receive, Scope, Send
 from tests.metrics.conftest import Reading
 
 
@@ -264,3 +265,56 @@ print("ok")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+class RawEcho:
+    """An ASGI app endpoint (no sockjet WebSocket): it gets the tap's counting receive and send."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        while (message := await receive())["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message.get("text"), "bytes": message.get("bytes")})
+        await send({"type": "websocket.close", "code": 1000})
+
+
+class Counted(WebSocket):
+    """A subclass overriding send: the slow path of send_text, counted the same."""
+
+    async def send(self, message: Message) -> None:
+        await super().send(message)
+
+
+def test_inline_counting_matches_the_tap_wrappers_of_an_asgi_endpoint(metrics: Reading) -> None:
+    app = App()
+    app.add_websocket_route("/raw", RawEcho())
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await echo(websocket)
+
+    @app.websocket("/sub")
+    async def sub(websocket: Counted) -> None:
+        await websocket.accept()
+        await websocket.send_text(await websocket.receive_text())
+        await websocket.send_bytes(await websocket.receive_bytes())
+        await websocket.close(4001)
+
+    with TestClient(app) as client:
+        for path in ("/raw", "/ws", "/sub"):
+            with client.websocket_connect(path) as ws_:
+                ws_.send_text("héllo")
+                assert ws_.receive_text() == "héllo"
+                ws_.send_bytes(b"123")
+                assert ws_.receive_bytes() == b"123"
+                if path == "/sub":
+                    ws_.receive()
+    for route in ("/raw", "/ws", "/sub"):
+        assert metrics("sockjet_messages_received_total", route=route) == 2
+        assert metrics("sockjet_messages_sent_total", route=route) == 2
+        assert metrics("sockjet_received_bytes_total", route=route) == 9
+        assert metrics("sockjet_sent_bytes_total", route=route) == 9
+        assert metrics("sockjet_connections_open", route=route) == 0
+    assert metrics("sockjet_connections_closed_total", route="/raw", code=1000, side="client") == 1
+    assert metrics("sockjet_connections_closed_total", route="/ws", code=1000, side="client") == 1
+    assert metrics("sockjet_connections_closed_total", route="/sub", code=4001, side="server") == 1

@@ -15,8 +15,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import sockjet.metrics
 from sockjet import App, WebSocket
+from sockjet.hub.outbox import Offer
 from sockjet.metrics import workers
-from sockjet.metrics._prometheus import DEPTH_BUCKETS, _LocalHistogram
+from sockjet.metrics._prometheus import DEPTH_BUCKETS, PrometheusRecorder, _LocalHistogram
 from sockjet.testclient import TestClient
 from tests.metrics.conftest import Reading
 
@@ -84,6 +85,28 @@ def test_a_local_histogram_flushes_what_observe_would_have_counted() -> None:
     ref = {s.name[3:]: s.value for s in next(iter(reference.collect())).samples if "created" not in s.name}
     got = {s.name[3:]: s.value for s in next(iter(fed.collect())).samples if "created" not in s.name}
     assert got == ref
+
+
+def test_outbox_depths_land_in_the_buckets_prometheus_client_would_choose() -> None:
+    registry = CollectorRegistry()
+    reference = Histogram("sockjet_hub_outbox_depth_messages", "r", registry=registry, buckets=DEPTH_BUCKETS)
+    recorder = PrometheusRecorder(CollectorRegistry())
+    try:
+        for depth in (*range(0, 70), 127, 128, 4095, 4096, 4097, 10**6):
+            reference.observe(depth)
+            recorder.enqueued(Offer.QUEUED, depth)
+        recorder.flush()
+        ref = {s.name: s.value for s in next(iter(reference.collect())).samples if "created" not in s.name}
+        got = {
+            s.name: s.value
+            for family in recorder.registry.collect()
+            if family.name == "sockjet_hub_outbox_depth_messages"
+            for s in family.samples
+            if "created" not in s.name
+        }
+        assert got == ref
+    finally:
+        recorder.stop()
 
 
 def test_the_flusher_thread_hands_counts_on_without_a_scrape(metrics: Reading) -> None:

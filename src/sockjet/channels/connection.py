@@ -25,6 +25,7 @@ from sockjet.channels.auth import Handshake
 from sockjet.channels.codec import Codec
 from sockjet.channels.protocol import (
     PING_FRAME,
+    UNKNOWN_OP,
     UNSUBSCRIBED_HISTORY_LOST,
     UNSUBSCRIBED_HISTORY_LOST_REASON,
     UNSUBSCRIBED_REVOKED,
@@ -52,6 +53,7 @@ from sockjet.channels.validation import Invalid, encode
 from sockjet.exceptions import HubError, PayloadTooLarge
 from sockjet.hub.member import Member
 from sockjet.hub.protocol import HubWebSocket
+from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message
 
 if TYPE_CHECKING:
@@ -147,7 +149,7 @@ class Connection:
 
         With the default code (4403) a client does not resubscribe. A room it is not subscribed to: nothing.
         """
-        subscription = self._joins.pop(room, None)
+        subscription = self._take(room)
         if subscription is not None:
             await self._end(room, subscription, code, reason)
 
@@ -175,7 +177,7 @@ class Connection:
                 self._lost_during = set()
             self._lost_during.add(room)  # it is being subscribed: end it once the reply is out
             return
-        subscription = self._joins.pop(room, None)
+        subscription = self._take(room)
         if subscription is not None:
             self._spawn_end(room, subscription, UNSUBSCRIBED_HISTORY_LOST, UNSUBSCRIBED_HISTORY_LOST_REASON)
 
@@ -187,12 +189,18 @@ class Connection:
             member.deliver({"type": "websocket.send", "text": text}, text_size(text))
 
     def _ok(self, command_id: int, body: dict[str, Any]) -> None:
-        self._rules.replied(command_id)
-        self._push(ok_frame(command_id, body))
+        self._reply(command_id, ok_frame(command_id, body))
+
+    def _reply(self, command_id: int, frame: str) -> None:
+        """Send a command's ok reply (counted with result code 0)."""
+        _metrics.current.channel_command(self._rules.replied(command_id) or UNKNOWN_OP, 0)
+        self._push(frame)
 
     def _fail(self, failure: Failure) -> None:
+        op = failure.op
         if failure.id is not None:
-            self._rules.replied(failure.id)
+            op = self._rules.replied(failure.id) or op
+        _metrics.current.channel_command(op, int(failure.code))
         self._push(failure.encode())
 
     def _error(self, command_id: int, code: ErrorCode, message: str, details: Any = None) -> None:
@@ -205,6 +213,7 @@ class Connection:
             return
         self._quiet += 1
         if self._quiet >= _QUIET_TICKS:
+            _metrics.current.channel_pushed()
             self._push(PING_FRAME)
             self._sent, self._quiet = False, 0
 
@@ -256,6 +265,8 @@ class Connection:
         for task in list((self._leaving or {}).values()):
             await asyncio.wait((task,))
         joins, self._joins = self._joins, {}
+        for _ in joins:
+            _metrics.current.subscription_closed()
         for subscription in joins.values():
             with contextlib.suppress(Exception):
                 await subscription.join.__aexit__(None, None, None)
@@ -353,17 +364,27 @@ class Connection:
             live=member.position,
         )
         subscription = self._joins[room_name] = _Subscription(join, room, options)
+        _metrics.current.subscription_opened()
         self._ok(command.id, body)
+        if held:
+            _metrics.current.channel_pushed(len(held))
         for message, size in held:
             member.deliver(message, size)
         if self._lost_during and room_name in self._lost_during:
             self._lost_during.discard(room_name)
-            del self._joins[room_name]
+            self._take(room_name)
             self._spawn_end(room_name, subscription, UNSUBSCRIBED_HISTORY_LOST, UNSUBSCRIBED_HISTORY_LOST_REASON)
         return None
 
+    def _take(self, room: str) -> _Subscription | None:
+        """End the subscription to ``room`` as the client sees it (None: there was none)."""
+        subscription = self._joins.pop(room, None)
+        if subscription is not None:
+            _metrics.current.subscription_closed()
+        return subscription
+
     async def _unsubscribe(self, command: Unsubscribe) -> None:
-        subscription = self._joins.pop(command.room, None)
+        subscription = self._take(command.room)
         if subscription is not None:
             try:
                 await subscription.join.__aexit__(None, None, None)
@@ -376,6 +397,7 @@ class Connection:
 
     def _spawn_end(self, room: str, subscription: _Subscription, code: int, reason: str) -> None:
         self._set_diverted(room, None)  # nothing more of this room reaches the client
+        _metrics.current.channel_pushed()
         self._push(unsubscribed_frame(room, code, reason))
         task = asyncio.get_running_loop().create_task(self._leave(room, subscription), name="sockjet-channels-leave")
         if self._leaving is None:
@@ -501,8 +523,7 @@ class Connection:
                 ErrorCode.FAILED,
                 f"The method {command.method!r} failed; the error is logged on the server.",
             )
-        self._rules.replied(command.id)
-        self._push(frame)
+        self._reply(command.id, frame)
         return None
 
 

@@ -12,7 +12,7 @@ import enum
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sockjet import status
@@ -108,6 +108,23 @@ class HistoryQuery:
 Command = Subscribe | Unsubscribe | Publish | Call | PresenceQuery | HistoryQuery
 RoomCommand = Subscribe | Unsubscribe | Publish | PresenceQuery | HistoryQuery
 
+UNKNOWN_OP = "unknown"
+"""The ``op`` a frame is counted under (metrics) when it names none of ``OPS``: a bounded label."""
+
+_OP_OF: dict[type, str] = {
+    Subscribe: "subscribe",
+    Unsubscribe: "unsubscribe",
+    Publish: "publish",
+    Call: "call",
+    PresenceQuery: "presence",
+    HistoryQuery: "history",
+}
+
+
+def op_of(command: Command) -> str:
+    """The protocol's ``op`` name of a parsed command."""
+    return _OP_OF[type(command)]
+
 
 # -- replies and pushes -------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -118,6 +135,8 @@ class Failure:
     code: ErrorCode
     message: str
     details: tuple[dict[str, Any], ...] | None = None
+    op: str = field(default=UNKNOWN_OP, compare=False)
+    """The command's ``op`` when the frame named one of ``OPS`` (what metrics count it under)."""
 
     def encode(self) -> str:
         error: dict[str, Any] = {"code": int(self.code), "message": self.message}
@@ -284,6 +303,13 @@ def _room_only(command_id: int, op: str, frame: Mapping[str, Any]) -> Command | 
 
 
 _EXPECTED_OPS = ", ".join(OPS)
+
+
+def _named(parsed: Command | Failure, op: str) -> Command | Failure:
+    """A failure to parse a command of ``op`` remembers its op."""
+    return replace(parsed, op=op) if isinstance(parsed, Failure) else parsed
+
+
 BINARY_MESSAGE = "Binary frames are not part of the protocol: send each command as JSON in a text frame."
 NOT_JSON_MESSAGE = "The frame is not valid JSON."
 
@@ -314,15 +340,15 @@ def parse(text: str | None, *, max_frame_size: int) -> Command | Failure:
         )
     op = frame.get("op")
     if op == "subscribe":
-        return _subscribe(command_id, frame)
+        return _named(_subscribe(command_id, frame), op)
     if op == "publish":
-        return _publish(command_id, frame)
+        return _named(_publish(command_id, frame), op)
     if op == "call":
-        return _call(command_id, frame)
+        return _named(_call(command_id, frame), op)
     if op == "history":
-        return _history(command_id, frame)
+        return _named(_history(command_id, frame), op)
     if op == "unsubscribe" or op == "presence":
-        return _room_only(command_id, op, frame)
+        return _named(_room_only(command_id, op, frame), op)
     if op is None:
         return Failure(command_id, ErrorCode.MALFORMED, f"A command needs 'op', one of {_EXPECTED_OPS}.")
     return Failure(command_id, ErrorCode.MALFORMED, f"Unknown op {_shown(op)}: expected one of {_EXPECTED_OPS}.")
@@ -401,7 +427,8 @@ class Rules:
         self.limits = limits
         self._bucket = TokenBucket(*limits.command_rate)
         self._malformed = 0
-        self.pending: set[int] = set()
+        self.pending: dict[int, str] = {}
+        """The ids of commands awaiting a reply, with their ops."""
         self.rooms: dict[str, None] = {}
         """Rooms subscribed or being subscribed (a dict: smaller than a set of the same rooms)."""
 
@@ -413,17 +440,20 @@ class Rules:
                 None,
                 ErrorCode.MALFORMED,
                 f"Command id {command.id} is already pending: use an id unique among commands awaiting a reply.",
+                op=op_of(command),
             )
         if isinstance(command, Failure):
             if command.id is not None and command.id in self.pending:  # its id belongs to a pending command
-                command = Failure(None, command.code, command.message, command.details)
+                command = replace(command, id=None)
             if command.code is ErrorCode.MALFORMED and self._malformed_one():
                 return Close(MALFORMED_CLOSE_CODE, MALFORMED_CLOSE_REASON)
             return command
         if not self._bucket.take(now):
             count, per = self.limits.command_rate
-            return Failure(command.id, ErrorCode.TOO_MANY, f"Too many commands: at most {count} per {per:g} s.")
-        self.pending.add(command.id)
+            return Failure(
+                command.id, ErrorCode.TOO_MANY, f"Too many commands: at most {count} per {per:g} s.", op=op_of(command)
+            )
+        self.pending[command.id] = op_of(command)
         return command
 
     def _malformed_one(self) -> bool:
@@ -431,8 +461,9 @@ class Rules:
         self._malformed += 1
         return self._malformed > self.limits.malformed_budget
 
-    def replied(self, command_id: int) -> None:
-        self.pending.discard(command_id)
+    def replied(self, command_id: int) -> str | None:
+        """The command ``command_id`` is answered: its op (None: it was not pending)."""
+        return self.pending.pop(command_id, None)
 
     def subscribing(self, command: Subscribe) -> Failure | None:
         """May ``command`` go ahead? 409 if subscribed, 429 at the limit; else the room counts from now."""
@@ -461,6 +492,7 @@ __all__ = [
     "OPS",
     "PING_FRAME",
     "PROTOCOL_VERSION",
+    "UNKNOWN_OP",
     "UNSUBSCRIBED_HISTORY_LOST",
     "UNSUBSCRIBED_REVOKED",
     "Call",
@@ -478,6 +510,7 @@ __all__ = [
     "Unsubscribe",
     "connected_frame",
     "ok_frame",
+    "op_of",
     "parse",
     "subscribe_ok",
     "unsubscribed_frame",

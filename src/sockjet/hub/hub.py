@@ -547,6 +547,7 @@ class Hub:
             codec = next(iter(self._codecs))
             if not codec.diverting:
                 message, size = codec.frame(source)
+                _metrics.current.channel_pushed(len(members))
                 self._deliver_to(members, message, size)
                 return ()
         plain: list[Member] = []
@@ -571,6 +572,7 @@ class Hub:
                     continue
                 direct.append(member)
             if direct:
+                _metrics.current.channel_pushed(len(direct))
                 self._deliver_to(tuple(direct), message, size)
         return tuple(plain) if len(plain) != len(members) else members
 
@@ -590,7 +592,8 @@ class Hub:
         if link is not None:  # a presence frame for a channels connection
             room, message, size = link.codec.presence(message, size)
             if link.diverting and link.divert(room, message, size):
-                return
+                return  # held back: counted as a push when the subscribe lets it through
+            _metrics.current.channel_pushed()
         if member.loop is asyncio.get_running_loop():
             member.deliver(message, size)
         else:  # a member served by another event loop (thread)

@@ -31,6 +31,10 @@ FLUSH_INTERVAL = 1.0
 
 PUBLISH_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf"))
 DEPTH_BUCKETS = (0, 1, 3, 7, 15, 31, 63, 127, 255, 511, 1023, 2047, 4095, float("inf"))
+_DEPTH_TOP = len(DEPTH_BUCKETS) - 1
+_DEPTH_LIMIT = 1 << (_DEPTH_TOP - 1)
+assert all(bound == (1 << i) - 1 for i, bound in enumerate(DEPTH_BUCKETS[:_DEPTH_TOP]))
+"""So the bucket of a depth ``d < _DEPTH_LIMIT`` is ``d.bit_length()``: no search per enqueue."""
 
 
 def publish_outcome(exc: BaseException | None) -> str:
@@ -132,7 +136,25 @@ class ConnectionTap:
         """Why a close before accept refuses the connection (a dependency, a parameter, or the endpoint)."""
 
     async def receive(self) -> Message:
+        # For an app that is handed these wrappers. sockjet's WebSocket unwraps them (``unwrap``) and
+        # counts itself: a wrapper coroutine costs a frame on every suspension and resumption of a
+        # waiting receive, and the send wrapper a call per message.
         message = await self._receive()
+        self.received(message)
+        return message
+
+    def unwrap(self, receive: Receive, send: Send) -> tuple[Receive, Send] | None:
+        """The server's ``receive`` and ``send`` if these are this tap's wrappers, else None.
+
+        The caller then counts what ``received`` and ``send`` would: each data message into
+        ``stats``, every other message through ``received`` (receive) or ``control`` (send).
+        """
+        if getattr(receive, "__self__", None) is self and getattr(send, "__self__", None) is self:
+            return self._receive, self._send
+        return None
+
+    def received(self, message: Message) -> None:
+        """Count one message the server's ``receive`` returned."""
         kind = message["type"]
         if kind == "websocket.receive":
             stats = self.stats
@@ -144,13 +166,11 @@ class ConnectionTap:
                 stats.bytes_in += len(message.get("bytes") or b"")
         elif kind == "websocket.disconnect" and self.state is _OPEN:
             self._closed(message.get("code", status.WS_1005_NO_STATUS_RCVD), "client")
-        return message
 
     def send(self, message: Message) -> Awaitable[None]:
         # Not a coroutine: it returns the server's send, so counting adds no frame to a hub fan-out.
         # A message is counted when handed to the server; one lost with its peer still counts.
-        kind = message["type"]
-        if kind == "websocket.send":
+        if message["type"] == "websocket.send":
             stats = self.stats
             stats.messages_out += 1
             text = message.get("text")
@@ -158,7 +178,14 @@ class ConnectionTap:
                 stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
             else:
                 stats.bytes_out += len(message.get("bytes") or b"")
-        elif self.state is _CONNECTING:
+        else:
+            self.control(message)
+        return self._send(message)
+
+    def control(self, message: Message) -> None:
+        """Count a message sent that is not data: an accept, a close, a denial response."""
+        kind = message["type"]
+        if self.state is _CONNECTING:
             if kind == "websocket.accept":
                 self.state = _OPEN
                 series = self.stats.series
@@ -168,7 +195,6 @@ class ConnectionTap:
                 self._refused()
         elif kind == "websocket.close" and self.state is _OPEN:
             self._closed(message.get("code", status.WS_1000_NORMAL_CLOSURE), "server")
-        return self._send(message)
 
     def _refused(self) -> None:
         self.state = _OVER
@@ -295,6 +321,7 @@ class PrometheusRecorder(Recorder):
         self._publish: dict[str, tuple[_LocalHistogram, _Tally]] = {}
         self.deliveries = _Tally(self.series.deliveries)
         self.depth = _LocalHistogram(self.series.outbox_depth, DEPTH_BUCKETS)
+        self.pushes = _Tally(self.series.channel_pushes)
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._flush_forever, name="sockjet-metrics-flush", daemon=True)
@@ -311,6 +338,7 @@ class PrometheusRecorder(Recorder):
                 ok.flush()
             self.deliveries.flush()
             self.depth.flush()
+            self.pushes.flush()
 
     def _flush_forever(self) -> None:
         while not self._stop.wait(FLUSH_INTERVAL):
@@ -337,7 +365,7 @@ class PrometheusRecorder(Recorder):
         self.series.refused.labels(route, reason).inc()
 
     # -- hub ------------------------------------------------------------------------------------------
-    def publish_done(self, backend: str, seconds: float, exc: BaseException | None) -> None:
+    def publish_done(self, backend: str, seconds: float, exc: BaseException | None, deduplicated: bool = False) -> None:
         pair = self._publish.get(backend)
         if pair is None:
             series = self.series
@@ -346,7 +374,9 @@ class PrometheusRecorder(Recorder):
                 _Tally(series.publishes.labels(backend, "ok")),
             )
         pair[0].observe(seconds)
-        if exc is None:
+        if deduplicated:
+            self.publish_deduplicated(backend)
+        elif exc is None:
             pair[1].n += 1
         else:
             self.series.publishes.labels(backend, publish_outcome(exc)).inc()
@@ -358,7 +388,10 @@ class PrometheusRecorder(Recorder):
         self.deliveries.n += count
 
     def enqueued(self, offer: Offer, depth: int) -> None:
-        self.depth.observe(depth)
+        # Once per busy member per message of a fan-out: DEPTH_BUCKETS' bucket by bit length, inline.
+        histogram = self.depth
+        histogram.counts[depth.bit_length() if depth < _DEPTH_LIMIT else _DEPTH_TOP] += 1
+        histogram.total += depth
         if offer is Offer.QUEUED_AFTER_DROP:
             self.series.overflow_drops.inc()
 
@@ -394,7 +427,7 @@ class PrometheusRecorder(Recorder):
         self.series.channel_commands.labels(op, str(code)).inc()
 
     def channel_pushed(self, count: int = 1) -> None:
-        self.series.channel_pushes.inc(count)
+        self.pushes.n += count
 
 
 __all__ = ["FLUSH_INTERVAL", "ConnectionTap", "PrometheusRecorder", "RouteStats", "Series", "publish_outcome"]

@@ -6,14 +6,15 @@ replaces ``current`` with the Prometheus recorder, once per process (prometheus_
 are per process anyway). Per-connection counting is set up by the route's guard only when
 ``current.enabled`` is true, so a connection of a disabled process pays one attribute check.
 
-The channel methods are for ``sockjet.channels`` to call once it lands; the publish outcome
-``deduplicated`` is for the hub's idempotency keys (``publish_deduplicated``).
+A backend whose publish finds its idempotency key already used calls ``deduplicated()``: that
+publish is then counted with the outcome ``deduplicated`` instead of ``ok``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 from sockjet.types import Receive, Scope, Send
@@ -39,8 +40,9 @@ class Recorder:
         """A handshake refused by the guard: ``origin``, ``limit`` or ``shutdown``."""
 
     # -- hub ----------------------------------------------------------------------------------------
-    def publish_done(self, backend: str, seconds: float, exc: BaseException | None) -> None:
-        """A publish ended after ``seconds``, with ``exc`` (None: the backend took it)."""
+    def publish_done(self, backend: str, seconds: float, exc: BaseException | None, deduplicated: bool = False) -> None:
+        """A publish ended after ``seconds``, with ``exc`` (None: the backend took it, or found its
+        idempotency key already used: ``deduplicated``)."""
 
     def publish_deduplicated(self, backend: str) -> None:
         """A publish whose idempotency key the backend had seen: nothing new was sent."""
@@ -72,7 +74,7 @@ class Recorder:
     def presence_changed(self, change: str) -> None:
         """A local connection announced itself in a room (``join``) or withdrew (``leave``)."""
 
-    # -- channels (called by sockjet.channels once it lands) -----------------------------------------
+    # -- channels (sockjet.channels) ---------------------------------------------------------------------
     def subscription_opened(self) -> None:
         """A channel subscription started."""
 
@@ -89,6 +91,20 @@ class Recorder:
 NOOP = Recorder()
 current: Recorder = NOOP
 """The recorder of this process; replaced by ``sockjet.metrics.enable()``."""
+
+
+_deduplicated: ContextVar[bool] = ContextVar("sockjet_publish_deduplicated", default=False)
+"""Set by ``deduplicated()`` during a timed publish (the backend runs in the publishing task)."""
+
+
+def deduplicated() -> None:
+    """A backend's publish found its idempotency key already used: nothing new was stored or sent.
+
+    Called from the publishing task (the hub awaits the backend directly), so the hub's publish
+    in progress is counted as ``deduplicated``; nothing happens while metrics are disabled.
+    """
+    if current.enabled:
+        _deduplicated.set(True)
 
 
 def refusal_reason(scope: Scope, reason: str) -> None:
@@ -136,13 +152,17 @@ def observe_publish(
 async def _timed(recorder: Recorder, call: Coroutine[Any, Any, _R], backend: str) -> _R:
     from time import perf_counter
 
+    token = _deduplicated.set(False)
     started = perf_counter()
     try:
         result = await call
     except Exception as exc:
         recorder.publish_done(backend, perf_counter() - started, exc)
         raise
-    recorder.publish_done(backend, perf_counter() - started, None)
+    finally:
+        seen = _deduplicated.get()
+        _deduplicated.reset(token)
+    recorder.publish_done(backend, perf_counter() - started, None, seen)
     return result
 
 
@@ -152,6 +172,7 @@ __all__ = [
     "Recorder",
     "backend_label",
     "current",
+    "deduplicated",
     "message_refused",
     "observe_publish",
     "refusal_reason",

@@ -18,6 +18,7 @@ from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, StreamSlice
 from sockjet.hub.streams import RoomStreams
+from sockjet.metrics import recorder as _metrics
 
 SWEEP_BATCH = 256
 """Rooms one sweep frees before letting the event loop run others (about a millisecond of work)."""
@@ -48,6 +49,7 @@ class MemoryBackend(Backend):
         if key is not None:
             now = time.monotonic()
             if self._keys.seen(envelope.room, key, now)[0]:
+                _metrics.deduplicated()
                 return
             self._keys.remember(envelope.room, key, None, now)
         if self._local is not None:
@@ -66,6 +68,7 @@ class MemoryBackend(Backend):
         if key is not None:
             seen, first = self._keys.seen(envelope.room, key, now)
             if seen:
+                _metrics.deduplicated()
                 return first
         publication = self._streams.append(envelope.room, envelope.payload, kind, retention, now)
         if self._sweep is None:

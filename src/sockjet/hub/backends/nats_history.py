@@ -51,6 +51,7 @@ from typing import Any
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.backends.subjects import room_token
 from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.metrics import recorder as _metrics
 
 EPOCH_HEADER = "Sockjet-Epoch"
 OFFSET_HEADER = "Sockjet-Offset"
@@ -331,6 +332,7 @@ class RoomStreams:
                         tip = await self.last(room)
                         continue
                     if ack.duplicate:
+                        _metrics.deduplicated()
                         return await self._first(room, int(ack.seq))
                     self.tips.heard(room, Tip(int(ack.seq), position))
                     return position

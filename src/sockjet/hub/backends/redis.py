@@ -188,7 +188,9 @@ class RedisBackend(Backend):
             seen = redis_history.seen_key(self.prefix, envelope.room, key)
             once = redis_history.PUBLISH_ONCE_SCRIPT
             command = ("EVALSHA", self._sha(once), 1, seen, channel, wire, redis_history.ttl_ms(self.idempotency_ttl))
-        await self._publishing(envelope.room, self._run(command, script=None if key is None else once))
+        reply = await self._publishing(envelope.room, self._run(command, script=None if key is None else once))
+        if reply == 0:  # the once script: the key was already used
+            _metrics.deduplicated()
 
     async def publish_history(
         self, envelope: Envelope, kind: str, retention: Retention, *, key: str | None = None
@@ -213,6 +215,8 @@ class RedisBackend(Backend):
             keys.append(redis_history.seen_key(self.prefix, room, key))
             args.append(redis_history.ttl_ms(self.idempotency_ttl))
         reply = await self._publishing(room, self._run(("EVALSHA", self._sha(text), len(keys), *keys, *args), text))
+        if redis_history.key_was_seen(reply):
+            _metrics.deduplicated()
         return redis_history.parse_position(reply)
 
     async def _publishing(self, room: str, command: Coroutine[Any, Any, Any]) -> Any:

@@ -44,7 +44,7 @@ local size, ttl_ms, meta_ttl = __SIZE__, __TTL_MS__, __META_TTL__
 if seen then
   local first = redis.call('GET', seen)
   if first then
-    return first
+    return first .. ' seen'
   end
 end
 local epoch = redis.call('HGET', meta, 'e')
@@ -76,10 +76,12 @@ return head
 PUBLISH_ONCE_SCRIPT = """
 if redis.call('SET', KEYS[1], '', 'NX', 'PX', ARGV[3]) then
   redis.call('PUBLISH', ARGV[1], ARGV[2])
+  return 1
 end
-return 1
+return 0
 """
-"""A history-less publish with an idempotency key: ``KEYS = [seen]``, ``ARGV = [channel, wire, ttl_ms]``."""
+"""A history-less publish with an idempotency key: ``KEYS = [seen]``, ``ARGV = [channel, wire, ttl_ms]``;
+replies 0 when the key was already used (nothing published)."""
 
 READ_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
@@ -199,9 +201,14 @@ def read_args(after: int, limit: int | None, retention: Retention) -> list[int]:
 
 
 def parse_position(reply: bytes) -> Position:
-    """The publish script's reply, ``b"<epoch> <offset>"``."""
-    epoch, _, offset = reply.partition(b" ")
-    return Position._of(epoch.decode(), int(offset))
+    """The publish script's reply, ``b"<epoch> <offset>"`` (``b"<epoch> <offset> seen"``: a retried key's first)."""
+    epoch, _, rest = reply.partition(b" ")
+    return Position._of(epoch.decode(), int(rest.partition(b" ")[0]))
+
+
+def key_was_seen(reply: bytes) -> bool:
+    """The publish script found its idempotency key already used (it stored and sent nothing)."""
+    return reply.endswith(b" seen")
 
 
 def parse_slice(room: str, reply: list[Any]) -> StreamSlice:
