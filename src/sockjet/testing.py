@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass
 from typing import Any
 
+from sockjet import status
 from sockjet.hub.backends.base import Backend
 from sockjet.hub.hub import Hub
 from sockjet.hub.position import Position
@@ -56,11 +57,11 @@ class RecordingSocket:
             text = message.get("text")
             self.sent.append(text if text is not None else message["bytes"])
         elif message["type"] == "websocket.close":
-            self.closed = (message.get("code", 1000), message.get("reason"))
+            self.closed = (message.get("code", status.WS_1000_NORMAL_CLOSURE), message.get("reason"))
             self.application_state = _State.DISCONNECTED
         self._changed.set()
 
-    async def close(self, code: int = 1000, reason: str | None = None) -> None:
+    async def close(self, code: int = status.WS_1000_NORMAL_CLOSURE, reason: str | None = None) -> None:
         await self.send({"type": "websocket.close", "code": code, "reason": reason or ""})
 
     async def wait_for(self, count: int, timeout: float = WAIT) -> list[str | bytes]:

@@ -64,3 +64,16 @@ async def test_a_duplicate_outside_a_timed_publish_or_with_metrics_off_counts_no
         await hub.publish("r", "x", idempotency_key="k")
     assert metrics("sockjet_hub_publishes_total", backend="memory", outcome="deduplicated") == 1
     assert metrics("sockjet_hub_publishes_total", backend="memory", outcome="ok") == 1
+
+
+@pytest.mark.parametrize("history_size", [0, 10], ids=["history-off", "history-on"])
+async def test_a_publish_nobody_receives_is_ok_not_deduplicated(
+    metrics: Reading, backend: tuple[str, str | None], history_size: int
+) -> None:
+    # Redis' PUBLISH answers 0 when no process subscribes to the room: that is no duplicate.
+    label, url = backend
+    async with Hub(url, prefix=f"test-{uuid.uuid4().hex[:8]}:", history_size=history_size) as hub:
+        for i in range(3):
+            await hub.publish("nobody-here", i)
+    assert metrics("sockjet_hub_publishes_total", backend=label, outcome="ok") == 3
+    assert metrics("sockjet_hub_publishes_total", backend=label, outcome="deduplicated") == 0

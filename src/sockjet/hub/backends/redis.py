@@ -189,7 +189,7 @@ class RedisBackend(Backend):
             once = redis_history.PUBLISH_ONCE_SCRIPT
             command = ("EVALSHA", self._sha(once), 1, seen, channel, wire, redis_history.ttl_ms(self.idempotency_ttl))
         reply = await self._publishing(envelope.room, self._run(command, script=None if key is None else once))
-        if reply == 0:  # the once script: the key was already used
+        if key is not None and reply == 0:  # the once script: the key was already used (PUBLISH's 0 is no receiver)
             _metrics.deduplicated()
 
     async def publish_history(
