@@ -12,7 +12,7 @@ measurements:
    ``--meta-ttl`` plus ``--during`` seconds. Before ``meta_ttl`` nothing is due; after it, one room
    falls due for every room made. Per phase: each ``await hub.publish`` timed (p50, p99, max),
    and the publishes per second reached.
-2. **One append beside 100,000 rooms** (``--rooms``), on ``RoomStreams`` with its clock passed in:
+2. **One append beside 100,000 rooms** (``--rooms``), on ``MemoryStreams`` with its clock passed in:
    when none is due, and when all are due at once (the worst case for a publish); then the
    sweep's turns (256 rooms each), the longest of which is how long it holds the event loop.
 3. **Memory freed with no further call**: a hub fills ``--rooms`` rooms (``history_size=10``, 100 B
@@ -36,7 +36,7 @@ from typing import Any
 
 from sockjet import Hub
 from sockjet.hub.backends.base import Retention
-from sockjet.hub.streams import RoomStreams
+from sockjet.hub.backends.memory_history import MemoryStreams
 
 START = "<!-- bench/hub_expiry.py results: start -->"
 END = "<!-- bench/hub_expiry.py results: end -->"
@@ -106,7 +106,7 @@ def single_append(rooms: int, appends: int = 100) -> dict[str, float]:
     """Milliseconds per ``append`` beside ``rooms`` rooms: none due, then all due at once (the first
     append after they fell due, and the median of the next ones), then a sweep of what is left."""
     keep = Retention(size=10, meta_ttl=10.0)
-    streams = RoomStreams()
+    streams = MemoryStreams()
     for i in range(rooms):
         streams.append(f"room {i}", "x" * 64, "t", keep, now=0.0)
     gc.collect()

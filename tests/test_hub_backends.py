@@ -333,7 +333,7 @@ async def test_a_dead_process_stops_counting_after_presence_ttl(shared_redis: Re
         assert isinstance(backend, RedisBackend)
         probe = aioredis.Redis.from_url(shared_redis.url)
         try:
-            key = backend.presence_key("r")
+            key = backend.counts_key("r")
             await probe.hset(key, "dead-process", f"5:{time.time() - 1:.3f}")
             await probe.hset(key, "live-process", f"2:{time.time() + 60:.3f}")
         finally:

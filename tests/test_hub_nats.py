@@ -67,7 +67,7 @@ async def test_one_subscription_per_room_per_process(shared_nats: NatsServer) ->
             (mine,) = [c for c in shared_nats.connections() if c.get("name") == name]
             return sorted(mine.get("subscriptions_list") or [])
 
-        base, own = backend.base, [backend.echo_subject, backend.presence_subject]
+        base, own = backend.base, [backend.echo_subject, backend.counts_subject]
         assert subscriptions() == sorted([*own, f"{base}.r.a", f"{base}.r.b", f"{base}.r.c%2Ed"])
         await joins[1].__aexit__(None, None, None)  # b still has a member
         assert subscriptions() == sorted([*own, f"{base}.r.a", f"{base}.r.b", f"{base}.r.c%2Ed"])
@@ -80,7 +80,7 @@ async def test_foreign_messages_are_ignored(shared_nats: NatsServer) -> None:
         sock, _ = await joined_socket(hub, "r")
         backend = backend_of(hub)
         await probe_publish(shared_nats.url, backend.subject("r"), b"?not from a hub")
-        await probe_publish(shared_nats.url, backend.presence_subject, b"{not json")
+        await probe_publish(shared_nats.url, backend.counts_subject, b"{not json")
         await hub.publish("r", "next")
         assert await sock.wait_data(1) == ["next"]
         assert await hub.count("r") == 1
@@ -92,15 +92,15 @@ async def test_a_dead_process_stops_counting_after_presence_ttl(shared_nats: Nat
         await joined_socket(hub, "r")
         backend = backend_of(hub)
         dead = Report(ReportKind.COUNTS, "dead-process", ttl, {"r": 5})
-        await probe_publish(shared_nats.url, backend.presence_subject, dead.to_wire())
+        await probe_publish(shared_nats.url, backend.counts_subject, dead.to_wire())
         assert await hub.count("r") == 6
         await asyncio.sleep(ttl + 50 * MS)
         assert await hub.count("r") == 1
         gone = Report(ReportKind.COUNTS, "other", 60, {"r": 2, "s": 1})
-        await probe_publish(shared_nats.url, backend.presence_subject, gone.to_wire())
+        await probe_publish(shared_nats.url, backend.counts_subject, gone.to_wire())
         assert (await hub.count("r"), await hub.count("s")) == (3, 1)
         bye = Report(ReportKind.BYE, "other")
-        await probe_publish(shared_nats.url, backend.presence_subject, bye.to_wire())
+        await probe_publish(shared_nats.url, backend.counts_subject, bye.to_wire())
         assert (await hub.count("r"), await hub.count("s")) == (1, 0)
 
 

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
+from sockjet.hub.backends.nats_counts import CountBook, Report, ReportKind, batches
 from sockjet.hub.backends.subjects import (
     MAX_TOKEN,
-    presence_subject,
+    counts_subject,
     room_subject,
     room_token,
     server_urls,
@@ -57,7 +57,7 @@ def test_subjects_sit_under_the_prefix() -> None:
     assert subject_base("sockjet:hub:") == "sockjet:hub"
     assert subject_base("app.hub.") == "app.hub"
     assert room_subject("app.hub", "a.b") == "app.hub.r.a%2Eb"
-    assert presence_subject("app.hub") == "app.hub.p"
+    assert counts_subject("app.hub") == "app.hub.p"
 
 
 def test_server_urls_split_a_cluster_and_hide_passwords_in_errors() -> None:
@@ -76,7 +76,7 @@ def report(kind: ReportKind, process: str, ttl: float = 10.0, **counts: int) -> 
 
 
 def test_presence_book_sums_processes_until_they_expire() -> None:
-    book = PresenceBook()
+    book = CountBook()
     book.hear(report(ReportKind.COUNTS, "p1", r=2, s=1), now=0.0)
     book.hear(report(ReportKind.COUNTS, "p2", ttl=5.0, r=3), now=1.0)
     assert (book.count("r", 2.0), book.count("s", 2.0), book.count("t", 2.0)) == (5, 1, 0)
@@ -92,7 +92,7 @@ def test_presence_book_sums_processes_until_they_expire() -> None:
 
 
 def test_full_replaces_bye_forgets_hello_and_ping_change_nothing() -> None:
-    book = PresenceBook()
+    book = CountBook()
     book.hear(report(ReportKind.COUNTS, "p1", r=2, s=1), now=0.0)
     book.hear(report(ReportKind.FULL, "p1", r=4), now=0.0)
     assert (book.count("r", 1.0), book.count("s", 1.0)) == (4, 0)
@@ -110,7 +110,7 @@ def test_batches_send_every_room_with_the_first_one_full() -> None:
     assert [r.kind for r in sent] == [ReportKind.FULL, ReportKind.COUNTS, ReportKind.COUNTS]
     assert {room: n for r in sent for room, n in r.counts.items()} == counts
     assert batches("p", 9.0, {}, max_rooms=2) == [Report(ReportKind.FULL, "p", 9.0, {})]
-    book = PresenceBook()
+    book = CountBook()
     for r in sent:
         book.hear(r, now=0.0)
     assert sum(book.count(room, 1.0) for room in counts) == 15

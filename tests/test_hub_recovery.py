@@ -1,4 +1,4 @@
-"""The pure rules of gap-free delivery (``RoomFeed``) and the in-process streams (``RoomStreams``).
+"""The pure rules of gap-free delivery (``RoomFeed``) and the in-process streams (``MemoryStreams``).
 
 No event loop: every step is a plain call, the clock is a number.
 """
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sockjet.hub.backends.base import Retention
+from sockjet.hub.backends.memory_history import EXPIRE_PER_CALL, SWEEP_SLACK, MemoryStreams, new_epoch
 from sockjet.hub.position import Position, Publication, StreamSlice
 from sockjet.hub.recovery import FeedState, RoomFeed, Step
-from sockjet.hub.streams import EXPIRE_PER_CALL, SWEEP_SLACK, RoomStreams, new_epoch
 
 
 def pub(offset: int, epoch: str = "e") -> Publication:
@@ -237,7 +237,7 @@ def test_seam_property_every_message_after_since_exactly_once_in_order(
 
 # -- the in-process streams ------------------------------------------------------------------------------
 def test_streams_number_publications_and_keep_the_last_size() -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     keep = Retention(size=3)
     published = [streams.append("r", f"m{i}", "t", keep, now=float(i)) for i in range(1, 6)]
     assert [p.offset for p in published] == [1, 2, 3, 4, 5]
@@ -252,7 +252,7 @@ def test_streams_number_publications_and_keep_the_last_size() -> None:
 
 
 def test_streams_drop_messages_older_than_ttl() -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     keep = Retention(size=10, ttl=5.0)
     for t in (0.0, 1.0, 2.0, 4.0):
         streams.append("r", f"at {t}", "t", keep, now=t)
@@ -263,7 +263,7 @@ def test_streams_drop_messages_older_than_ttl() -> None:
 
 def test_quiet_rooms_without_members_are_forgotten() -> None:
     in_use = {"busy"}
-    streams = RoomStreams(lambda room: room in in_use)
+    streams = MemoryStreams(lambda room: room in in_use)
     keep = Retention(size=10, meta_ttl=60.0)
     first = streams.append("quiet", "x", "t", keep, now=0.0)
     streams.append("busy", "x", "t", keep, now=0.0)
@@ -280,7 +280,7 @@ def test_quiet_rooms_without_members_are_forgotten() -> None:
 
 
 def test_each_operation_forgets_a_bounded_number_of_rooms() -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     keep = Retention(size=10, meta_ttl=10.0)
     for i in range(100):
         streams.append(f"old {i}", "x", "t", keep, now=0.0)
@@ -295,7 +295,7 @@ def test_each_operation_forgets_a_bounded_number_of_rooms() -> None:
 
 
 def test_a_touched_room_moves_back_and_the_sweep_is_due_with_the_front_room() -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     assert streams.sweep_at() is None
     keep = Retention(size=10, meta_ttl=100.0)
     streams.append("a", "x", "t", keep, now=0.0)
@@ -313,7 +313,7 @@ def test_a_touched_room_moves_back_and_the_sweep_is_due_with_the_front_room() ->
 
 
 def test_streams_open_an_idle_rooms_epoch_at_offset_zero() -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     keep = Retention(size=3, meta_ttl=60.0)
     opened = streams.open("r", keep, now=0.0)
     assert opened.offset == 0 and streams.open("r", keep, now=1.0) == opened
@@ -333,7 +333,7 @@ def test_new_epochs_are_url_safe_and_differ() -> None:
 
 @pytest.mark.parametrize("limit", [None, 0, 1, 2, 10])
 def test_streams_read_honours_limit(limit: int | None) -> None:
-    streams = RoomStreams()
+    streams = MemoryStreams()
     keep = Retention(size=10)
     for i in range(5):
         streams.append("r", str(i), "t", keep, now=0.0)

@@ -51,8 +51,8 @@ from sockjet.channels.protocol import (
 from sockjet.channels.rooms import Refuse, Room, RoomOptions
 from sockjet.channels.validation import Invalid, encode
 from sockjet.exceptions import HubError, PayloadTooLarge
+from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.member import Member
-from sockjet.hub.protocol import HubWebSocket
 from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message
 

@@ -21,12 +21,12 @@ from sockjet.hub.backends.presence import PresenceSink, PresenceStore
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.history import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
+from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
 from sockjet.hub.member_state import MemberState
 from sockjet.hub.outbox import OverflowPolicy
 from sockjet.hub.position import History, IncomparablePositions, Position, Publication, StreamSlice
 from sockjet.hub.presence import PresenceEvent, PresenceStats
-from sockjet.hub.protocol import HubWebSocket
 from sockjet.hub.room_names import MAX_ROOM_NAME_BYTES
 
 __all__ = [

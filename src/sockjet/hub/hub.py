@@ -35,6 +35,7 @@ from sockjet.hub.history import (
     RetentionRules,
     RoomHistories,
 )
+from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member, fan_out
 from sockjet.hub.membership import Action, Membership, needs_backend
@@ -42,7 +43,6 @@ from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
 from sockjet.hub.position import History, Position, Publication, as_position
 from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
-from sockjet.hub.protocol import HubWebSocket
 from sockjet.hub.room_names import check_room
 from sockjet.metrics import recorder as _metrics
 from sockjet.shutdown import SignalDrain

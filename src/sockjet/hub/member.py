@@ -22,12 +22,12 @@ from sockjet import status
 from sockjet.hub.channel import ChannelLink
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.handoff import Unfinished
+from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.loggable import loggable
 from sockjet.hub.member_state import OPEN, MemberEvent, MemberState, next_state
 from sockjet.hub.membership import Membership
 from sockjet.hub.outbox import Offer, Outbox, OverflowPolicy
 from sockjet.hub.position import Position
-from sockjet.hub.protocol import HubWebSocket
 from sockjet.metrics import recorder as _metrics
 from sockjet.types import Message
 

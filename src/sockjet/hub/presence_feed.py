@@ -31,7 +31,8 @@ from sockjet.types import Message
 
 _M = TypeVar("_M", bound=Hashable)
 
-Offer = Callable[[_M, Message, int], None]
+SendToMember = Callable[[_M, Message, int], None]
+"""How a feed hands a member its presence frame: (member, message, its size in bytes)."""
 
 
 def _message(text: str) -> tuple[Message, int]:
@@ -53,7 +54,7 @@ class PresenceFeed(Generic[_M]):
 
     __slots__ = ("_offer", "_rooms", "interval")
 
-    def __init__(self, offer: Offer[_M], *, interval: float) -> None:
+    def __init__(self, offer: SendToMember[_M], *, interval: float) -> None:
         self._offer = offer
         self._rooms: dict[str, _Room[_M]] = {}
         self.interval = interval
@@ -176,4 +177,4 @@ class PresenceFeed(Generic[_M]):
                 kept.append((message, size))
 
 
-__all__ = ["PresenceFeed"]
+__all__ = ["PresenceFeed", "SendToMember"]

@@ -18,7 +18,7 @@ from sockjet.hub.backends.presence import MemoryPresenceStore, PresenceStore
 from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member
 from sockjet.hub.presence import PresenceEvent, PresenceMode, PresenceStats
-from sockjet.hub.presence_feed import Offer, PresenceFeed
+from sockjet.hub.presence_feed import PresenceFeed, SendToMember
 from sockjet.metrics import recorder as _metrics
 
 logger = logging.getLogger("sockjet.hub")
@@ -38,7 +38,9 @@ class Announced(NamedTuple):
 class PresenceTracker:
     """One per hub: joins and leaves to the store, events to members and observers."""
 
-    def __init__(self, offer: Offer[Member], *, interval: float, spawn: Callable[[Coroutine[Any, Any, None]], None]):
+    def __init__(
+        self, offer: SendToMember[Member], *, interval: float, spawn: Callable[[Coroutine[Any, Any, None]], None]
+    ):
         self.store: PresenceStore = MemoryPresenceStore()
         self.feed: PresenceFeed[Member] = PresenceFeed(offer, interval=interval)
         self._spawn = spawn

@@ -1,6 +1,6 @@
 """The in-process backend: a publish is delivered before ``publish`` returns, to this process only.
 
-With history, each room's stream is a bounded ring in this process (``sockjet.hub.streams``):
+With history, each room's stream is a bounded ring in this process (``sockjet.hub.backends.memory_history``):
 it lives as long as the process, so a restarted process starts every room in a new epoch.
 Quiet rooms are freed by a sweep timer (``loop.call_later``, one at a time, armed while any room
 is kept and cancelled by ``stop``) within ``meta_ttl`` plus ``streams.sweep_at``'s slack, even
@@ -14,10 +14,10 @@ import asyncio
 import time
 
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.memory_history import MemoryStreams
 from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import Position, StreamSlice
-from sockjet.hub.streams import RoomStreams
 from sockjet.metrics import recorder as _metrics
 
 SWEEP_BATCH = 256
@@ -29,7 +29,7 @@ class MemoryBackend(Backend):
 
     def __init__(self, *, idempotency_ttl: float = 300.0) -> None:
         self._local: LocalRooms | None = None
-        self._streams = RoomStreams(self._in_use)
+        self._streams = MemoryStreams(self._in_use)
         self._sweep: asyncio.Handle | None = None
         self._keys: RecentKeys[Position | None] = RecentKeys(idempotency_ttl)
 

@@ -41,18 +41,18 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend, LocalRooms, Retention
 from sockjet.hub.backends.describe import describe as _describe
-from sockjet.hub.backends.nats_counts import PresenceBook, Report, ReportKind, batches
-from sockjet.hub.backends.nats_history import RoomStreams, Tip, Unanswered, message_id, position_of, sequence_of
+from sockjet.hub.backends.nats_counts import CountBook, Report, ReportKind, batches
+from sockjet.hub.backends.nats_history import JetStreamRooms, Tip, Unanswered, message_id, position_of, sequence_of
 from sockjet.hub.backends.presence import PRESENCE_TTL, PresenceStore
 from sockjet.hub.backends.recent_keys import RecentKeys
-from sockjet.hub.backends.subjects import presence_subject, room_subject, server_urls, subject_base
+from sockjet.hub.backends.subjects import counts_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
@@ -64,6 +64,9 @@ try:
     import nats.errors
 except ImportError:  # pragma: no cover - depends on the installed extras
     nats = None  # type: ignore[assignment]
+
+if TYPE_CHECKING:
+    from sockjet.hub.backends.nats_presence import NatsPresenceStore
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -105,7 +108,7 @@ class NatsBackend(Backend):
         self.idempotency_ttl = idempotency_ttl
         self._delivered_keys: RecentKeys[None] = RecentKeys(idempotency_ttl)
         """Keys of history-less messages this process delivered: a retry of one is dropped."""
-        self.streams: RoomStreams | None = None
+        self.streams: JetStreamRooms | None = None
         """The JetStream side, with ``history`` (created at ``start``)."""
         self.process_id = uuid.uuid4().hex
         self.disconnects = 0
@@ -114,7 +117,7 @@ class NatsBackend(Backend):
         self._nc: Any = None
         self._subs: dict[str, Any] = {}
         self._lock = asyncio.Lock()
-        self._book = PresenceBook()
+        self._book = CountBook()
         self._pings: dict[str, asyncio.Future[None]] = {}
         self._echoes: dict[bytes, asyncio.Future[None]] = {}
         self._echo_ids = itertools.count()
@@ -123,16 +126,16 @@ class NatsBackend(Backend):
         self._outage_since: float | None = None
         self._dropped: set[str] = set()
         """Rooms whose subscription dropped messages since the last ``stream_interrupted``."""
-        self.on_presence: Callable[[str, bytes], None] | None = None
-        """Set by the presence store: takes the presence events that arrive on room subjects."""
+        self._presence_store: NatsPresenceStore | None = None
+        """The store ``presence_store()`` made: it takes the presence frames that arrive on room subjects."""
 
     # -- names ------------------------------------------------------------------------------------
     def subject(self, room: str) -> str:
         return room_subject(self.base, room)
 
     @property
-    def presence_subject(self) -> str:
-        return presence_subject(self.base)
+    def counts_subject(self) -> str:
+        return counts_subject(self.base)
 
     @property
     def echo_subject(self) -> str:
@@ -147,21 +150,27 @@ class NatsBackend(Backend):
         """Presence on this broker (NatsPresenceStore), sharing this backend's connection."""
         from sockjet.hub.backends.nats_presence import NatsPresenceStore  # it builds on this module
 
-        return NatsPresenceStore(self)
+        self._presence_store = NatsPresenceStore(self)
+        return self._presence_store
+
+    @property
+    def client(self) -> Any:
+        """The running nats-py client (shared with the presence store), or ``None`` when stopped."""
+        return self._nc
 
     async def start(self, local: LocalRooms) -> None:
         self._local = local
         self._nc = await self._connect()
         try:
             await self._nc.subscribe(self.echo_subject, cb=self._on_echo)
-            await self._nc.subscribe(self.presence_subject, cb=self._on_presence)
+            await self._nc.subscribe(self.counts_subject, cb=self._on_counts)
             await self._send(Report(ReportKind.HELLO, self.process_id))
             await asyncio.wait_for(self._confirm(self._nc), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
             await self.stop()
             raise HubError(f"Cannot use NATS at {redacted(self.url)}: {_describe(exc)}.") from None
         if self.history is not None:
-            self.streams = RoomStreams(
+            self.streams = JetStreamRooms(
                 self._nc, self.base, self.history, timeout=self.timeout, dedupe_window=self.idempotency_ttl
             )
             try:
@@ -169,7 +178,7 @@ class NatsBackend(Backend):
             except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
                 await self.stop()
                 raise HubError(_jetstream_problem(redacted(self.url), exc)) from None
-        self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-nats-presence")
+        self._presence = asyncio.create_task(self._refresh_counts(), name="sockjet-hub-nats-presence")
 
     async def _connect(self) -> Any:
         """A connected client, or ``HubError`` in one line: refused credentials at once, else after ``timeout``."""
@@ -236,7 +245,7 @@ class NatsBackend(Backend):
         if client is not None:
             if client.is_connected:
                 with contextlib.suppress(nats.errors.Error, OSError, asyncio.TimeoutError):
-                    await client.publish(self.presence_subject, Report(ReportKind.BYE, self.process_id).to_wire())
+                    await client.publish(self.counts_subject, Report(ReportKind.BYE, self.process_id).to_wire())
                     await asyncio.wait_for(self._confirm(client), self.timeout)
             with contextlib.suppress(nats.errors.Error, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(client.close(), self.timeout)
@@ -245,7 +254,7 @@ class NatsBackend(Backend):
         self._pings.clear()
         self._echoes.clear()
         self._subs.clear()
-        self._book = PresenceBook()
+        self._book = CountBook()
         self.streams = None
         self._local = None
 
@@ -363,12 +372,12 @@ class NatsBackend(Backend):
                 f"({_describe(exc)})."
             ) from exc
 
-    async def _streams_for(self, retention: Retention) -> RoomStreams:
+    async def _streams_for(self, retention: Retention) -> JetStreamRooms:
         """The JetStream side for ``retention`` (made at start from the hub's options; changed limits
         are applied to the stream once)."""
         streams = self.streams
         if streams is None:
-            streams = self.streams = RoomStreams(
+            streams = self.streams = JetStreamRooms(
                 self._nc, self.base, retention, timeout=self.timeout, dedupe_window=self.idempotency_ttl
             )
             await streams.ensure()
@@ -418,7 +427,7 @@ class NatsBackend(Backend):
                     await self._subs.pop(room).unsubscribe()
                 if client.is_connected:
                     await client.publish(
-                        self.presence_subject,
+                        self.counts_subject,
                         Report(ReportKind.COUNTS, self.process_id, self.presence_ttl, {room: count}).to_wire(),
                     )
             if client.is_connected:
@@ -456,8 +465,8 @@ class NatsBackend(Backend):
                 position = position_of(msg.headers)
                 if position is None:
                     if is_presence(msg.data):
-                        if self.on_presence is not None:
-                            self.on_presence(room, msg.data)
+                        if self._presence_store is not None:
+                            self._presence_store.room_frame(room, msg.data)
                         return
                     key = msg.headers.get(KEY_HEADER) if msg.headers else None
                     if key is not None and not self._first_delivery(room, key):
@@ -486,9 +495,9 @@ class NatsBackend(Backend):
 
     # -- presence ------------------------------------------------------------------------------------
     async def _send(self, report: Report) -> None:
-        await self._nc.publish(self.presence_subject, report.to_wire())
+        await self._nc.publish(self.counts_subject, report.to_wire())
 
-    async def _on_presence(self, msg: Any) -> None:
+    async def _on_counts(self, msg: Any) -> None:
         try:
             report = Report.from_wire(msg.data)
         except ValueError as exc:
@@ -503,7 +512,7 @@ class NatsBackend(Backend):
         else:
             self._book.hear(report, time.monotonic())
 
-    async def _refresh_presence(self) -> None:
+    async def _refresh_counts(self) -> None:
         """Broadcast every local count each ``presence_ttl / 3``, and at once when woken."""
         while True:
             with contextlib.suppress(asyncio.TimeoutError):

@@ -2,7 +2,7 @@
 
 Every process broadcasts its own local counts (``Report``): a change as it happens, all of them
 every ``ttl / 3`` (``full``: forget what it said before), nothing when it stops (``bye``). Each
-process keeps what the others said in a ``PresenceBook``; an entry expires ``ttl`` seconds after
+process keeps what the others said in a ``CountBook``; an entry expires ``ttl`` seconds after
 it was heard (by the listener's own clock, so clocks need not agree), so a process that died
 stops counting after ``ttl``.
 """
@@ -62,7 +62,7 @@ def batches(process: str, ttl: float, counts: dict[str, int], *, max_rooms: int)
     ]
 
 
-class PresenceBook:
+class CountBook:
     """room -> process -> (count, expires_at): what other processes said, until it expires."""
 
     __slots__ = ("_by_room", "_rooms_of")
@@ -114,4 +114,4 @@ class PresenceBook:
                     self._drop(room, process)
 
 
-__all__ = ["PresenceBook", "Report", "ReportKind", "batches"]
+__all__ = ["CountBook", "Report", "ReportKind", "batches"]

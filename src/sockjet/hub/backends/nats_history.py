@@ -217,7 +217,7 @@ def slice_of(room: str, tip: Tip | None, messages: list[Stored], *, after: int, 
     return StreamSlice(tip.position.epoch, tip.position.offset, tuple(out))
 
 
-class RoomStreams:
+class JetStreamRooms:
     """The JetStream side of a NATS hub with history: the stream, publishes and reads (I/O only)."""
 
     def __init__(
@@ -429,7 +429,7 @@ __all__ = [
     "EPOCH_HEADER",
     "MSG_ID_HEADER",
     "OFFSET_HEADER",
-    "RoomStreams",
+    "JetStreamRooms",
     "RoomTips",
     "Stored",
     "Tip",

@@ -36,12 +36,9 @@ import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sockjet.exceptions import HubError
-from sockjet.hub.backends._tasks import end_task
-from sockjet.hub.backends.describe import describe as _describe
-from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
-from sockjet.hub.loggable import loggable
+from sockjet.hub.backends.remote_presence import RemotePresenceStore
 from sockjet.hub.presence import PresenceEvent, PresenceStats, own_user
-from sockjet.hub.wire import decode_presence, presence_frame
+from sockjet.hub.wire import presence_frame
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.nats import NatsBackend
@@ -61,7 +58,11 @@ _PARALLEL_READS = 64
 
 
 def key_token(room: str) -> str:
-    """One key token for ``room`` (injective): plain names as they are, others ``=`` + base64url, long ones hashed."""
+    """One key token for ``room`` (injective): plain names as they are, others ``=`` + base64url, long ones hashed.
+
+    Not ``subjects.room_token``: a JetStream KV key allows only ``-/_=.A-Za-z0-9``, so that
+    scheme's ``%XX`` escapes are no valid key; ``=`` is, and never starts a plain name.
+    """
     if _PLAIN.fullmatch(room):
         return room
     token = "=" + base64.urlsafe_b64encode(room.encode()).decode().rstrip("=")
@@ -80,37 +81,33 @@ def user_token(user_key: str) -> str:
     return hashlib.sha256(user_key.encode()).hexdigest()[:32]
 
 
-class NatsPresenceStore(PresenceStore):
+class NatsPresenceStore(RemotePresenceStore):
     """Presence in a JetStream key-value bucket, for a ``NatsBackend``."""
 
     def __init__(self, backend: NatsBackend) -> None:
+        super().__init__(
+            broker="NATS",
+            url=backend.url,
+            timeout=backend.timeout,
+            ttl=backend.presence_ttl,
+            unanswered=(nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError),
+            task_name="sockjet-hub-nats-presence-reaper",
+            hint=" Presence on NATS needs JetStream (nats-server -js).",
+        )
         self.backend = backend
-        self.ttl = backend.presence_ttl
-        self.reap_interval = reap_interval(self.ttl)
         self.bucket = "sockjet-presence-" + hashlib.sha256(backend.base.encode()).hexdigest()[:16]
-        self._sink: PresenceSink = NO_SINK
         self._kv: Any = None
         self._kv_lock = asyncio.Lock()
-        self._mine: dict[str, dict[str, tuple[str, str]]] = {}
-        """room -> connection -> (user key, info JSON): what this process announced."""
         self._leaves: set[tuple[str, str, str, str]] = set()
         """(room, connection, user key, info) whose leave NATS did not take yet: retried by the task."""
-        self._task: asyncio.Task[None] | None = None
         self._used = False
 
     @property
     def pid(self) -> str:
         return self.backend.process_id
 
-    async def start(self, sink: PresenceSink) -> None:
-        self._sink = sink
-        self.backend.on_presence = self._on_subject
-        self._task = asyncio.create_task(self._maintain(), name="sockjet-hub-nats-presence-reaper")
-
     async def stop(self) -> None:
-        if self._task is not None:
-            await end_task(self._task)
-            self._task = None
+        await self._end_upkeep()
         with contextlib.suppress(HubError):
             for room, conns in list(self._mine.items()):  # normally none: the hub left every room before
                 for connection in list(conns):
@@ -118,23 +115,9 @@ class NatsPresenceStore(PresenceStore):
         with contextlib.suppress(Exception):
             if self._kv is not None and not self._mine:
                 await asyncio.wait_for(self._kv.delete(f"p.{self.pid}"), self.backend.timeout)
-        self.backend.on_presence = None
-        self._mine.clear()
         self._leaves.clear()
         self._kv = None
-        self._sink = NO_SINK
-
-    def _on_subject(self, room: str, raw: bytes) -> None:
-        if self._sink.wants(room):
-            self._sink.deliver(decode_presence(room, raw))
-
-    def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
-        from sockjet.hub.backends._urls import redacted
-
-        return HubError(
-            f"Cannot {what} room {room!r}: NATS at {redacted(self.backend.url)} did not answer "
-            f"within {self.backend.timeout:g}s ({_describe(exc)}). Presence on NATS needs JetStream (nats-server -js)."
-        )
+        self._forget_all()
 
     async def _bucket(self) -> Any:
         """The key-value bucket, made on first use (memory storage, one revision per key)."""
@@ -144,7 +127,7 @@ class NatsPresenceStore(PresenceStore):
         async with self._kv_lock:
             if self._kv is not None:
                 return self._kv
-            client = self.backend._nc
+            client = self.backend.client
             if client is None:
                 raise ConnectionError("the hub is not running")
             js = client.jetstream(timeout=self.backend.timeout)
@@ -211,7 +194,7 @@ class NatsPresenceStore(PresenceStore):
         raise TimeoutError(f"presence of a user in room {room!r} kept changing under {_CAS_ATTEMPTS} attempts")
 
     async def _announce(self, kind: str, room: str, connection: str, user_key: str, info_json: str, flag: bool) -> None:
-        client = self.backend._nc
+        client = self.backend.client
         event_kind = {"join": "j", "leave": "l", "expired": "x"}[kind]
         if client is not None:
             with contextlib.suppress(nats.errors.Error, OSError):
@@ -231,7 +214,7 @@ class NatsPresenceStore(PresenceStore):
             await asyncio.wait_for(self._join(room, connection, info_json, key), self.backend.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
             raise self._fail("announce presence in", room, exc) from exc
-        self._mine.setdefault(room, {})[connection] = (key, info_json)
+        self._remember(room, connection, key, info_json)
 
     async def _join(self, room: str, connection: str, info_json: str, key: str) -> None:
         kv = await self._bucket()
@@ -242,21 +225,13 @@ class NatsPresenceStore(PresenceStore):
             await self._announce("join", room, connection, key, info_json, first)
 
     async def leave(self, room: str, connection: str) -> None:
-        conns = self._mine.get(room)
-        announced = conns.pop(connection, None) if conns is not None else None
-        if conns is not None and not conns:
-            del self._mine[room]
+        announced = self._forget(room, connection)
         if announced is None:
             return
         try:
             await asyncio.wait_for(self._leave(room, connection, *announced), self.backend.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-            logger.warning(
-                "Presence leave of %s in room %s not recorded (%s); retrying.",
-                connection,
-                loggable(room),
-                loggable(exc),
-            )
+            self._leave_not_recorded(room, connection, exc)
             self._leaves.add((room, connection, *announced))
 
     async def _leave(self, room: str, connection: str, key: str, info_json: str) -> None:
@@ -286,26 +261,15 @@ class NatsPresenceStore(PresenceStore):
         return PresenceStats(sum(len(user["c"]) for user in users), len(users))
 
     # -- upkeep ------------------------------------------------------------------------------------
-    async def _maintain(self) -> None:
-        next_refresh = time.monotonic() + refresh_interval(self.ttl)
-        while True:
-            await asyncio.sleep(self.reap_interval)
-            refresh = time.monotonic() >= next_refresh
-            try:
-                await self.tick(refresh=refresh)
-            except (nats.errors.Error, OSError, asyncio.TimeoutError, TimeoutError) as exc:
-                logger.debug("Presence upkeep failed (retried in %gs): %s", self.reap_interval, loggable(exc))
-                self._kv = None  # the server may have lost the bucket: found or made again next time
-                continue
-            if refresh:
-                next_refresh = time.monotonic() + refresh_interval(self.ttl)
+    def _upkeep_failed(self) -> None:
+        self._kv = None  # the server may have lost the bucket: found or made again next time
 
     async def tick(self, *, refresh: bool) -> None:
         """Retry failed leaves, rewrite the heartbeat (when asked), reap every expired process.
 
         Idle until this process first uses presence (a hub that never does costs NATS nothing).
         """
-        if (self._kv is None and not self._used) or self.backend._nc is None or not self.backend.connected:
+        if (self._kv is None and not self._used) or self.backend.client is None or not self.backend.connected:
             return
         for room, connection, key, info in sorted(self._leaves):
             await self._leave(room, connection, key, info)
@@ -327,7 +291,7 @@ class NatsPresenceStore(PresenceStore):
         Not a consumer: a key rewritten while a consumer walks the stream loses its old message
         before the consumer gets to it, and its new one may come after the walk ended."""
         kv = await self._bucket()
-        client = self.backend._nc
+        client = self.backend.client
         if client is None:
             raise ConnectionError("the hub is not running")
         js = client.jetstream(timeout=self.backend.timeout)

@@ -26,8 +26,8 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends import redis_history
@@ -41,6 +41,9 @@ from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
 from sockjet.hub.wire import is_presence
 from sockjet.metrics import recorder as _metrics
+
+if TYPE_CHECKING:
+    from sockjet.hub.backends.redis_presence import RedisPresenceStore
 
 try:
     import redis.asyncio as aioredis
@@ -115,14 +118,14 @@ class RedisBackend(Backend):
         self._presence_lock = asyncio.Lock()
         self._present: set[str] = set()
         """Rooms where this process's presence field may be set; removed at ``stop``."""
-        self.on_presence: Callable[[str, bytes], None] | None = None
-        """Set by the presence store: takes the presence events that arrive on room channels."""
+        self._presence_store: RedisPresenceStore | None = None
+        """The store ``presence_store()`` made: it takes the presence frames that arrive on room channels."""
 
     # -- names ------------------------------------------------------------------------------------
     def channel(self, room: str) -> bytes:
         return f"{self.prefix}room:{room}".encode()
 
-    def presence_key(self, room: str) -> str:
+    def counts_key(self, room: str) -> str:
         return f"{self.prefix}presence:{room}"
 
     def _room_of(self, channel: bytes) -> str:
@@ -133,7 +136,15 @@ class RedisBackend(Backend):
         """Presence on this broker (RedisPresenceStore), sharing this backend's connection."""
         from sockjet.hub.backends.redis_presence import RedisPresenceStore  # it builds on this module
 
-        return RedisPresenceStore(self)
+        self._presence_store = RedisPresenceStore(self)
+        return self._presence_store
+
+    @property
+    def client(self) -> Any:
+        """The running redis-py client (shared with the presence store); ``ConnectionError`` when stopped."""
+        if self._client is None:
+            raise ConnectionError("the hub is not running")
+        return self._client
 
     async def start(self, local: LocalRooms) -> None:
         self._local = local
@@ -157,7 +168,7 @@ class RedisBackend(Backend):
                 "Check that redis-server runs there, or fix the hub URL."
             ) from None  # one line for the user: the cause is in the message
         self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
-        self._presence = asyncio.create_task(self._refresh_presence(), name="sockjet-hub-redis-presence")
+        self._presence = asyncio.create_task(self._refresh_counts(), name="sockjet-hub-redis-presence")
 
     async def stop(self) -> None:
         for task in (self._reader, self._presence):
@@ -445,8 +456,8 @@ class RedisBackend(Backend):
             if self._local is not None and room != _CONTROL:
                 data: bytes = message["data"]
                 if is_presence(data):
-                    if self.on_presence is not None:
-                        self.on_presence(room, data)
+                    if self._presence_store is not None:
+                        self._presence_store.room_frame(room, data)
                     return
                 try:
                     if data[:1] == redis_history.LIVE_KIND:
@@ -466,7 +477,7 @@ class RedisBackend(Backend):
                 future.set_result(None)
 
     # -- presence ------------------------------------------------------------------------------------
-    async def _refresh_presence(self) -> None:
+    async def _refresh_counts(self) -> None:
         interval = self.presence_ttl / 3
         wait = interval
         while True:
@@ -496,7 +507,7 @@ class RedisBackend(Backend):
             async with self._client.pipeline(transaction=False) as pipe:
                 expires = time.time() + self.presence_ttl
                 for room in sorted(rooms):
-                    key = self.presence_key(room)
+                    key = self.counts_key(room)
                     count = self._local.local_count(room)
                     if count:
                         self._present.add(room)
@@ -515,7 +526,7 @@ class RedisBackend(Backend):
             if rooms:
                 async with self._client.pipeline(transaction=False) as pipe:
                     for room in rooms:
-                        pipe.hdel(self.presence_key(room), self.process_id)
+                        pipe.hdel(self.counts_key(room), self.process_id)
                     await pipe.execute()
             self._present.clear()
 
@@ -527,7 +538,7 @@ class RedisBackend(Backend):
             self._dirty.add(room)
             await self._flush_presence()
             entries: dict[bytes, bytes] = await asyncio.wait_for(
-                self._client.hgetall(self.presence_key(room)), self.timeout
+                self._client.hgetall(self.counts_key(room)), self.timeout
             )
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise HubError(

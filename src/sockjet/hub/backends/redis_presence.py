@@ -27,17 +27,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
-from sockjet.hub.backends._tasks import end_task
-from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.describe import describe as _describe
-from sockjet.hub.backends.presence import NO_SINK, PresenceSink, PresenceStore, reap_interval, refresh_interval
-from sockjet.hub.loggable import loggable
+from sockjet.hub.backends.remote_presence import RemotePresenceStore
 from sockjet.hub.presence import PresenceStats, own_user
 from sockjet.hub.wire import decode_presence
 
@@ -49,7 +43,6 @@ try:
 except ImportError:  # pragma: no cover - depends on the installed extras
     RedisError = OSError  # type: ignore[misc,assignment]
 
-logger = logging.getLogger("sockjet.hub")
 
 REFRESH_BATCH = 100
 """Rooms one refresh script renews: one round trip per 100 rooms, each script short (about 1 ms)."""
@@ -237,7 +230,7 @@ return {out, '{' .. table.concat(parts, ',') .. '}'}
 )
 
 
-class RedisPresenceStore(PresenceStore):
+class RedisPresenceStore(RemotePresenceStore):
     """Presence in Redis for a ``RedisBackend``, refreshed and reaped by one task per process."""
 
     MAX_IN_FLIGHT = 32
@@ -245,16 +238,18 @@ class RedisPresenceStore(PresenceStore):
     connection pool (redis-py's holds 100 and refuses the 101st), which publish uses too."""
 
     def __init__(self, backend: RedisBackend, *, reap_limit: int = 100) -> None:
+        super().__init__(
+            broker="Redis",
+            url=backend.url,
+            timeout=backend.timeout,
+            ttl=backend.presence_ttl,
+            unanswered=(RedisError, OSError, asyncio.TimeoutError),
+            task_name="sockjet-hub-redis-presence-reaper",
+        )
         self.backend = backend
-        self.ttl = backend.presence_ttl
-        self.reap_interval = reap_interval(self.ttl)
         self.reap_limit = reap_limit
-        self._sink: PresenceSink = NO_SINK
-        self._mine: dict[str, dict[str, tuple[str, str]]] = {}
-        """room -> connection -> (user key, info JSON): what this process announced."""
         self._leaves: set[tuple[str, str]] = set()
         """(room, connection) whose leave Redis did not take yet: retried by the task."""
-        self._task: asyncio.Task[None] | None = None
         self._scripts: dict[str, Any] = {}
         self._slots = asyncio.Semaphore(self.MAX_IN_FLIGHT)
 
@@ -265,9 +260,8 @@ class RedisPresenceStore(PresenceStore):
     def _args(self, *args: Any) -> list[Any]:
         return [self.backend.prefix, self.backend.channel("").decode(), *args]
 
-    async def start(self, sink: PresenceSink) -> None:
-        self._sink = sink
-        client = self.backend._client
+    async def _prepare(self) -> None:
+        client = self.backend.client
         for name, source in (
             ("join", _JOIN),
             ("leave", _LEAVE),
@@ -277,25 +271,15 @@ class RedisPresenceStore(PresenceStore):
             ("reconcile", _RECONCILE),
         ):
             self._scripts[name] = client.register_script(source)
-        self.backend.on_presence = self._on_channel
-        self._task = asyncio.create_task(self._maintain(), name="sockjet-hub-redis-presence-reaper")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            await end_task(self._task)
-            self._task = None
+        await self._end_upkeep()
         mine = [(room, conn) for room, conns in self._mine.items() for conn in conns]
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError, HubError):
             for room, connection in mine:  # normally none: the hub left every room before
                 await self._call("leave", room, self.backend.process_id, connection)
-        self.backend.on_presence = None
-        self._mine.clear()
         self._leaves.clear()
-        self._sink = NO_SINK
-
-    def _on_channel(self, room: str, raw: bytes) -> None:
-        if self._sink.wants(room):
-            self._sink.deliver(decode_presence(room, raw))
+        self._forget_all()
 
     async def _call(self, name: str, *args: Any) -> Any:
         async with self._slots:
@@ -315,13 +299,6 @@ class RedisPresenceStore(PresenceStore):
         for i in range(0, len(flat), 2):
             self._sink.observe(decode_presence(flat[i].decode("utf-8"), flat[i + 1]))
 
-    def _fail(self, what: str, room: str, exc: BaseException) -> HubError:
-
-        return HubError(
-            f"Cannot {what} room {room!r}: Redis at {redacted(self.backend.url)} did not answer "
-            f"within {self.backend.timeout:g}s ({_describe(exc)})."
-        )
-
     # -- changes ------------------------------------------------------------------------------------
     async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
         key = own_user(user_key, connection)
@@ -329,23 +306,14 @@ class RedisPresenceStore(PresenceStore):
             await self._call("join", room, self.backend.process_id, self._ttl_ms, connection, key, info_json)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._fail("announce presence in", room, exc) from exc
-        self._mine.setdefault(room, {})[connection] = (key, info_json)
+        self._remember(room, connection, key, info_json)
 
     async def leave(self, room: str, connection: str) -> None:
-        conns = self._mine.get(room)
-        if conns is not None:
-            conns.pop(connection, None)
-            if not conns:
-                del self._mine[room]
+        self._forget(room, connection)
         try:
             await self._call("leave", room, self.backend.process_id, connection)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            logger.warning(
-                "Presence leave of %s in room %s not recorded (%s); retrying.",
-                connection,
-                loggable(room),
-                loggable(exc),
-            )
+            self._leave_not_recorded(room, connection, exc)
             self._leaves.add((room, connection))
 
     # -- questions ------------------------------------------------------------------------------------
@@ -372,19 +340,6 @@ class RedisPresenceStore(PresenceStore):
         return PresenceStats(int(connections), int(users))
 
     # -- upkeep ------------------------------------------------------------------------------------
-    async def _maintain(self) -> None:
-        next_refresh = time.monotonic() + refresh_interval(self.ttl)
-        while True:
-            await asyncio.sleep(self.reap_interval)
-            refresh = time.monotonic() >= next_refresh
-            try:
-                await self.tick(refresh=refresh)
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
-                logger.debug("Presence upkeep failed (retried in %gs): %s", self.reap_interval, loggable(exc))
-                continue
-            if refresh:
-                next_refresh = time.monotonic() + refresh_interval(self.ttl)
-
     async def tick(self, *, refresh: bool) -> None:
         """Retry failed leaves, refresh this process's expiry (when asked), reap every due room."""
         pid = self.backend.process_id

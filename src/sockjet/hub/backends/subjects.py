@@ -8,6 +8,8 @@ free text, so each room becomes exactly one token that holds no dot, wildcard or
 - a token longer than ``MAX_TOKEN`` becomes ``%%`` + the SHA-256 of the room (escaping never
   writes ``%%``, so a hashed token cannot equal an escaped one).
 
+(Presence keys in a JetStream KV bucket use ``nats_presence.key_token`` instead: KV keys refuse ``%``.)
+
 Every subject of a hub sits under its base, derived from the hub's ``prefix``:
 ``{base}.r.{token}`` carries a room's messages, ``{base}.p`` the processes' member counts.
 """
@@ -58,7 +60,7 @@ def room_subject(base: str, room: str) -> str:
     return f"{base}.r.{room_token(room)}"
 
 
-def presence_subject(base: str) -> str:
+def counts_subject(base: str) -> str:
     return f"{base}.p"
 
 
@@ -81,4 +83,4 @@ def server_urls(url: str) -> list[str]:
     return servers
 
 
-__all__ = ["MAX_TOKEN", "SCHEMES", "presence_subject", "room_subject", "room_token", "server_urls", "subject_base"]
+__all__ = ["MAX_TOKEN", "SCHEMES", "counts_subject", "room_subject", "room_token", "server_urls", "subject_base"]

@@ -45,7 +45,7 @@ class _Stream:
     ring: deque[tuple[float, Publication]] = field(default_factory=deque)
 
 
-class RoomStreams:
+class MemoryStreams:
     """Every room's stream in this process; ``in_use(room)`` says whether a room must not expire."""
 
     __slots__ = ("_in_use", "_streams")
@@ -139,4 +139,4 @@ def _drop_old(ring: deque[tuple[float, Publication]], now: float, ttl: float | N
         ring.popleft()
 
 
-__all__ = ["EXPIRE_PER_CALL", "SWEEP_SLACK", "RoomStreams", "new_epoch"]
+__all__ = ["EXPIRE_PER_CALL", "SWEEP_SLACK", "MemoryStreams", "new_epoch"]
