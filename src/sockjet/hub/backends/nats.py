@@ -46,12 +46,13 @@ from typing import TYPE_CHECKING, Any
 from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.base import LocalRooms, Retention
 from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.nats_counts import CountBook, Report, ReportKind, batches
 from sockjet.hub.backends.nats_history import JetStreamRooms, Tip, Unanswered, message_id, position_of, sequence_of
-from sockjet.hub.backends.presence import PRESENCE_TTL, PresenceStore
+from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.recent_keys import RecentKeys
+from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.backends.subjects import counts_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
@@ -76,8 +77,10 @@ KEY_HEADER = "Sockjet-Key"
 """On a history-less keyed publish: the digest receivers de-duplicate by."""
 
 
-class NatsBackend(Backend):
+class NatsBackend(RemoteBackend):
     """Core NATS through nats-py's asyncio client."""
+
+    broker = "NATS"
 
     pending_limit = 65536
     """Messages one room's subscription may hold before nats-py drops newer ones (a slow consumer:
@@ -97,23 +100,18 @@ class NatsBackend(Backend):
     ) -> None:
         if nats is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='nats://...') needs nats-py: pip install 'sockjet[nats]'.")
-        self.url = url
+        super().__init__(url, timeout=timeout, presence_ttl=presence_ttl, idempotency_ttl=idempotency_ttl)
         self.servers = server_urls(url)
         self.base = subject_base(prefix)
-        self.timeout = timeout
-        self.presence_ttl = presence_ttl
         self.reconnect_wait = reconnect_wait
         self.ping_interval = ping_interval
         self.history = history
-        self.idempotency_ttl = idempotency_ttl
         self._delivered_keys: RecentKeys[None] = RecentKeys(idempotency_ttl)
         """Keys of history-less messages this process delivered: a retry of one is dropped."""
         self.streams: JetStreamRooms | None = None
         """The JetStream side, with ``history`` (created at ``start``)."""
-        self.process_id = uuid.uuid4().hex
         self.disconnects = 0
         """How often the connection to NATS was lost (for logs and tests)."""
-        self._local: LocalRooms | None = None
         self._nc: Any = None
         self._subs: dict[str, Any] = {}
         self._lock = asyncio.Lock()
@@ -126,8 +124,6 @@ class NatsBackend(Backend):
         self._outage_since: float | None = None
         self._dropped: set[str] = set()
         """Rooms whose subscription dropped messages since the last ``stream_interrupted``."""
-        self._presence_store: NatsPresenceStore | None = None
-        """The store ``presence_store()`` made: it takes the presence frames that arrive on room subjects."""
 
     # -- names ------------------------------------------------------------------------------------
     def subject(self, room: str) -> str:
@@ -146,12 +142,11 @@ class NatsBackend(Backend):
         return self._nc is not None and bool(self._nc.is_connected)
 
     # -- lifecycle ------------------------------------------------------------------------------------
-    def presence_store(self) -> PresenceStore:
+    def _make_presence_store(self) -> NatsPresenceStore:
         """Presence on this broker (NatsPresenceStore), sharing this backend's connection."""
         from sockjet.hub.backends.nats_presence import NatsPresenceStore  # it builds on this module
 
-        self._presence_store = NatsPresenceStore(self)
-        return self._presence_store
+        return NatsPresenceStore(self)
 
     @property
     def client(self) -> Any:
@@ -301,7 +296,7 @@ class NatsBackend(Backend):
     async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
         client = self._nc
         if client is None:
-            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("publish", PublishError)
         room = envelope.room
         headers = None if key is None else {KEY_HEADER: message_id(room, key)}
         try:
@@ -328,7 +323,7 @@ class NatsBackend(Backend):
         """
         client = self._nc
         if client is None:
-            raise PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("publish", PublishError)
         payload = kind.encode() + envelope.to_wire()[1:]
         try:
             if not client.is_connected:
@@ -344,33 +339,27 @@ class NatsBackend(Backend):
         """The room's epoch and top, and its retained publications after ``after`` (see ``nats_history``)."""
         client = self._nc
         if client is None:
-            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("read history")
         try:
             if not client.is_connected:
                 raise ConnectionError("disconnected, reconnecting")
             streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
             return await asyncio.wait_for(streams.read(room, after=after, limit=limit), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
-            raise HubError(
-                f"Cannot read the history of room {loggable(room)}: NATS at {redacted(self.url)} did not answer "
-                f"({_describe(exc)})."
-            ) from exc
+            raise self.unanswered("read the history of", room, exc) from exc
 
     async def open_stream(self, room: str, *, retention: Retention) -> Position:
         """The room's top position; an empty room gets its epoch marker (see ``nats_history``)."""
         client = self._nc
         if client is None:
-            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("read history")
         try:
             if not client.is_connected:
                 raise ConnectionError("disconnected, reconnecting")
             streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
             return await asyncio.wait_for(streams.open(room), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
-            raise HubError(
-                f"Cannot read the history of room {room!r}: NATS at {redacted(self.url)} did not answer "
-                f"({_describe(exc)})."
-            ) from exc
+            raise self.unanswered("read the history of", room, exc) from exc
 
     async def _streams_for(self, retention: Retention) -> JetStreamRooms:
         """The JetStream side for ``retention`` (made at start from the hub's options; changed limits
@@ -465,8 +454,7 @@ class NatsBackend(Backend):
                 position = position_of(msg.headers)
                 if position is None:
                     if is_presence(msg.data):
-                        if self._presence_store is not None:
-                            self._presence_store.room_frame(room, msg.data)
+                        self._room_frame(room, msg.data)
                         return
                     key = msg.headers.get(KEY_HEADER) if msg.headers else None
                     if key is not None and not self._first_delivery(room, key):
@@ -534,7 +522,7 @@ class NatsBackend(Backend):
         """Members in every live process; ``HubError`` if NATS cannot answer within ``timeout``."""
         client, local = self._nc, self._local
         if client is None or local is None:
-            raise HubError("Cannot count: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("count")
         nonce = uuid.uuid4().hex
         heard = self._pings[nonce] = asyncio.get_running_loop().create_future()
         try:
@@ -543,9 +531,7 @@ class NatsBackend(Backend):
             await self._send(Report(ReportKind.PING, self.process_id, nonce=nonce))
             await asyncio.wait_for(heard, self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError) as exc:
-            raise HubError(
-                f"Cannot count room {loggable(room)}: NATS at {redacted(self.url)} did not answer ({_describe(exc)})."
-            ) from exc
+            raise self.unanswered("count", room, exc) from exc
         finally:
             self._pings.pop(nonce, None)
         return local.local_count(room) + self._book.count(room, time.monotonic())

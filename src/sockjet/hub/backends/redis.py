@@ -25,7 +25,6 @@ import contextlib
 import logging
 import secrets
 import time
-import uuid
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +32,10 @@ from sockjet.exceptions import ConfigurationError, HubError, PublishError, Publi
 from sockjet.hub.backends import redis_history
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.base import Backend, LocalRooms, Retention
+from sockjet.hub.backends.base import LocalRooms, Retention
 from sockjet.hub.backends.describe import describe as _describe
-from sockjet.hub.backends.presence import PRESENCE_TTL, PresenceStore
+from sockjet.hub.backends.presence import PRESENCE_TTL
+from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice
@@ -68,8 +68,10 @@ class _Failed(Exception):
         self.sent = sent
 
 
-class RedisBackend(Backend):
+class RedisBackend(RemoteBackend):
     """Redis pub/sub through redis-py's asyncio client."""
+
+    broker = "Redis"
 
     max_connections = 64
     """Connections for commands (the pub/sub connection is one more); more in flight wait for one."""
@@ -86,16 +88,11 @@ class RedisBackend(Backend):
     ) -> None:
         if aioredis is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='redis://...') needs redis-py: pip install 'sockjet[redis]'.")
-        self.url = url
-        self.timeout = timeout
+        super().__init__(url, timeout=timeout, presence_ttl=presence_ttl, idempotency_ttl=idempotency_ttl)
         self.prefix = prefix
-        self.presence_ttl = presence_ttl
         self.backoff = backoff
-        self.idempotency_ttl = idempotency_ttl
-        self.process_id = uuid.uuid4().hex
         self.failed_reads = 0
         """How often the subscriber lost Redis or failed to reconnect (for logs and tests)."""
-        self._local: LocalRooms | None = None
         self._client: Any = None
         self._publish_scripts: dict[Retention, str] = {}
         """The publish script of each retention in use."""
@@ -118,8 +115,6 @@ class RedisBackend(Backend):
         self._presence_lock = asyncio.Lock()
         self._present: set[str] = set()
         """Rooms where this process's presence field may be set; removed at ``stop``."""
-        self._presence_store: RedisPresenceStore | None = None
-        """The store ``presence_store()`` made: it takes the presence frames that arrive on room channels."""
 
     # -- names ------------------------------------------------------------------------------------
     def channel(self, room: str) -> bytes:
@@ -132,12 +127,11 @@ class RedisBackend(Backend):
         return channel.decode()[len(self.prefix) + len("room:") :]
 
     # -- lifecycle ------------------------------------------------------------------------------
-    def presence_store(self) -> PresenceStore:
+    def _make_presence_store(self) -> RedisPresenceStore:
         """Presence on this broker (RedisPresenceStore), sharing this backend's connection."""
         from sockjet.hub.backends.redis_presence import RedisPresenceStore  # it builds on this module
 
-        self._presence_store = RedisPresenceStore(self)
-        return self._presence_store
+        return RedisPresenceStore(self)
 
     @property
     def client(self) -> Any:
@@ -186,12 +180,9 @@ class RedisBackend(Backend):
         self._local = None
 
     # -- publish ------------------------------------------------------------------------------------
-    def _not_running(self) -> PublishError:
-        return PublishError("Cannot publish: the hub is not running (use hub.lifespan or `async with hub:`).")
-
     async def publish(self, envelope: Envelope, *, key: str | None = None) -> None:
         if self._client is None:
-            raise self._not_running()
+            raise not_running("publish", PublishError)
         channel, wire = self.channel(envelope.room), envelope.to_wire()
         if key is None:
             command: tuple[Any, ...] = ("PUBLISH", channel, wire)
@@ -212,7 +203,7 @@ class RedisBackend(Backend):
         record is written in the same run.
         """
         if self._client is None:
-            raise self._not_running()
+            raise not_running("publish", PublishError)
         room = envelope.room
         text = self._publish_scripts.get(retention)
         if text is None:
@@ -292,7 +283,7 @@ class RedisBackend(Backend):
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """One script run: the room's epoch, top and retained publications after ``after``."""
         if self._client is None:
-            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("read history")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         script = redis_history.READ_SCRIPT
         command = ("EVALSHA", self._sha(script), 2, *keys, *redis_history.read_args(after, limit, retention))
@@ -300,16 +291,13 @@ class RedisBackend(Backend):
             reply = await self._run(command, script)
         except (_Failed, RedisError) as exc:
             cause = exc.cause if isinstance(exc, _Failed) else exc
-            raise HubError(
-                f"Cannot read the history of room {loggable(room)}: Redis at {redacted(self.url)} did not answer "
-                f"({_describe(cause)})."
-            ) from cause
+            raise self.unanswered("read the history of", room, cause) from cause
         return redis_history.parse_slice(room, reply)
 
     async def open_stream(self, room: str, *, retention: Retention) -> Position:
         """One script run: the room's top position, its epoch started at offset 0 if it had none."""
         if self._client is None:
-            raise HubError("Cannot read history: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("read history")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         self._epochs += 1
         args = [f"{self._epoch_seed}{self._epochs:x}", max(1, int(retention.meta_ttl))]
@@ -318,10 +306,7 @@ class RedisBackend(Backend):
             reply = await self._run(("EVALSHA", self._sha(script), 2, *keys, *args), script)
         except (_Failed, RedisError) as exc:
             cause = exc.cause if isinstance(exc, _Failed) else exc
-            raise HubError(
-                f"Cannot read the history of room {loggable(room)}: Redis at {redacted(self.url)} did not answer "
-                f"({_describe(cause)})."
-            ) from cause
+            raise self.unanswered("read the history of", room, cause) from cause
         return redis_history.parse_position(reply)
 
     # -- subscriptions ------------------------------------------------------------------------------------
@@ -456,8 +441,7 @@ class RedisBackend(Backend):
             if self._local is not None and room != _CONTROL:
                 data: bytes = message["data"]
                 if is_presence(data):
-                    if self._presence_store is not None:
-                        self._presence_store.room_frame(room, data)
+                    self._room_frame(room, data)
                     return
                 try:
                     if data[:1] == redis_history.LIVE_KIND:
@@ -533,7 +517,7 @@ class RedisBackend(Backend):
     async def count(self, room: str) -> int:
         """Members in every live process; ``HubError`` if Redis cannot answer within ``timeout``."""
         if self._client is None:
-            raise HubError("Cannot count: the hub is not running (use hub.lifespan or `async with hub:`).")
+            raise not_running("count")
         try:
             self._dirty.add(room)
             await self._flush_presence()
@@ -541,9 +525,7 @@ class RedisBackend(Backend):
                 self._client.hgetall(self.counts_key(room)), self.timeout
             )
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            raise HubError(
-                f"Cannot count room {loggable(room)}: Redis at {redacted(self.url)} did not answer ({_describe(exc)})."
-            ) from exc
+            raise self.unanswered("count", room, exc) from exc
         now = time.time()
         total = 0
         for value in entries.values():
