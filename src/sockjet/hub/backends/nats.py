@@ -41,7 +41,7 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sockjet.exceptions import ConfigurationError, HubError, PublishError, PublishOutcomeUnknown
 from sockjet.hub.backends._tasks import end_task
@@ -68,6 +68,8 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.nats_presence import NatsPresenceStore
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("sockjet.hub")
 
@@ -337,19 +339,14 @@ class NatsBackend(RemoteBackend):
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """The room's epoch and top, and its retained publications after ``after`` (see ``nats_history``)."""
-        client = self._nc
-        if client is None:
-            raise not_running("read history")
-        try:
-            if not client.is_connected:
-                raise ConnectionError("disconnected, reconnecting")
-            streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
-            return await asyncio.wait_for(streams.read(room, after=after, limit=limit), self.timeout)
-        except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
-            raise self.unanswered("read the history of", room, exc) from exc
+        return await self._reading(room, retention, lambda streams: streams.read(room, after=after, limit=limit))
 
     async def open_stream(self, room: str, *, retention: Retention) -> Position:
         """The room's top position; an empty room gets its epoch marker (see ``nats_history``)."""
+        return await self._reading(room, retention, lambda streams: streams.open(room))
+
+    async def _reading(self, room: str, retention: Retention, read: Callable[[JetStreamRooms], Awaitable[_T]]) -> _T:
+        """``read`` on the JetStream side, bounded by ``timeout``; its failure as one ``HubError`` line."""
         client = self._nc
         if client is None:
             raise not_running("read history")
@@ -357,7 +354,7 @@ class NatsBackend(RemoteBackend):
             if not client.is_connected:
                 raise ConnectionError("disconnected, reconnecting")
             streams = await asyncio.wait_for(self._streams_for(retention), self.timeout)
-            return await asyncio.wait_for(streams.open(room), self.timeout)
+            return await asyncio.wait_for(read(streams), self.timeout)
         except (nats.errors.Error, OSError, asyncio.TimeoutError, ValueError) as exc:
             raise self.unanswered("read the history of", room, exc) from exc
 
