@@ -42,7 +42,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from bench._system import pin_to_cpu, raise_open_files
 from bench.harness import ROOT, _env, _stop, _wait_listening, free_port
 from sockjet.client import Client, ClientState, Message
-from tests.e2e.tcp_proxy import tcp_proxy
+from tests.servers.tcp_proxy import tcp_proxy
 
 RETRY = 0.005
 

@@ -30,7 +30,7 @@ SERVERS = {
     "wsproto": ["--ws", "wsproto"],
     "sockjet": ["--ws", "sockjet.server:SockjetWebSocketProtocol", "--http", "sockjet.server:SockjetHTTPProtocol"],
     # sockjet's protocol without its ping budget: read back-pressure alone.
-    "sockjet-no-budget": ["--ws", "tests.e2e.server_protocols:UnlimitedPings"],
+    "sockjet-no-budget": ["--ws", "tests.servers.server_protocols:UnlimitedPings"],
 }
 """uvicorn's command-line options for each server under test."""
 

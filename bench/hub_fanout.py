@@ -368,7 +368,7 @@ async def visit_real(config: str, clients: int, *, repeat: int, warmup: int, tim
     """Start ``config``'s server, connect ``clients``, time ``repeat`` publishes, stop it."""
     from websockets.asyncio.client import connect
 
-    from tests.e2e.servers import free_port, start_process, stop_process
+    from tests.servers.servers import free_port, start_process, stop_process
 
     stalled = clients // 100 if config == "hub-stalled" else 0
     port = free_port()

@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from bench._system import pin_to_cpu, raise_open_files
-    from tests.e2e.servers import free_port, start_process, stop_process
+    from tests.servers.servers import free_port, start_process, stop_process
 
     raise_open_files(4 * args.connections + 1024)
     port = args.port or free_port()

@@ -21,7 +21,7 @@ import uvicorn
 import sockjet
 from sockjet import cli
 from sockjet.server import HANDSHAKE_TIMEOUT_ENV, HTTP_PROTOCOL, WS_PROTOCOL
-from tests.e2e.servers import free_port
+from tests.servers.servers import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -482,8 +482,8 @@ def test_demo_with_redis_sets_the_url_for_every_worker(
 def test_demo_hub_url_reaches_every_worker(
     capsys: pytest.CaptureFixture[str], served: list[dict[str, Any]], kind: str
 ) -> None:
-    from tests.e2e.nats_server import running_nats
-    from tests.e2e.redis_server import running_redis
+    from tests.servers.nats_server import running_nats
+    from tests.servers.redis_server import running_redis
 
     auth = ["--user", "user", "--pass", "pw"]
     with running_redis() if kind == "redis" else running_nats(extra=auth) as server:
@@ -500,7 +500,7 @@ def test_demo_hub_url_reaches_every_worker(
 
 @pytest.mark.usefixtures("served", "demo_env")
 def test_demo_hub_on_a_nats_without_jetstream_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
-    from tests.e2e.nats_server import running_nats
+    from tests.servers.nats_server import running_nats
 
     with running_nats(jetstream=False) as server:
         code, _, err = run(capsys, "demo", "--hub", server.url, "--port", "0")

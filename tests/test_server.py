@@ -30,7 +30,7 @@ from sockjet.server import (
     unsupported_uvicorn,
 )
 from tests.conftest import MS
-from tests.e2e.server_protocols import UnlimitedPings
+from tests.servers.server_protocols import UnlimitedPings
 
 TIMEOUT = 5000 * MS
 DEADLINE = 300 * MS

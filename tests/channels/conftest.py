@@ -9,7 +9,7 @@ import pytest
 from sockjet import Hub
 from sockjet.channels import Channels
 from tests.channels.helpers import close_pipe
-from tests.e2e.servers import Server, uvicorn_server
+from tests.servers.servers import Server, uvicorn_server
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from sockjet.types import Message
 from sockjet.websockets import WebSocket
 from tests.asgi import websocket_scope
 from tests.conftest import MS
-from tests.e2e.servers import Server
+from tests.servers.servers import Server
 
 
 class Peer:

@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed
 from sockjet.channels import token_subprotocol
 from sockjet.hub.position import Position
 from tests.conftest import MS
-from tests.e2e.servers import Server
+from tests.servers.servers import Server
 
 pytestmark = pytest.mark.e2e
 WAIT = 5000 * MS

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from sockjet.client import (
 from sockjet.client.events import Event
 from tests.client.fake_server import FakeServer, fake_server
 from tests.conftest import MS
+from tests.timing import until
 
 FAST = {"backoff_min": 10 * MS, "backoff_max": 50 * MS}
 
@@ -37,13 +38,6 @@ FAST = {"backoff_min": 10 * MS, "backoff_max": 50 * MS}
 async def server() -> AsyncIterator[FakeServer]:
     async with fake_server() as running:
         yield running
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 5000 * MS) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(5 * MS)
 
 
 async def take(sub: Subscription, n: int, timeout: float = 5000 * MS) -> list[Event]:
@@ -384,7 +378,7 @@ async def test_an_unreachable_server_is_one_clear_line(url: str, message: str) -
 
 
 async def test_an_http_answer_is_one_clear_line() -> None:
-    from tests.e2e.servers import free_port
+    from tests.servers.servers import free_port
 
     port = free_port()
 

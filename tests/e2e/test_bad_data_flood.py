@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import MS
-from tests.e2e.servers import uvicorn_server
+from tests.servers.servers import uvicorn_server
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ from playwright.sync_api import Browser, Page
 
 from tests.conftest import MS
 from tests.e2e.chromium import launched, needs_chromium
-from tests.e2e.redis_server import REDIS_SERVER, RedisServer, running_redis
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.servers.redis_server import REDIS_SERVER, RedisServer, running_redis
+from tests.servers.servers import Server, free_port, start_process, stop_process
 
 pytestmark = [
     pytest.mark.e2e,

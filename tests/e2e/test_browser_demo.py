@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, FloatRect, Page, ViewportSize, expect
 
 from tests.conftest import MS
 from tests.e2e.chromium import launched, needs_chromium
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.servers.servers import Server, free_port, start_process, stop_process
 
 pytestmark = [
     pytest.mark.e2e,

@@ -22,8 +22,8 @@ from websockets.typing import Subprotocol
 
 from sockjet.channels import token_subprotocol
 from tests.conftest import MS
-from tests.e2e.redis_server import RedisServer
-from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
+from tests.servers.redis_server import RedisServer
+from tests.servers.servers import ROOT, Server, free_port, start_process, stop_process
 
 pytestmark = pytest.mark.e2e
 

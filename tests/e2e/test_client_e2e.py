@@ -8,7 +8,7 @@ import asyncio
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -25,10 +25,11 @@ from sockjet.client import (
 )
 from sockjet.client.events import Event
 from tests.conftest import MS
-from tests.e2e.nats_server import running_nats
-from tests.e2e.redis_server import running_redis
-from tests.e2e.servers import Server, free_port, start_process, stop_process
-from tests.e2e.tcp_proxy import tcp_proxy
+from tests.servers.nats_server import running_nats
+from tests.servers.redis_server import running_redis
+from tests.servers.servers import Server, free_port, start_process, stop_process
+from tests.servers.tcp_proxy import tcp_proxy
+from tests.timing import until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -60,13 +61,6 @@ def server() -> Iterator[Server]:
 def ws_url(server: Server | int) -> str:
     port = server if isinstance(server, int) else server.port
     return f"ws://127.0.0.1:{port}/ws"
-
-
-async def until(predicate: Callable[[], bool], timeout: float = 10000 * MS) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(10 * MS)
 
 
 async def take(sub: Subscription, n: int, timeout: float = 10000 * MS) -> list[Event]:

@@ -11,7 +11,7 @@ import pytest
 
 from examples import channels_hello
 from tests.conftest import MS
-from tests.e2e.servers import ROOT, uvicorn_server
+from tests.servers.servers import ROOT, uvicorn_server
 
 pytestmark = [pytest.mark.e2e]
 

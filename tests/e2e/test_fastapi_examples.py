@@ -12,7 +12,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import MS
-from tests.e2e.servers import Server, uvicorn_server
+from tests.servers.servers import Server, uvicorn_server
 
 pytestmark = pytest.mark.e2e
 

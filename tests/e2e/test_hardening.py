@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import MS
-from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process, uvicorn_server
+from tests.servers.servers import ROOT, Server, free_port, start_process, stop_process, uvicorn_server
 
 pytestmark = pytest.mark.e2e
 

@@ -13,8 +13,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import MS
-from tests.e2e.redis_server import running_redis
-from tests.e2e.servers import free_port, start_process, stop_process
+from tests.servers.redis_server import running_redis
+from tests.servers.servers import free_port, start_process, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 

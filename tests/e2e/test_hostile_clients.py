@@ -18,7 +18,7 @@ from websockets.asyncio.client import connect
 
 from bench.hostile import handshake_request, ping_flood, slowloris
 from tests.conftest import MS
-from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
+from tests.servers.servers import ROOT, Server, free_port, start_process, stop_process
 
 pytestmark = pytest.mark.e2e
 
@@ -69,7 +69,7 @@ async def test_the_documented_uvicorn_command_line_serves_and_closes_a_ping_floo
 
 async def test_read_back_pressure_alone_bounds_a_ping_flood() -> None:
     """Without its ping budget, sockjet's protocol still stops reading while its pongs go unread."""
-    server = serve("--ws", "tests.e2e.server_protocols:UnlimitedPings", "--log-level", "warning")
+    server = serve("--ws", "tests.servers.server_protocols:UnlimitedPings", "--log-level", "warning")
     try:
         flood = await asyncio.to_thread(ping_flood, server.process.pid, server.port, duration=5.0)
         assert not flood.closed_by_server, flood

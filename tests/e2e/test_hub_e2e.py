@@ -16,9 +16,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, running_nats
-from tests.e2e.redis_server import RedisServer, running_redis
-from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
+from tests.servers.nats_server import NatsServer, running_nats
+from tests.servers.redis_server import RedisServer, running_redis
+from tests.servers.servers import ROOT, Server, free_port, start_process, stop_process
 
 pytestmark = [pytest.mark.e2e]
 

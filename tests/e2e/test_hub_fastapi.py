@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from sockjet import status
 from tests.conftest import MS
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.servers.servers import Server, free_port, start_process, stop_process
 
 pytestmark = pytest.mark.e2e
 

@@ -20,8 +20,8 @@ from websockets.exceptions import ConnectionClosed
 
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, nats_server  # noqa: F401 - the fixture
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.servers.nats_server import NatsServer
+from tests.servers.servers import Server, free_port, start_process, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.nats]
 
@@ -35,7 +35,7 @@ def start_worker(url: str) -> Server:
 
 
 @pytest.fixture
-def workers(nats_server: NatsServer) -> Iterator[tuple[Server, Server]]:  # noqa: F811 - the fixture
+def workers(nats_server: NatsServer) -> Iterator[tuple[Server, Server]]:
     servers: list[Server] = []
     try:
         for _ in range(2):
@@ -86,7 +86,7 @@ async def until_back(server: Server) -> None:
 
 async def test_restart_with_the_store_intact_then_wiped(
     workers: tuple[Server, Server],
-    nats_server: NatsServer,  # noqa: F811 - the fixture
+    nats_server: NatsServer,
 ) -> None:
     one, two = workers
     async with connect(one.url + ROOM) as a, connect(two.url + ROOM) as b:

@@ -24,10 +24,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from tests.conftest import MS
-from tests.e2e.prometheus_server import Prometheus, running_prometheus
-from tests.e2e.redis_server import RedisServer, running_redis
-from tests.e2e.servers import ROOT, Server, free_port, start_process, stop_process
 from tests.e2e.test_hardening import CLIENT
+from tests.servers.prometheus_server import Prometheus, running_prometheus
+from tests.servers.redis_server import RedisServer, running_redis
+from tests.servers.servers import ROOT, Server, free_port, start_process, stop_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 TIMEOUT = 30000 * MS

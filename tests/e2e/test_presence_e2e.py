@@ -20,9 +20,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from sockjet import Hub
 from sockjet.hub.backends.presence import PRESENCE_TTL, crash_bound
 from tests.conftest import MS
-from tests.e2e.nats_server import running_nats
-from tests.e2e.redis_server import running_redis
-from tests.e2e.servers import Server, free_port, start_process, stop_process
+from tests.servers.nats_server import running_nats
+from tests.servers.redis_server import running_redis
+from tests.servers.servers import Server, free_port, start_process, stop_process
+from tests.timing import until
 
 pytestmark = [pytest.mark.e2e]
 
@@ -92,13 +93,6 @@ class Client:
                 ids -= {e["id"] for e in frame["leaves"]}
                 ids |= {e["id"] for e in frame["joins"]}
         return ids
-
-
-async def until(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(10 * MS)
 
 
 async def presence_of(server: Server) -> dict[str, Any]:

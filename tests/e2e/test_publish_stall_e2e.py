@@ -22,9 +22,9 @@ import pytest
 
 from sockjet import Hub, Position, PublishError, PublishOutcomeUnknown
 from tests.conftest import MS
-from tests.e2e.nats_server import running_nats
-from tests.e2e.redis_server import running_redis
 from tests.hub_fakes import connected
+from tests.servers.nats_server import running_nats
+from tests.servers.redis_server import running_redis
 
 pytestmark = pytest.mark.e2e
 

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosedOK, InvalidStatus
 from websockets.typing import Subprotocol
 
 from tests.conftest import MS
-from tests.e2e.servers import Server, uvicorn_server
+from tests.servers.servers import Server, uvicorn_server
 
 pytestmark = pytest.mark.e2e
 

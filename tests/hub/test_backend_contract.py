@@ -14,9 +14,9 @@ from sockjet.hub import Backend
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.testing import BackendContract, Check, RecordingSocket, backend_checks, check_backend
-from tests.e2e.nats_server import running_nats
-from tests.e2e.redis_server import running_redis
 from tests.hub.third_party_backend import LoopbackBackend, LoopbackBroker
+from tests.servers.nats_server import running_nats
+from tests.servers.redis_server import running_redis
 
 _broker = LoopbackBroker()
 THIRD_PARTY = BackendContract(make_backend=lambda: LoopbackBackend(_broker), spans_processes=True)

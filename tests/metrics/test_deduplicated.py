@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from sockjet import Hub
 from sockjet.metrics import recorder
-from tests.e2e.nats_server import NatsServer, running_nats
-from tests.e2e.redis_server import RedisServer, running_redis
+from tests.conftest import BACKENDS, server_url
 from tests.metrics.conftest import Reading
 
 
-@pytest.fixture(scope="module")
-def shared_redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
-
-
-@pytest.fixture(params=["memory", "redis", "nats"])
+@pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    if request.param == "memory":
-        return "memory", None
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return request.param, server.url
+    return request.param, server_url(request, request.param)
 
 
 @pytest.mark.parametrize("history_size", [0, 10], ids=["history-off", "history-on"])

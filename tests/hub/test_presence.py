@@ -22,10 +22,11 @@ from sockjet.hub.backends.nats_presence import NatsPresenceStore
 from sockjet.hub.backends.redis import RedisBackend
 from sockjet.hub.backends.redis_presence import RedisPresenceStore
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, nats_server  # noqa: F401 - the fixture
-from tests.e2e.redis_server import RedisServer, redis_server  # noqa: F401 - the fixture
+from tests.hub.backends.test_every_backend import make_hub
 from tests.hub_fakes import FakeSocket, connected
-from tests.test_hub_backends import hub_url, make_hub, shared_nats, shared_redis  # noqa: F401 - the fixtures
+from tests.servers.nats_server import NatsServer
+from tests.servers.redis_server import RedisServer
+from tests.timing import until
 
 ROOM = "lobby"
 
@@ -64,16 +65,8 @@ def replay(sock: FakeSocket, key: str = "id") -> dict[Any, dict[str, Any]]:
     return known
 
 
-async def until(predicate: Any, timeout: float = 3000 * MS) -> None:
-    async def wait() -> None:
-        while not predicate():
-            await asyncio.sleep(2 * MS)
-
-    await asyncio.wait_for(wait(), timeout)
-
-
 @pytest.fixture
-async def hub(hub_url: str | None) -> Any:  # noqa: F811 - the fixture
+async def hub(hub_url: str | None) -> Any:
     async with make_hub(hub_url, presence_interval=0) as running:
         yield running
 
@@ -236,7 +229,7 @@ async def _settled(sock: FakeSocket) -> FakeSocket:
     return sock
 
 
-async def test_churn_is_grouped_into_few_frames_with_the_right_end_state(hub_url: str | None) -> None:  # noqa: F811
+async def test_churn_is_grouped_into_few_frames_with_the_right_end_state(hub_url: str | None) -> None:
     async with make_hub(hub_url, presence_interval=200 * MS) as hub:
         watcher, _ = await enter(hub, presence_events=True)
         stay = []
@@ -303,7 +296,7 @@ async def test_observers_see_each_change_once_sync_or_async(hub: Hub, caplog: py
         hub.on_presence(42)  # type: ignore[arg-type]
 
 
-async def test_shutdown_withdraws_every_connection(hub_url: str | None) -> None:  # noqa: F811
+async def test_shutdown_withdraws_every_connection(hub_url: str | None) -> None:
     hub = make_hub(hub_url)
     seen: list[str] = []
     hub.on_presence(lambda event: seen.append(event.kind))
@@ -348,12 +341,6 @@ def test_presence_options_are_checked() -> None:
 
 
 # -- across processes (Redis, NATS): processes, crashes, restarts ------------------------------------------
-@pytest.fixture(params=["redis", "nats"])
-def shared_url(request: pytest.FixtureRequest) -> str:
-    server = request.getfixturevalue(f"shared_{request.param}")
-    return str(server.url)
-
-
 class _Nobody:
     """The local side of a process that is about to die: no members, no observers."""
 
@@ -458,7 +445,7 @@ async def test_a_dead_process_is_reaped_once_within_the_bound(shared_url: str) -
 
 
 @pytest.mark.redis
-async def test_presence_comes_back_after_redis_loses_it(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_presence_comes_back_after_redis_loses_it(redis_server: RedisServer) -> None:
     observed: list[str] = []
     async with Hub(redis_server.url, presence_ttl=0.3, presence_interval=0) as hub:
         hub.on_presence(lambda e: observed.append(e.kind))
@@ -482,7 +469,7 @@ async def test_presence_comes_back_after_redis_loses_it(redis_server: RedisServe
 
 
 @pytest.mark.redis
-async def test_upkeep_repairs_what_redis_missed(shared_redis: RedisServer) -> None:  # noqa: F811
+async def test_upkeep_repairs_what_redis_missed(shared_redis: RedisServer) -> None:
     import redis.asyncio as aioredis
     from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -526,7 +513,7 @@ async def test_upkeep_repairs_what_redis_missed(shared_redis: RedisServer) -> No
 
 @pytest.mark.redis
 async def test_a_refresh_renews_every_room_in_batches_and_repairs_a_stale_one(
-    shared_redis: RedisServer,  # noqa: F811
+    shared_redis: RedisServer,
 ) -> None:
     import redis.asyncio as aioredis
 
@@ -560,7 +547,7 @@ async def test_a_refresh_renews_every_room_in_batches_and_repairs_a_stale_one(
 
 
 @pytest.mark.redis
-async def test_a_store_stopped_with_connections_withdraws_them(shared_redis: RedisServer) -> None:  # noqa: F811
+async def test_a_store_stopped_with_connections_withdraws_them(shared_redis: RedisServer) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     backend = RedisBackend(shared_redis.url, prefix=prefix)
     await backend.start(_Nobody())
@@ -579,7 +566,7 @@ async def _raise(exc: BaseException) -> None:
 
 
 @pytest.mark.redis
-async def test_presence_fails_clearly_when_redis_is_down(redis_server: RedisServer) -> None:  # noqa: F811
+async def test_presence_fails_clearly_when_redis_is_down(redis_server: RedisServer) -> None:
     async with Hub(redis_server.url, timeout=0.5, presence_ttl=0.3) as hub:
         redis_server.stop()
         port = redis_server.port
@@ -601,7 +588,7 @@ async def test_presence_fails_clearly_when_redis_is_down(redis_server: RedisServ
 
 # -- NATS only ---------------------------------------------------------------------------------------------
 @pytest.mark.nats
-async def test_nats_presence_comes_back_after_the_server_loses_it(nats_server: NatsServer) -> None:  # noqa: F811
+async def test_nats_presence_comes_back_after_the_server_loses_it(nats_server: NatsServer) -> None:
     observed: list[str] = []
     async with Hub(nats_server.url, presence_ttl=0.3) as hub:
         hub.on_presence(lambda e: observed.append(e.kind))
@@ -619,7 +606,7 @@ async def test_nats_presence_comes_back_after_the_server_loses_it(nats_server: N
 
 
 @pytest.mark.nats
-async def test_nats_presence_fails_clearly_when_the_server_is_down(nats_server: NatsServer) -> None:  # noqa: F811
+async def test_nats_presence_fails_clearly_when_the_server_is_down(nats_server: NatsServer) -> None:
     async with Hub(nats_server.url, timeout=0.5, presence_ttl=0.3) as hub:
         sock, _ = await enter(hub, presence={"user": "ada"})
         nats_server.stop()
@@ -641,7 +628,7 @@ async def test_nats_presence_fails_clearly_when_the_server_is_down(nats_server: 
 
 
 @pytest.mark.nats
-async def test_nats_concurrent_tabs_of_one_user_make_one_first_join(shared_nats: NatsServer) -> None:  # noqa: F811
+async def test_nats_concurrent_tabs_of_one_user_make_one_first_join(shared_nats: NatsServer) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     observed: list[PresenceEvent] = []
     async with Hub(shared_nats.url, prefix=prefix) as one, Hub(shared_nats.url, prefix=prefix) as two:

@@ -132,7 +132,7 @@ def test_recent_keys_forget_the_oldest_past_max_keys() -> None:
 
 
 async def test_the_safe_retry_loop_of_docs_hub_md_runs() -> None:
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "hub.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "hub.md").read_text(encoding="utf-8")
     section = doc[doc.index("**Safe retries.**") :]
     code = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert code is not None

@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,29 +21,8 @@ from sockjet.exceptions import ConfigurationError, HubError
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE, json_frame
 from sockjet.hub.backends.redis import RedisBackend
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, running_nats
-from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
 from tests.hub_fakes import FakeSocket, connected
-
-
-@pytest.fixture(scope="module")
-def shared_redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
-
-
-@pytest.fixture(params=["memory", "redis", "nats"])
-def hub_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "memory":
-        return None
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
+from tests.servers.redis_server import RedisServer
 
 
 def make_hub(url: str | None, prefix: str | None = None, **options: Any) -> Hub:
@@ -428,12 +407,6 @@ asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
 """
 
 
-@pytest.fixture(params=["redis", "nats"])
-def shared_url(request: pytest.FixtureRequest) -> str:
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
-
-
 async def test_publishers_in_two_processes_and_members_joining_mid_stream(shared_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     count = 300
@@ -492,7 +465,7 @@ async def test_a_dropped_subscriber_fills_its_members_gaps_from_the_stream(share
 
 @pytest.mark.redis
 async def test_a_redis_restart_tells_live_members_and_old_positions_do_not_recover(
-    redis_server: RedisServer,  # noqa: F811 - the fixture
+    redis_server: RedisServer,
 ) -> None:
     async with make_hub(redis_server.url, timeout=300 * MS) as hub:
         sock, _ = await join(hub, "r")

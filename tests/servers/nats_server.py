@@ -1,6 +1,7 @@
 """A nats-server of the tests' own (JetStream on), on a free port, that a test can stop, restart and wipe.
 
-    from tests.e2e.nats_server import nats_server  # the fixture; or use NatsServer directly
+The fixture ``nats_server`` (one per test; tests/conftest.py offers it everywhere) or
+``running_nats()``; ``shared_nats`` is one server for the whole run.
 
 Its JetStream store is a temporary directory (``-sd``) that lives as long as the object, so a
 restart keeps the streams and ``wipe()`` loses them. Tests that need it are skipped, with the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -22,8 +24,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MS
-from tests.e2e.servers import free_port
+from tests.servers.servers import free_port
+from tests.timing import MS
 
 NATS_SERVER = shutil.which("nats-server") or shutil.which("nats-server", path="/usr/bin:/usr/sbin")
 SKIP_REASON = "nats-server binary not found (apt-get install nats-server); the NATS tests need a real server"
@@ -39,10 +41,16 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+NO_SERVERS = "SOCKJET_TEST_NO_SERVERS"
+"""Set (by tests/test_markers.py) to prove a marker-deselected run starts no server."""
+
+
 class NatsServer:
     """One ``nats-server`` process on ``port`` (fixed for its life, so clients can reconnect)."""
 
     def __init__(self, port: int | None = None, *, jetstream: bool = True, extra: Sequence[str] = ()) -> None:
+        if os.environ.get(NO_SERVERS):
+            raise RuntimeError(f"{NO_SERVERS} is set, yet a test started a nats-server")
         if NATS_SERVER is None:  # pragma: no cover - CI installs nats-server
             pytest.skip(SKIP_REASON)
         self.port = port or free_port()

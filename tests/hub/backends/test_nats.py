@@ -10,7 +10,6 @@ import ssl
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,18 +21,12 @@ from sockjet.hub import Envelope
 from sockjet.hub.backends.nats import NatsBackend
 from sockjet.hub.backends.nats_counts import Report, ReportKind
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, nats_server, running_nats  # noqa: F401 - the fixture
-from tests.e2e.servers import free_port
+from tests.hub.backends.test_every_backend import joined_socket, wait_for_delivery
 from tests.hub_fakes import connected
-from tests.test_hub_backends import joined_socket, wait_for_delivery
+from tests.servers.nats_server import NatsServer, running_nats
+from tests.servers.servers import free_port
 
 pytestmark = pytest.mark.nats
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
 
 
 def prefix() -> str:
@@ -105,7 +98,7 @@ async def test_a_dead_process_stops_counting_after_presence_ttl(shared_nats: Nat
 
 
 async def test_outage_publish_fails_fast_members_stay_and_messages_flow_again(
-    nats_server: NatsServer,  # noqa: F811 - the fixture
+    nats_server: NatsServer,
 ) -> None:
     timeout = 300 * MS
     pre = prefix()

@@ -19,6 +19,7 @@ from sockjet.hub.handoff import Unfinished
 from sockjet.types import Message
 from tests.conftest import MS
 from tests.hub_fakes import websocket_scope
+from tests.timing import until
 
 
 class FlowSocket:
@@ -57,14 +58,6 @@ class FlowSocket:
         return self
 
 
-async def until(predicate: Any, timeout: float = 2000 * MS) -> None:
-    async def wait() -> None:
-        while not predicate():
-            await asyncio.sleep(0)
-
-    await asyncio.wait_for(wait(), timeout)
-
-
 def other_tasks() -> set[asyncio.Task[Any]]:
     return {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
 
@@ -99,7 +92,7 @@ async def test_order_is_kept_across_the_switch_from_direct_to_queued_and_back() 
         while len(sock.frames) < 15:
             sock.read()
             await asyncio.sleep(0)
-        await until(lambda: member.state is MemberState.IDLE)
+        await until(lambda: member.state is MemberState.IDLE, poll=0)
         assert sock.frames == sent[:15]
         sock.read()
         sock.high_water = 1000

@@ -9,7 +9,7 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -19,30 +19,9 @@ from sockjet.exceptions import HubError, PayloadTooLarge, PublishError, PublishO
 from sockjet.hub import MAX_ROOM_NAME_BYTES, Envelope, Position
 from sockjet.hub.backends.redis import RedisBackend, redacted
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, running_nats
-from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
-from tests.e2e.servers import free_port
 from tests.hub_fakes import FakeSocket, connected
-
-
-@pytest.fixture(scope="module")
-def shared_redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
-
-
-@pytest.fixture(params=["memory", "redis", "nats"])
-def hub_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "memory":
-        return None
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
+from tests.servers.redis_server import RedisServer
+from tests.servers.servers import free_port
 
 
 def make_hub(url: str | None, **options: Any) -> Hub:
@@ -243,12 +222,6 @@ async def test_room_names_over_the_limit_are_refused_everywhere(hub_url: str | N
 
 
 # -- Redis and NATS: processes ---------------------------------------------------------------------------
-@pytest.fixture(params=["redis", "nats"])
-def shared_url(request: pytest.FixtureRequest) -> str:
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
-
-
 async def test_two_processes_share_rooms_and_counts(shared_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     async with Hub(shared_url, prefix=prefix) as one, Hub(shared_url, prefix=prefix) as two:
@@ -358,7 +331,7 @@ async def wait_for_delivery(hub: Hub, room: str, sock: FakeSocket, marker: str) 
 
 @pytest.mark.redis
 async def test_redis_outage_publish_fails_fast_members_stay_and_messages_flow_again(
-    redis_server: RedisServer,  # noqa: F811 - the fixture
+    redis_server: RedisServer,
 ) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     timeout = 300 * MS
@@ -475,7 +448,7 @@ async def test_a_redis_backend_that_is_not_started() -> None:
 
 @pytest.mark.redis
 async def test_a_publish_redis_refuses_is_a_publish_error_and_a_flushed_script_is_loaded_again(
-    redis_server: RedisServer,  # noqa: F811 - the fixture
+    redis_server: RedisServer,
 ) -> None:
     import redis.asyncio as aioredis
 

@@ -3,7 +3,7 @@ suite over every backend (ids ``memory``, ``redis``, ``nats``), then what only R
 processes publishing at once, a restart that loses the stream, keys that expire.
 
 These drive the backends directly with a recording ``LocalRooms``; the hub's use of them is
-tested in tests/test_hub_history.py.
+tested in tests/hub/test_history.py.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -24,9 +24,8 @@ from sockjet.hub.backends.redis import RedisBackend
 from sockjet.hub.backends.redis_history import meta_key, parse_live, parse_slice, stream_key
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.position import KIND_BYTES, KIND_JSON, KIND_TEXT, Position, Publication, kind_of
-from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, running_nats
-from tests.e2e.redis_server import RedisServer, redis_server, running_redis  # noqa: F401 - the fixture
+from tests.conftest import BACKENDS, MS, server_url
+from tests.servers.redis_server import RedisServer
 
 
 class Recorder:
@@ -70,20 +69,8 @@ class Recorder:
         return self.publications
 
 
-@pytest.fixture(scope="module")
-def shared_redis() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
 def prefix() -> str:
     return f"test-{uuid.uuid4().hex[:8]}:"
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
 
 
 def make_backend(url: str | None, prefix_: str | None = None, **options: float) -> Backend:
@@ -94,12 +81,9 @@ def make_backend(url: str | None, prefix_: str | None = None, **options: float) 
     return RedisBackend(url, prefix=prefix_ or prefix(), **options)  # type: ignore[arg-type]
 
 
-@pytest.fixture(params=["memory", "redis", "nats"])
+@pytest.fixture(params=BACKENDS)
 def backend_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "memory":
-        return None
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
+    return server_url(request, request.param)
 
 
 @pytest.fixture
@@ -211,12 +195,6 @@ async def test_rooms_have_their_own_streams_and_epochs(started: tuple[Backend, R
 
 
 # -- Redis and NATS -------------------------------------------------------------------------------------------
-@pytest.fixture(params=["redis", "nats"])
-def shared_url(request: pytest.FixtureRequest) -> str:
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{request.param}")
-    return server.url
-
-
 async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(shared_url: str) -> None:
     shared = prefix()
     locals_ = [Recorder(), Recorder()]
@@ -248,7 +226,7 @@ async def test_concurrent_publishers_in_two_processes_get_one_gap_free_order(sha
 
 @pytest.mark.redis
 async def test_a_redis_restart_starts_a_new_epoch_and_reports_the_interruption(
-    redis_server: RedisServer,  # noqa: F811 - the fixture
+    redis_server: RedisServer,
 ) -> None:
     backend = make_backend(redis_server.url, timeout=300 * MS, backoff=(0.01, 0.05))  # type: ignore[arg-type]
     local = Recorder()
@@ -273,7 +251,7 @@ async def test_a_redis_restart_starts_a_new_epoch_and_reports_the_interruption(
 
 @pytest.mark.redis
 async def test_publish_and_read_while_redis_is_down_fail_clearly(
-    redis_server: RedisServer,  # noqa: F811 - the fixture
+    redis_server: RedisServer,
 ) -> None:
     backend = make_backend(redis_server.url, timeout=300 * MS)  # type: ignore[arg-type]
     await backend.start(Recorder())

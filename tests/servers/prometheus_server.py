@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import MS
-from tests.e2e.servers import free_port
+from tests.servers.servers import free_port
+from tests.timing import MS
 
 PROMETHEUS = shutil.which("prometheus") or shutil.which("prometheus", path="/usr/bin:/usr/sbin")
 SKIP_REASON = "prometheus binary not found (apt-get install prometheus); the metrics e2e test needs a real server"

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -35,16 +34,10 @@ from sockjet.hub.backends.nats_history import (
 )
 from sockjet.hub.position import Publication
 from tests.conftest import MS
-from tests.e2e.nats_server import NatsServer, nats_server, running_nats  # noqa: F401 - the fixture
 from tests.hub_fakes import FakeSocket, connected
+from tests.servers.nats_server import NatsServer, running_nats
 
 pytestmark = pytest.mark.nats
-
-
-@pytest.fixture(scope="module")
-def shared_nats() -> Iterator[NatsServer]:
-    with running_nats() as server:
-        yield server
 
 
 def make_hub(url: str, prefix: str | None = None, **options: Any) -> Hub:
@@ -71,7 +64,7 @@ async def publish_when_back(hub: Hub, room: str, data: str) -> Position:
             await asyncio.sleep(20 * MS)
 
 
-async def test_a_restart_with_the_store_intact_keeps_every_position(nats_server: NatsServer) -> None:  # noqa: F811
+async def test_a_restart_with_the_store_intact_keeps_every_position(nats_server: NatsServer) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     async with make_hub(nats_server.url, prefix, timeout=300 * MS) as here, make_hub(nats_server.url, prefix) as there:
         sock, member = await join(here, "r")
@@ -90,7 +83,7 @@ async def test_a_restart_with_the_store_intact_keeps_every_position(nats_server:
         assert history.recovered and [m.data for m in history.messages] == ["before 1", "before 2", *got[3:]]
 
 
-async def test_a_wiped_store_is_a_new_epoch_and_members_are_told(nats_server: NatsServer) -> None:  # noqa: F811
+async def test_a_wiped_store_is_a_new_epoch_and_members_are_told(nats_server: NatsServer) -> None:
     async with make_hub(nats_server.url, timeout=300 * MS) as hub:
         sock, _ = await join(hub, "r")
         before = await hub.publish("r", "before")
@@ -248,7 +241,7 @@ async def test_an_idle_rooms_epoch_marker_loses_races_gracefully_and_survives_a_
             await backend.open_stream("other", retention=keep)
 
 
-async def test_read_and_publish_while_nats_is_down_fail_clearly(nats_server: NatsServer) -> None:  # noqa: F811
+async def test_read_and_publish_while_nats_is_down_fail_clearly(nats_server: NatsServer) -> None:
     async with make_hub(nats_server.url, timeout=300 * MS) as hub:
         nats_server.stop()
         with pytest.raises(PublishError, match=re.escape("Could not publish to room 'r': NATS at")):

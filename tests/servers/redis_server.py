@@ -1,6 +1,7 @@
 """A redis-server of the tests' own, on a free port, that a test can stop and restart.
 
-    from tests.e2e.redis_server import redis_server  # the fixture; or use RedisServer directly
+The fixture ``redis_server`` (one per test; tests/conftest.py offers it everywhere) or
+``running_redis()``; ``shared_redis`` is one server for the whole run.
 
 Started with ``--save '' --appendonly no`` (nothing on disk). Tests that need it are skipped,
 with the reason, only when the ``redis-server`` binary is absent.
@@ -9,6 +10,7 @@ with the reason, only when the ``redis-server`` binary is absent.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -17,8 +19,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import MS
-from tests.e2e.servers import free_port
+from tests.servers.servers import free_port
+from tests.timing import MS
 
 REDIS_SERVER = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
 SKIP_REASON = "redis-server binary not found (apt-get install redis-server); the Redis tests need a real server"
@@ -33,10 +35,16 @@ def _answers_ping(port: int) -> bool:
         return False
 
 
+NO_SERVERS = "SOCKJET_TEST_NO_SERVERS"
+"""Set (by tests/test_markers.py) to prove a marker-deselected run starts no server."""
+
+
 class RedisServer:
     """One ``redis-server`` process on ``port`` (fixed for its life, so clients can reconnect)."""
 
     def __init__(self, port: int | None = None) -> None:
+        if os.environ.get(NO_SERVERS):
+            raise RuntimeError(f"{NO_SERVERS} is set, yet a test started a redis-server")
         if REDIS_SERVER is None:  # pragma: no cover - CI installs redis-server
             pytest.skip(SKIP_REASON)
         self.port = port or free_port()

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.conftest import MS
+from tests.timing import MS
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCKJET_WS = "sockjet.server:SockjetWebSocketProtocol"
