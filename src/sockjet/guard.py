@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from sockjet import status
+from sockjet._checks import is_int, is_number
 from sockjet._errors import log_refusal
 from sockjet.exceptions import ConfigurationError
 from sockjet.limits import Limiter, RateLimit
@@ -51,10 +52,10 @@ class ConnectionOptions:
             OriginPolicy(self.allowed_origins)  # validate the patterns now, not at the first handshake
         for name in ("max_message_size", "max_connections"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            if value is not None and (not is_int(value) or value < 1):
                 raise ConfigurationError(f"{name} must be a positive integer or None, not {value!r}")
         idle = self.idle_timeout
-        if idle is not None and (not isinstance(idle, int | float) or isinstance(idle, bool) or not idle > 0):
+        if idle is not None and (not is_number(idle) or not idle > 0):
             raise ConfigurationError(
                 f"idle_timeout must be a positive number of seconds or None, not {self.idle_timeout!r}"
             )

@@ -13,15 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator, Coroutine
 from types import TracebackType
 from typing import Any
 
 from sockjet import status
+from sockjet._checks import is_int
 from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends._urls import redacted
-from sockjet.hub.backends.base import Backend, Retention
+from sockjet.hub.backends.base import Backend
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.subjects import server_urls, subject_base
@@ -32,14 +32,14 @@ from sockjet.hub.history import (
     HISTORY_LOST_CLOSE_CODE,
     HISTORY_LOST_CLOSE_REASON,
     Frame,
-    RetentionRules,
     RoomHistories,
 )
 from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.loggable import loggable
 from sockjet.hub.member import Member, fan_out
 from sockjet.hub.membership import Action, Membership, needs_backend
-from sockjet.hub.outbox import Outbox, OverflowPolicy, check_limits
+from sockjet.hub.options import HubOptions, Option
+from sockjet.hub.outbox import Outbox, OverflowPolicy
 from sockjet.hub.position import History, Position, Publication, as_position
 from sockjet.hub.presence import PresenceEvents, PresenceStats, encode_info, events_mode
 from sockjet.hub.presence_tracker import Announced, Observer, PresenceTracker
@@ -56,11 +56,6 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 _NATS_SCHEMES = ("nats://", "tls://")
 MAX_IDEMPOTENCY_KEY_BYTES = 256
 """The longest ``idempotency_key``, in bytes of UTF-8."""
-
-
-def _positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{name} must be a number > 0, got {value!r}.")
 
 
 class Hub:
@@ -102,6 +97,24 @@ class Hub:
     Every process of one hub (same URL and prefix) must use the same history options.
     """
 
+    max_queue: Option[int] = Option()
+    max_queue_bytes: Option[int] = Option()
+    overflow: Option[OverflowPolicy] = Option()
+    max_payload: Option[int] = Option()
+    timeout: Option[float] = Option()
+    close_timeout: Option[float] = Option()
+    drain_timeout: Option[float] = Option()
+    presence_ttl: Option[float] = Option()
+    max_presence_info: Option[int] = Option()
+    presence_interval: Option[float] = Option()
+    prefix: Option[str] = Option()
+    history_size: Option[int] = Option()
+    history_ttl: Option[float | None] = Option()
+    history_meta_ttl: Option[float] = Option()
+    frame: Option[Frame | None] = Option()
+    history_by_prefix: Option[dict[str, int]] = Option()
+    idempotency_ttl: Option[float] = Option()
+
     def __init__(
         self,
         url: str | None = None,
@@ -138,55 +151,35 @@ class Hub:
         if url is not None and url.startswith(_NATS_SCHEMES):
             server_urls(url)
             subject_base(prefix)
-        check_limits(max_messages=max_queue, max_bytes=max_queue_bytes, overflow=overflow)
-        if isinstance(max_payload, bool) or not isinstance(max_payload, int) or max_payload < 1:
-            raise ConfigurationError(f"max_payload must be an int >= 1, got {max_payload!r}.")
-        if isinstance(max_presence_info, bool) or not isinstance(max_presence_info, int) or max_presence_info < 2:
-            raise ConfigurationError(f"max_presence_info must be an int >= 2, got {max_presence_info!r}.")
-        if (
-            isinstance(presence_interval, bool)
-            or not isinstance(presence_interval, (int, float))
-            or presence_interval < 0
-        ):
-            raise ConfigurationError(f"presence_interval must be a number >= 0, got {presence_interval!r}.")
-        for name, value in (
-            ("timeout", timeout),
-            ("close_timeout", close_timeout),
-            ("drain_timeout", drain_timeout),
-            ("presence_ttl", presence_ttl),
-        ):
-            _positive(name, value)
-        _check_idempotency_ttl(idempotency_ttl)
-        retention = _retention(history_size, history_ttl, history_meta_ttl)
-        rules = RetentionRules(
-            retention,
-            {
-                prefix: _retention(size, history_ttl, history_meta_ttl)
-                for prefix, size in _by_prefix(history_by_prefix).items()
-            },
+        self.options = HubOptions(
+            max_queue=max_queue,
+            max_queue_bytes=max_queue_bytes,
+            overflow=overflow,
+            max_payload=max_payload,
+            timeout=timeout,
+            close_timeout=close_timeout,
+            drain_timeout=drain_timeout,
+            presence_ttl=presence_ttl,
+            max_presence_info=max_presence_info,
+            presence_interval=presence_interval,
+            prefix=prefix,
+            history_size=history_size,
+            history_ttl=history_ttl,
+            history_meta_ttl=history_meta_ttl,
+            frame=frame,
+            history_by_prefix=history_by_prefix,
+            idempotency_ttl=idempotency_ttl,
         )
-        if frame is not None and not callable(frame):
-            raise ConfigurationError(f"frame must be a callable (Publication) -> str | bytes, or None; got {frame!r}.")
+        """Every option but the URL, the backend and ``drain_on_signal``, checked and frozen."""
         self.url = url
         self._given_backend = backend
-        self.max_queue = max_queue
-        self.max_queue_bytes = max_queue_bytes
-        self.overflow: OverflowPolicy = overflow
-        self.max_payload = max_payload
-        self.timeout = timeout
-        self.close_timeout = close_timeout
-        self.drain_timeout = drain_timeout
-        self.presence_ttl = presence_ttl
-        self.max_presence_info = max_presence_info
-        self.presence_interval = presence_interval
-        self.prefix = prefix
         self.drain_on_signal = drain_on_signal
-        self.idempotency_ttl = idempotency_ttl
+        """Read when ``hub.lifespan`` starts: may be changed until then."""
         self._membership: Membership[Member] = Membership()
         self._members: dict[int, Member] = {}
         self._loops: dict[asyncio.AbstractEventLoop, int] = {}
         """How many members each event loop serves (almost always one loop)."""
-        self._backend: Backend = MemoryBackend(idempotency_ttl=idempotency_ttl)
+        self._backend: Backend = MemoryBackend(idempotency_ttl=self.options.idempotency_ttl)
         self._running = False
         self._stopping = False
         self._start_lock = asyncio.Lock()
@@ -197,23 +190,19 @@ class Hub:
         """The codecs of the attached channels links, with how many links use each."""
         self._framed: dict[str, int] = {}
         """Per room, how many of its members carry a channels link."""
-        self.history_size = history_size
-        self.history_ttl = history_ttl
-        self.history_meta_ttl = history_meta_ttl
-        self.frame = frame
         self._history: RoomHistories[Member] | None = None
-        self.history_by_prefix = dict(history_by_prefix or {})
+        rules = self.options.retention
         if rules.any:
             self._history = RoomHistories(
                 rules,
-                frame,
+                self.options.frame,
                 members=self._membership.members,
                 deliver=self._deliver_to,
                 lost=self._history_lost,
                 spawn=self._spawn,
                 framed=self._deliver_framed,
             )
-        self._presence = PresenceTracker(self._offer, interval=presence_interval, spawn=self._spawn)
+        self._presence = PresenceTracker(self._offer, interval=self.options.presence_interval, spawn=self._spawn)
 
     def __repr__(self) -> str:
         if self._given_backend is not None:
@@ -225,26 +214,26 @@ class Hub:
         if self._given_backend is not None:
             return self._given_backend  # started again after each stop
         if self.url is None or self.url == "memory://":
-            return MemoryBackend(idempotency_ttl=self.idempotency_ttl)
+            return MemoryBackend(idempotency_ttl=self.options.idempotency_ttl)
         if self.url.startswith(_NATS_SCHEMES):
             from sockjet.hub.backends.nats import NatsBackend
 
             return NatsBackend(
                 self.url,
-                timeout=self.timeout,
-                prefix=self.prefix,
-                presence_ttl=self.presence_ttl,
+                timeout=self.options.timeout,
+                prefix=self.options.prefix,
+                presence_ttl=self.options.presence_ttl,
                 history=None if self._history is None else self._history.retention.widest,
-                idempotency_ttl=self.idempotency_ttl,
+                idempotency_ttl=self.options.idempotency_ttl,
             )
         from sockjet.hub.backends.redis import RedisBackend
 
         return RedisBackend(
             self.url,
-            timeout=self.timeout,
-            prefix=self.prefix,
-            presence_ttl=self.presence_ttl,
-            idempotency_ttl=self.idempotency_ttl,
+            timeout=self.options.timeout,
+            prefix=self.options.prefix,
+            presence_ttl=self.options.presence_ttl,
+            idempotency_ttl=self.options.idempotency_ttl,
         )
 
     @property
@@ -305,7 +294,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         members = [m for m in self._members.values() if m.loop is loop]
         for member in members:
-            member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.drain_timeout)
+            member.close(SHUTDOWN_CLOSE_CODE, SHUTDOWN_CLOSE_REASON, drain=self.options.drain_timeout)
         await asyncio.gather(*(member.wait_closed() for member in members))
 
     async def __aenter__(self) -> Hub:
@@ -384,7 +373,7 @@ class Hub:
         info_json: str | None = None
         user_key = ""
         if presence is not None:
-            info_json, user_key = encode_info(presence, max_bytes=self.max_presence_info)
+            info_json, user_key = encode_info(presence, max_bytes=self.options.max_presence_info)
         announced = _SILENT if info_json is None and mode is None else Announced(info_json, user_key, mode)
         return _Join(self, room, websocket, overflow, max_queue, max_queue_bytes, announced, position)
 
@@ -489,7 +478,7 @@ class Hub:
         """
         check_room(room)
         _check_idempotency_key(idempotency_key)
-        envelope = Envelope.build(room, data, max_payload=self.max_payload)
+        envelope = Envelope.build(room, data, max_payload=self.options.max_payload)
         if not self._running:
             await self.start()
         if self._history is None or not self._keeps_history(room):
@@ -508,7 +497,7 @@ class Hub:
         """
         check_room(room)
         position = as_position(since)
-        if isinstance(limit, bool) or not (limit is None or (isinstance(limit, int) and limit >= 0)):
+        if not (limit is None or (is_int(limit) and limit >= 0)):
             raise ValueError(f"limit must be None or an int >= 0, got {limit!r}.")
         if self._history is None or not self._keeps_history(room):
             raise ConfigurationError(
@@ -603,9 +592,9 @@ class Hub:
         self, overflow: OverflowPolicy | None, max_queue: int | None, max_queue_bytes: int | None
     ) -> Outbox[Message]:
         return Outbox(
-            max_messages=self.max_queue if max_queue is None else max_queue,
-            max_bytes=self.max_queue_bytes if max_queue_bytes is None else max_queue_bytes,
-            overflow=self.overflow if overflow is None else overflow,
+            max_messages=self.options.max_queue if max_queue is None else max_queue,
+            max_bytes=self.options.max_queue_bytes if max_queue_bytes is None else max_queue_bytes,
+            overflow=self.options.overflow if overflow is None else overflow,
         )
 
     async def _member_for(
@@ -631,8 +620,8 @@ class Hub:
                 websocket,
                 outbox=outbox,
                 membership=self._membership,
-                max_payload=self.max_payload,
-                close_timeout=self.close_timeout,
+                max_payload=self.options.max_payload,
+                close_timeout=self.options.close_timeout,
                 on_gone=self._forget,
                 loop=loop,
             )
@@ -765,39 +754,6 @@ class _LocalView:
 
 _SILENT = Announced(None, "", None)
 """What a join without presence announces (nothing): one value for all of them."""
-
-
-def _by_prefix(sizes: Any) -> dict[str, int]:
-    if sizes is None:
-        return {}
-    if not isinstance(sizes, dict) or not all(isinstance(p, str) and p for p in sizes):
-        raise ConfigurationError(
-            f"history_by_prefix must be a dict of non-empty room-name prefixes to sizes, got {sizes!r}."
-        )
-    return sizes
-
-
-def _retention(size: Any, ttl: Any, meta_ttl: Any) -> Retention | None:
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise ConfigurationError(f"history_size must be an int >= 0 (0: no history), got {size!r}.")
-    if ttl is not None:
-        _positive("history_ttl", ttl)
-    _positive("history_meta_ttl", meta_ttl)
-    if ttl is not None and meta_ttl < ttl:
-        raise ConfigurationError(
-            f"history_meta_ttl ({meta_ttl!r}) must be >= history_ttl ({ttl!r}): "
-            "a room's position must outlive its messages."
-        )
-    if size == 0:
-        return None
-    return Retention(size=size, ttl=None if ttl is None else float(ttl), meta_ttl=float(meta_ttl))
-
-
-def _check_idempotency_ttl(ttl: Any) -> None:
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise TypeError(f"idempotency_ttl must be a number of seconds (int or float), got {loggable(ttl)}.")
-    if not 0 < ttl < math.inf:
-        raise ConfigurationError(f"idempotency_ttl must be a finite number of seconds > 0, got {ttl!r}.")
 
 
 def _check_idempotency_key(key: Any) -> None:

@@ -13,6 +13,7 @@ import enum
 from collections import deque
 from typing import Any, Generic, Literal, TypeVar
 
+from sockjet._checks import check_int
 from sockjet.exceptions import ConfigurationError
 
 _T = TypeVar("_T")
@@ -36,10 +37,8 @@ class Offer(enum.Enum):
 
 def check_limits(*, max_messages: int, max_bytes: int, overflow: str) -> None:
     """Raise ``ConfigurationError`` for limits that cannot work."""
-    if isinstance(max_messages, bool) or not isinstance(max_messages, int) or max_messages < 1:
-        raise ConfigurationError(f"max_queue must be an int >= 1, got {max_messages!r}.")
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
-        raise ConfigurationError(f"max_queue_bytes must be an int >= 1, got {max_bytes!r}.")
+    check_int("max_queue", max_messages, 1)
+    check_int("max_queue_bytes", max_bytes, 1)
     if overflow not in OVERFLOW_POLICIES:
         raise ConfigurationError(
             f"overflow must be one of {', '.join(map(repr, OVERFLOW_POLICIES))}, got {overflow!r}."

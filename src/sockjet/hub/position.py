@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sockjet._checks import is_int
 from sockjet.exceptions import SockjetError
 
 _EPOCH = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -46,7 +47,7 @@ class Position:
             raise ValueError(
                 f"A Position's epoch is 1 to 64 characters of A-Z, a-z, 0-9, '_' or '-', got {self.epoch!r}."
             )
-        if isinstance(self.offset, bool) or not isinstance(self.offset, int) or not 0 <= self.offset <= MAX_OFFSET:
+        if not is_int(self.offset) or not 0 <= self.offset <= MAX_OFFSET:
             raise ValueError(f"A Position's offset is an int from 0 to 2**63-1, got {self.offset!r}.")
 
     @classmethod
