@@ -24,6 +24,7 @@ from sockjet.hub.hub import SHUTDOWN_CLOSE_CODE, Hub
 from sockjet.hub.hub_websocket import HubWebSocket
 from sockjet.hub.member import OVERFLOW_CLOSE_CODE, Member
 from sockjet.hub.member_state import MemberState
+from sockjet.hub.options import HubOptions
 from sockjet.hub.outbox import OverflowPolicy
 from sockjet.hub.position import History, IncomparablePositions, Position, Publication, StreamSlice
 from sockjet.hub.presence import PresenceEvent, PresenceStats
@@ -39,6 +40,7 @@ __all__ = [
     "History",
     "Hub",
     "HubError",
+    "HubOptions",
     "HubWebSocket",
     "IncomparablePositions",
     "LocalRooms",
