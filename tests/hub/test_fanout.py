@@ -357,6 +357,6 @@ async def test_join_blocks_outside_a_task_are_not_tracked() -> None:
     async with Hub() as hub:
         sock = await FlowSocket().accept()
         member = await hub.join("r", sock.websocket).__aenter__()
-        member.entered(None)
-        assert member.exited(None, None) is False
+        member._entered(None)
+        assert member._exited(None, None) is False
         assert not member.interrupted

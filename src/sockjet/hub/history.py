@@ -28,7 +28,7 @@ logger = logging.getLogger("sockjet.hub")
 
 HISTORY_LOST_CLOSE_CODE = 3410
 """The hub closes a live member with this code when it missed messages that history cannot give
-back (the stream was trimmed, expired, or lost with a Redis restart). A client should reconnect
+back (the stream was trimmed, expired, or lost with a Redis restart or a wiped NATS store). A client should reconnect
 and resynchronise: reload the state, or join again without ``since``."""
 HISTORY_LOST_CLOSE_REASON = "history lost"
 

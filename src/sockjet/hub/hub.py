@@ -1,7 +1,7 @@
-"""``Hub``: rooms and publish, over an in-process or Redis backend.
+"""``Hub``: rooms and publish, over an in-process, Redis, NATS or user-supplied backend.
 
 Flow of one publish: ``publish(room, data)`` encodes ``data`` once into an ``Envelope`` ->
-the backend carries it to every process (memory: this one, at once; Redis: every subscriber) ->
+the backend carries it to every process (memory: this one, at once; Redis, NATS: every subscribed process) ->
 each process's hub hands the same ASGI message to each local member (never awaiting): an idle
 member's socket gets it at once, a busy member queues it for its writer. Who is in which room,
 and when the backend must subscribe or unsubscribe, is decided by the pure ``Membership``.
@@ -340,7 +340,7 @@ class Hub:
         presence: dict[str, Any] | None = None,
         presence_events: PresenceEvents = False,
         since: Position | str | None = None,
-    ) -> _Join:
+    ) -> contextlib.AbstractAsyncContextManager[Member]:
         """``async with hub.join(room, websocket) as member:`` -- a member of ``room`` inside the block.
 
         ``websocket``: sockjet's, Starlette's or FastAPI's ``WebSocket`` (anything that fits
@@ -457,7 +457,7 @@ class Hub:
     async def detach_channel(self, member: Member) -> None:
         """End an attached channels member (after its joins ended): its writer stops, queued frames are dropped."""
         self._unregister(member)
-        await member.stop()
+        await member._stop()
 
     # -- publish ------------------------------------------------------------------------------------
     @_metrics.observe_publish
@@ -597,6 +597,52 @@ class Hub:
             overflow=self.options.overflow if overflow is None else overflow,
         )
 
+    async def _join_block(
+        self,
+        room: str,
+        websocket: HubWebSocket,
+        overflow: OverflowPolicy | None,
+        max_queue: int | None,
+        max_queue_bytes: int | None,
+        announced: Announced,
+        since: Position | None,
+        task: asyncio.Task[Any] | None,
+    ) -> Member:
+        """Enter one ``hub.join`` block: the member (made or reused), the room, its presence, its position."""
+        # By name, so that a Starlette/FastAPI WebSocket (its own WebSocketState) can join too.
+        if getattr(websocket.application_state, "name", None) != "CONNECTED":
+            raise RuntimeError(
+                f"Cannot join room {loggable(room)}: the WebSocket is not connected. "
+                "Call 'await websocket.accept()' first."
+            )
+        member = await self._member_for(websocket, overflow, max_queue, max_queue_bytes, room)
+        if self._membership.depth(room, member):
+            self._presence.check_nested(room, member, announced)
+        await self._enter(room, member, since)
+        if self._membership.depth(room, member) == 1:
+            try:
+                await self._presence.join(room, member, announced)
+            except BaseException:
+                await self._exit(room, member)
+                raise
+        member.position = None if self._history is None else self._history.position(room, member)
+        member._entered(task)
+        return member
+
+    async def _leave_block(
+        self, room: str, member: Member, task: asyncio.Task[Any] | None, exc: BaseException | None
+    ) -> None:
+        """Leave one ``hub.join`` block; the block ends as a disconnect if the hub closed the member."""
+        interrupted = member._exited(task, exc)
+        await self._exit(room, member)
+        if interrupted:
+            code = member.close_code or status.WS_1006_ABNORMAL_CLOSURE
+            raise disconnect_for(member.websocket, code, "closed by the hub") from None
+        if member.peer_gone and isinstance(exc, RuntimeError):
+            # A delivery found the peer gone, so the socket now refuses the endpoint's next call
+            # ("WebSocket is not connected"): end the block as the disconnect it is.
+            raise disconnect_for(member.websocket, status.WS_1006_ABNORMAL_CLOSURE) from None
+
     async def _member_for(
         self,
         websocket: HubWebSocket,
@@ -670,9 +716,9 @@ class Hub:
                 )
         if Action.STOP_MEMBER in actions and member.channel is None:
             self._unregister(member)
-            await member.stop()
+            await member._stop()
         elif member not in self._membership and (member.channel is None or member.closed):
-            await member.stop()  # closed or gone meanwhile: wait until the hub is done with it
+            await member._stop()  # closed or gone meanwhile: wait until the hub is done with it
         # A channels member stays attached without rooms: its connection still sends replies.
 
     def _unframe(self, room: str) -> None:
@@ -830,46 +876,27 @@ class _Join:
         self._task: asyncio.Task[Any] | None = None
 
     async def __aenter__(self) -> Member:
-        hub, room, websocket = self._hub, self._room, self._websocket
         if self._member is not None:
             raise RuntimeError("This hub.join(...) context is already in use; call hub.join again.")
-        # By name, so that a Starlette/FastAPI WebSocket (its own WebSocketState) can join too.
-        if getattr(websocket.application_state, "name", None) != "CONNECTED":
-            raise RuntimeError(
-                f"Cannot join room {loggable(room)}: the WebSocket is not connected. "
-                "Call 'await websocket.accept()' first."
-            )
-        member = await hub._member_for(websocket, self._overflow, self._max_queue, self._max_queue_bytes, room)
-        if hub._membership.depth(room, member):
-            hub._presence.check_nested(room, member, self._announced)
-        await hub._enter(room, member, self._since)
-        if hub._membership.depth(room, member) == 1:
-            try:
-                await hub._presence.join(room, member, self._announced)
-            except BaseException:
-                await hub._exit(room, member)
-                raise
-        member.position = None if hub._history is None else hub._history.position(room, member)
-        self._member = member
         self._task = asyncio.current_task()
-        member.entered(self._task)
-        return member
+        self._member = await self._hub._join_block(
+            self._room,
+            self._websocket,
+            self._overflow,
+            self._max_queue,
+            self._max_queue_bytes,
+            self._announced,
+            self._since,
+            self._task,
+        )
+        return self._member
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         member, self._member = self._member, None
-        if member is None:
-            return
-        interrupted = member.exited(self._task, exc)
-        await self._hub._exit(self._room, member)
-        if interrupted:
-            code = member.close_code or status.WS_1006_ABNORMAL_CLOSURE
-            raise disconnect_for(member.websocket, code, "closed by the hub") from None
-        if member.peer_gone and isinstance(exc, RuntimeError):
-            # A delivery found the peer gone, so the socket now refuses the endpoint's next call
-            # ("WebSocket is not connected"): end the block as the disconnect it is.
-            raise disconnect_for(member.websocket, status.WS_1006_ABNORMAL_CLOSURE) from None
+        if member is not None:
+            await self._hub._leave_block(self._room, member, self._task, exc)
 
 
 __all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]

@@ -1,7 +1,7 @@
 """A connection as the hub sees it: one bounded outbox, and a writer task only while a send is pending.
 
-A delivery to an idle member is sent at once by the delivering task (a publish, or the Redis
-reader): on a writable socket the send completes without suspending, so the common case costs
+A delivery to an idle member is sent at once by the delivering task (a publish, or the
+backend's reader): on a writable socket the send completes without suspending, so the common case costs
 no task switch and nothing allocated beyond the send itself. When that send suspends (the
 socket's buffer is full), the same unfinished send is handed to a writer task (``handoff``), the
 member becomes ``BUSY``, and every later delivery waits in the bounded outbox until the writer
@@ -200,9 +200,10 @@ class Member:
             self._closed_waiter = self.loop.create_future()
         await asyncio.shield(self._closed_waiter)
 
-    # -- the hub's side -------------------------------------------------------------------------
+    # -- sending without awaiting (the hub's fan-out, and channels' own frames) -------------------
     def deliver(self, message: Message, size: int) -> None:
-        """Send ``message`` now if the member is idle, else queue it; never awaits.
+        """Send ``message`` (an ASGI ``websocket.send`` of ``size`` bytes) now if the member is idle,
+        else queue it behind what is queued; never awaits. In order with the room's messages.
 
         ``IDLE``: the send starts in the caller's task; if it suspends (the socket's buffer is
         full), the member's writer task finishes it and the member is ``BUSY`` until the writer
@@ -234,7 +235,7 @@ class Member:
         self._event(MemberEvent.SEND_SUSPENDED)
         self._writer = self.loop.create_task(self._write(unfinished), name="sockjet-hub-writer")
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """End the writer without a close frame (the connection left its last room); queued messages are dropped."""
         if self._state in OPEN:
             self._event(MemberEvent.STOP)
@@ -321,12 +322,12 @@ class Member:
                 self._event(MemberEvent.DONE)
 
     # -- join blocks ----------------------------------------------------------------------------------
-    def entered(self, task: asyncio.Task[Any] | None) -> None:
+    def _entered(self, task: asyncio.Task[Any] | None) -> None:
         """``task`` entered a ``hub.join`` block of this member."""
         if task is not None:
             self._bodies[task] = self._bodies.get(task, 0) + 1
 
-    def exited(self, task: asyncio.Task[Any] | None, exc: BaseException | None) -> bool:
+    def _exited(self, task: asyncio.Task[Any] | None, exc: BaseException | None) -> bool:
         """Leave one block of ``task``; True if it ends because the hub closed the member.
 
         That is: the hub interrupted the task (see ``_interrupt``), or the endpoint's socket

@@ -8,6 +8,7 @@ tag                     body
 ``p``                   a presence event: ``p<kind><changed><connection>\\n<user key>\\n<info JSON>``
 ======================  ==========================================================================
 
+On NATS a publication is an envelope whose position travels in message headers instead.
 Every process of one hub must run a version that knows the tags its peers send.
 """
 

@@ -8,7 +8,7 @@ was the user's first or last (``PresenceEvent.user_changed``). For each change i
   leaving process, or the one whose reaper removed a dead process's connections): exactly once
   across every process;
 - has ``sink.deliver(event)`` called in every process with members in the room, in order with
-  the room's messages (memory: at once; Redis: through the room's channel).
+  the room's messages (memory: at once; Redis, NATS: through the room's channel or subject).
 
 Across processes (Redis, NATS) each process rewrites its expiry every ``refresh_interval(ttl)``
 and reaps dead ones every ``reap_interval(ttl)``; a crashed process's connections have left
