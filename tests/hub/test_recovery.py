@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sockjet.hub.backends.base import Retention
-from sockjet.hub.backends.memory_history import EXPIRE_PER_CALL, SWEEP_SLACK, MemoryStreams, new_epoch
-from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.backends.memory_history import EXPIRE_PER_CALL, SWEEP_SLACK, MemoryStreams
+from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
 from sockjet.hub.recovery import FeedState, RoomFeed, Step
 
 
@@ -339,3 +339,20 @@ def test_streams_read_honours_limit(limit: int | None) -> None:
         streams.append("r", str(i), "t", keep, now=0.0)
     got = offsets(streams.read("r", 1, limit, keep, now=0.0).publications)
     assert got == [2, 3, 4, 5][: 4 if limit is None else limit]
+
+
+def test_a_forked_process_names_its_epochs_apart_from_its_parent() -> None:
+    import os
+
+    read, write = os.pipe()
+    parent = new_epoch()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through the pipe and exits at once
+        os.write(write, new_epoch().encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 100).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child and child[:8] != parent[:8]  # a new seed in the child: no name both can make
+    assert new_epoch()[:8] == parent[:8]

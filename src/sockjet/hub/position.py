@@ -13,7 +13,9 @@ and send back on reconnect; ``Position.parse`` is its inverse.
 from __future__ import annotations
 
 import json
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +30,33 @@ MAX_OFFSET = 2**63 - 1
 
 class IncomparablePositions(SockjetError, TypeError, ValueError):
     """Positions of two epochs were ordered: they belong to different lives of a stream."""
+
+
+class _Epochs:
+    """Epoch names: a random seed per process, then a counter."""
+
+    __slots__ = ("_count", "_seed")
+
+    def __init__(self) -> None:
+        self.reseed()
+
+    def reseed(self) -> None:
+        self._seed = secrets.token_hex(4)
+        self._count = 0
+
+    def new(self) -> str:
+        self._count += 1
+        return f"{self._seed}{self._count:x}"
+
+
+_EPOCHS = _Epochs()
+os.register_at_fork(after_in_child=_EPOCHS.reseed)  # a forked worker never repeats its parent's names
+
+
+def new_epoch() -> str:
+    """A fresh epoch name (URL-safe): unique across processes (each has a random seed, renewed in a
+    forked child) and within one (a counter), and cheap enough to offer with every publish."""
+    return _EPOCHS.new()
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,4 +256,5 @@ __all__ = [
     "StreamSlice",
     "as_position",
     "kind_of",
+    "new_epoch",
 ]

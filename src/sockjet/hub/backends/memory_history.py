@@ -16,23 +16,17 @@ further call (``sweep_at`` says when it is next needed).
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sockjet.hub.backends.base import Retention
-from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
 
 EXPIRE_PER_CALL = 4
 """Rooms one ``append``/``read``/``open`` may forget: above one, so expiry keeps up with rooms made."""
 SWEEP_SLACK = 1.0
 """At most this many seconds (and a tenth of ``meta_ttl``) between a room's deadline and the sweep."""
-
-
-def new_epoch() -> str:
-    """A fresh epoch name: 8 random URL-safe characters."""
-    return secrets.token_hex(4)
 
 
 @dataclass(slots=True)

@@ -53,6 +53,8 @@ from sockjet.hub.backends.nats_history import JetStreamRooms, Tip, Unanswered, m
 from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.recent_keys import RecentKeys
 from sockjet.hub.backends.remote import RemoteBackend, not_running
+from sockjet.hub.backends.reorder import HOLD as REORDER_HOLD
+from sockjet.hub.backends.reorder import ReorderWindow
 from sockjet.hub.backends.subjects import counts_subject, room_subject, server_urls, subject_base
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
@@ -126,6 +128,9 @@ class NatsBackend(RemoteBackend):
         self._outage_since: float | None = None
         self._dropped: set[str] = set()
         """Rooms whose subscription dropped messages since the last ``stream_interrupted``."""
+        self._order = ReorderWindow()
+        """Publications back in offset order where two racing publishers' RePublish swapped them."""
+        self._order_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- names ------------------------------------------------------------------------------------
     def subject(self, room: str) -> str:
@@ -251,6 +256,10 @@ class NatsBackend(RemoteBackend):
         self._pings.clear()
         self._echoes.clear()
         self._subs.clear()
+        for timer in self._order_timers.values():
+            timer.cancel()
+        self._order_timers.clear()
+        self._order = ReorderWindow()
         self._book = CountBook()
         self.streams = None
         self._local = None
@@ -411,6 +420,8 @@ class NatsBackend(RemoteBackend):
                     )
                 elif count == 0 and room in self._subs:
                     await self._subs.pop(room).unsubscribe()
+                    self._order.forget(room)  # no member left to deliver what it held to
+                    self._cancel_order_timer(room)
                 if client.is_connected:
                     await client.publish(
                         self.counts_subject,
@@ -465,10 +476,35 @@ class NatsBackend(RemoteBackend):
             sequence = sequence_of(msg.headers)
             if self.streams is not None and sequence is not None:
                 self.streams.tips.heard(room, Tip(sequence, position))
-            if publication is not None:  # offset 0: an idle room's epoch marker (see nats_history)
-                local.deliver_publication(publication)
+            if publication is None:  # offset 0: an idle room's epoch marker (see nats_history)
+                self._release(room, self._order.baseline(room, position.epoch, 0))
+            else:
+                self._release(room, self._order.arrive(publication))
 
         return on_message
+
+    def _release(self, room: str, publications: list[Publication]) -> None:
+        """Deliver what the reorder window released; arm its timer while the room holds one back."""
+        local = self._local
+        if local is not None:
+            for publication in publications:
+                local.deliver_publication(publication)
+        waiting = self._order.waiting(room)
+        timer = self._order_timers.get(room)
+        if waiting and timer is None:
+            loop = asyncio.get_running_loop()
+            self._order_timers[room] = loop.call_later(REORDER_HOLD, self._give_up_waiting, room)
+        elif not waiting and timer is not None:
+            self._cancel_order_timer(room)
+
+    def _cancel_order_timer(self, room: str) -> None:
+        timer = self._order_timers.pop(room, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _give_up_waiting(self, room: str) -> None:
+        self._order_timers.pop(room, None)
+        self._release(room, self._order.give_up(room))
 
     def _first_delivery(self, room: str, key: str) -> bool:
         """True the first time ``key`` comes for ``room`` within ``idempotency_ttl`` (then remembered)."""

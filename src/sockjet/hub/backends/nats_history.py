@@ -41,7 +41,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -50,7 +49,7 @@ from typing import Any
 
 from sockjet.hub.backends.base import Retention
 from sockjet.hub.backends.subjects import room_token
-from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
 from sockjet.metrics import recorder as _metrics
 
 EPOCH_HEADER = "Sockjet-Epoch"
@@ -107,7 +106,7 @@ class Tip:
 def next_publication(tip: Tip | None) -> tuple[Position, dict[str, str]]:
     """The position a publish after ``tip`` takes, and the headers that make JetStream check it."""
     if tip is None:
-        position = Position(secrets.token_hex(4), 1)
+        position = Position(new_epoch(), 1)
         expected = 0
     else:
         position = Position(tip.position.epoch, tip.position.offset + 1)
@@ -122,7 +121,7 @@ def next_publication(tip: Tip | None) -> tuple[Position, dict[str, str]]:
 
 def epoch_marker() -> tuple[Position, dict[str, str]]:
     """The offset-0 message that starts an empty room's epoch, and the headers that make JetStream check it."""
-    position = Position(secrets.token_hex(4), 0)
+    position = Position(new_epoch(), 0)
     headers = {EPOCH_HEADER: position.epoch, OFFSET_HEADER: "0", EXPECTED_LAST_SUBJECT_SEQUENCE: "0"}
     return position, headers
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -38,7 +37,7 @@ from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
-from sockjet.hub.position import Position, Publication, StreamSlice
+from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
 from sockjet.hub.wire import is_presence
 from sockjet.metrics import recorder as _metrics
 
@@ -96,8 +95,6 @@ class RedisBackend(RemoteBackend):
         self._client: Any = None
         self._publish_scripts: dict[Retention, str] = {}
         """The publish script of each retention in use."""
-        self._epoch_seed = secrets.token_hex(4)
-        self._epochs = 0
         self._scripts: dict[str, str] = {
             redis_history.READ_SCRIPT: redis_history.sha1(redis_history.READ_SCRIPT),
             redis_history.PUBLISH_ONCE_SCRIPT: redis_history.sha1(redis_history.PUBLISH_ONCE_SCRIPT),
@@ -211,8 +208,8 @@ class RedisBackend(RemoteBackend):
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         payload = envelope.payload
         wire = kind.encode() + (payload.encode() if isinstance(payload, str) else payload)
-        self._epochs += 1  # a fresh candidate each time: a room re-created by this process gets a new epoch
-        args: list[Any] = [wire, self.channel(room), f"{self._epoch_seed}{self._epochs:x}"]
+        # A fresh candidate each time: a room re-created by this process gets a new epoch.
+        args: list[Any] = [wire, self.channel(room), new_epoch()]
         if key is not None:
             keys.append(redis_history.seen_key(self.prefix, room, key))
             args.append(redis_history.ttl_ms(self.idempotency_ttl))
@@ -299,8 +296,7 @@ class RedisBackend(RemoteBackend):
         if self._client is None:
             raise not_running("read history")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
-        self._epochs += 1
-        args = [f"{self._epoch_seed}{self._epochs:x}", max(1, int(retention.meta_ttl))]
+        args = [new_epoch(), max(1, int(retention.meta_ttl))]
         script = redis_history.OPEN_SCRIPT
         try:
             reply = await self._run(("EVALSHA", self._sha(script), 2, *keys, *args), script)
