@@ -241,6 +241,18 @@ def dot_colour(page: Page) -> str:
     )
 
 
+def dot_turns(page: Page, *, green: bool) -> None:
+    """Wait (up to WAIT_MS) until the first online entry's dot is green, or is not: the list is
+    re-rendered as the page's state changes, so one reading may catch it between two renders."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        colour = dot_colour(page)
+        if colour and is_green(colour) == green:
+            return
+        assert time.monotonic() < deadline, f"the dot stayed {colour!r}"
+        page.wait_for_timeout(50)
+
+
 def is_green(colour: str) -> bool:
     red, green, blue = (int(part) for part in re.findall(r"\d+", colour)[:3])
     return green > red + 40 and green > blue + 40
@@ -309,19 +321,19 @@ def test_a_long_conversation_scrolls_in_its_pane_and_the_composer_stays_in_view(
         # Offline, the online list is only the last one known, and looks it.
         expect(carol.locator("#online li")).to_have_text(["ada", "bob", "carol (you)"])
         expect(carol.locator("#presence")).not_to_have_class(re.compile(r"\bstale\b"))
-        assert is_green(dot_colour(carol))
+        dot_turns(carol, green=True)
         carol_context.set_offline(True)
         expect(carol.locator("#status")).to_have_attribute("data-state", "offline")
         expect(carol.locator("#presence")).to_have_class(re.compile(r"\bstale\b"))
         expect(carol.locator("#presence .stale-label")).to_be_visible()
         expect(carol.locator("#online li")).to_have_text(["ada", "bob", "carol (you)"])
-        assert not is_green(dot_colour(carol)), dot_colour(carol)
+        dot_turns(carol, green=False)
         assert_one_screen(carol)
         carol.screenshot(path=tmp_path / "offline.png")
         carol_context.set_offline(False)
         expect(carol.locator("#status")).to_have_attribute("data-state", "online")
         expect(carol.locator("#presence")).not_to_have_class(re.compile(r"\bstale\b"))
-        assert is_green(dot_colour(carol))
+        dot_turns(carol, green=True)
 
         # The same when the server goes away: the list stays, marked stale, until the page is back
         # (who else is on it depends on whose leave the stopping server still sent).
@@ -329,7 +341,7 @@ def test_a_long_conversation_scrolls_in_its_pane_and_the_composer_stays_in_view(
         expect(ada.locator("#status")).to_have_attribute("data-state", "reconnecting")
         expect(ada.locator("#presence")).to_have_class(re.compile(r"\bstale\b"))
         expect(ada.locator("#online li").first).to_have_text("ada (you)")
-        assert not is_green(dot_colour(ada)), dot_colour(ada)
+        dot_turns(ada, green=False)
         assert_one_screen(ada)
     finally:
         stop_demo(server)

@@ -160,7 +160,7 @@ async def test_a_member_gets_the_state_then_changes_in_order_with_messages(hub: 
     await hub.publish(ROOM, "second")
     await late_join.__aexit__(None, None, None)
     await hub.publish(ROOM, "third")
-    await watcher.wait_data(6)
+    await watcher.wait_data(7)  # the state, its own join, three messages, a join and a leave
     got = frames(watcher)
     assert got[0] == {
         "type": "presence",
