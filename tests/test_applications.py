@@ -500,7 +500,7 @@ def test_sync_exception_handler_and_add_exception_handler_guard() -> None:
         RuntimeError, match=re.escape("Cannot add an exception handler after an application has started")
     ):
         app.add_exception_handler(KeyError, lambda conn, exc: None)
-    assert app.routes[0].path == "/div"  # type: ignore[attr-defined]
+    assert app.routes[0].path == "/div"
 
 
 def test_application_state_is_separate_from_connection_state() -> None:

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_one_config_measures_a_positive_rate_and_renders(tmp_path: Path) -> None:
-    assert callable(apps.raw) and serve.STACKS and client.EchoResult
+    assert callable(apps.raw) and serve.STACKS and isinstance(client.EchoResult, type)
     config = harness.Config("sockjet", "websockets-sansio")
     with harness.server(config) as target:
         measured = harness.measure_echo(target, payload=32, connections=2, duration=0.8, warmup=0.2)

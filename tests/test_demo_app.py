@@ -14,7 +14,7 @@ import pytest
 from sockjet.channels import token_subprotocol
 from sockjet.demo import app as demo_app
 from sockjet.exceptions import PublishError
-from sockjet.hub import Hub
+from sockjet.hub import Hub, Position
 from sockjet.testclient import TestClient, WebSocketTestSession
 from sockjet.websockets import WebSocketDisconnect
 from tests.conftest import MS
@@ -249,10 +249,10 @@ def test_a_bad_message_is_refused_and_the_connection_stays(client: TestClient) -
 class LinelessHub(Hub):
     """A hub that cannot publish the join and leave lines (as while Redis is down)."""
 
-    async def publish(self, room: str, data: Any) -> Any:
+    async def publish(self, room: str, data: Any, *, idempotency_key: str | None = None) -> Position | None:
         if isinstance(data, dict) and data.get("type") == "presence":
             raise PublishError("Redis is down")
-        return await super().publish(room, data)
+        return await super().publish(room, data, idempotency_key=idempotency_key)
 
 
 def test_a_line_that_cannot_be_published_is_logged_and_the_list_stays_right(caplog: pytest.LogCaptureFixture) -> None:

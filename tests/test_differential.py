@@ -94,7 +94,7 @@ STARLETTE = Impl(
 
 CONNECT: Message = {"type": "websocket.connect"}
 ACCEPT: Message = {"type": "websocket.accept", "subprotocol": None, "headers": []}
-DENIAL_EXTENSION = {"websocket.http.response": {}}
+DENIAL_EXTENSION: dict[str, dict[str, object]] = {"websocket.http.response": {}}
 TIMEOUT = 2000 * MS
 
 

@@ -111,7 +111,7 @@ def test_status_names() -> None:
     assert status.WS_1013_TRY_AGAIN_LATER == 1013
     assert status.HTTP_403_FORBIDDEN == 403
     assert status.HTTP_413_CONTENT_TOO_LARGE == 413
-    assert status.CloseCode.GOING_AWAY == 1001
+    assert int(status.CloseCode.GOING_AWAY) == 1001
 
 
 def test_public_names_match_all() -> None:

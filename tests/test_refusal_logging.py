@@ -19,6 +19,7 @@ from sockjet import App, Hub, Query, WebSocket, WebSocketDisconnect, WebSocketEx
 from sockjet._log_limit import LogLimit
 from sockjet.middleware import Middleware
 from sockjet.testclient import TestClient, WebSocketDenialResponse
+from sockjet.types import Message
 
 
 class Clock:
@@ -92,7 +93,7 @@ def _refused(client: TestClient, path: str, origin: str | None = None) -> int:
     raise AssertionError("not refused")  # pragma: no cover - the test fails here
 
 
-def _send(client: TestClient, path: str, frame: str | bytes) -> dict[str, Any]:
+def _send(client: TestClient, path: str, frame: str | bytes) -> Message:
     with client.websocket_connect(path) as ws:
         if isinstance(frame, str):
             ws.send_text(frame)

@@ -131,7 +131,7 @@ def test_route_constructor_errors() -> None:
     with pytest.raises(ValueError, match=re.escape("Routed paths must start with '/'")):
         Route("x", homepage)
     with pytest.raises(ValueError, match=re.escape("Routed paths must start with '/'")):
-        Mount("x", app=homepage)
+        Mount("x", app=PlainTextResponse("x"))
     with pytest.raises(ValueError, match=re.escape("Either 'app=...', or 'routes=' must be specified")):
         Mount("/x")
 
@@ -160,10 +160,10 @@ def test_matches_by_scope_type_and_method() -> None:
     assert route.matches(http_scope("/r", method="POST"))[0] is Match.FULL
     ws_route = WebSocketRoute("/r", params_endpoint)
     assert ws_route.matches(http_scope("/r"))[0] is Match.NONE
-    assert Mount("/m", app=homepage).matches({"type": "lifespan"})[0] is Match.NONE
+    assert Mount("/m", app=PlainTextResponse("m")).matches({"type": "lifespan"})[0] is Match.NONE
     assert repr(route) == "Route(path='/r', name='homepage', methods=['POST'])"
     assert repr(ws_route) == "WebSocketRoute(path='/r', name='params_endpoint')"
-    assert repr(Mount("/m", app=homepage, name="m")).startswith("Mount(path='/m', name='m', app=")
+    assert repr(Mount("/m", app=PlainTextResponse("m"), name="m")).startswith("Mount(path='/m', name='m', app=")
 
 
 async def test_routes_as_standalone_asgi_apps() -> None:

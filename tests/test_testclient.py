@@ -67,7 +67,7 @@ def test_all_send_and_receive_helpers() -> None:
         await websocket.send_bytes(await websocket.receive_bytes())
         await websocket.send_json(await websocket.receive_json())
         await websocket.send_json(await websocket.receive_json(mode="binary"), mode="binary")
-        await websocket.send(await websocket.receive() | {"type": "websocket.send"})
+        await websocket.send({**await websocket.receive(), "type": "websocket.send"})
         await websocket.close(code=1001, reason="done")
 
     with TestClient(app).websocket_connect("/") as ws:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
 
 from sockjet.responses import PlainTextResponse
+from sockjet.types import Message
 from sockjet.websockets import (
     UnexpectedMessage,
     WebSocket,
@@ -19,10 +21,8 @@ from sockjet.websockets import (
 from tests.asgi import CONNECT, Channel, binary, disconnect, text, websocket_scope
 
 
-def make(
-    *incoming: dict[str, object], send_error: BaseException | None = None, **scope: object
-) -> tuple[WebSocket, Channel]:
-    channel = Channel(incoming, send_error=send_error)  # type: ignore[arg-type]
+def make(*incoming: Message, send_error: BaseException | None = None, **scope: Any) -> tuple[WebSocket, Channel]:
+    channel = Channel(incoming, send_error=send_error)
     return WebSocket(websocket_scope(**scope), channel.receive, channel.send), channel
 
 
@@ -179,7 +179,7 @@ async def test_receive_helpers_need_accept(method: str) -> None:
 async def test_json_mode_must_be_text_or_binary(method: str) -> None:
     websocket, _ = make(CONNECT)
     await websocket.accept()
-    args = ({},) if method == "send_json" else ()
+    args: tuple[object, ...] = ({},) if method == "send_json" else ()
     with pytest.raises(RuntimeError, match=re.escape('The "mode" argument should be "text" or "binary".')):
         await getattr(websocket, method)(*args, mode="xml")
 
@@ -247,19 +247,24 @@ async def test_denial_response_without_extension_raises() -> None:
     assert channel.sent == []
 
 
+def application_state(websocket: WebSocket) -> WebSocketState:
+    """Read through a call: mypy would keep ``websocket.application_state`` narrowed across the sends."""
+    return websocket.application_state
+
+
 async def test_response_state_accepts_only_body_and_tracks_more_body() -> None:
     websocket, channel = make()
     await websocket.send({"type": "websocket.http.response.start", "status": 403, "headers": []})
-    assert websocket.application_state is WebSocketState.RESPONSE
+    assert application_state(websocket) is WebSocketState.RESPONSE
     with pytest.raises(
         RuntimeError,
         match=re.escape("Expected ASGI message \"websocket.http.response.body\", but got 'websocket.close'"),
     ):
         await websocket.send({"type": "websocket.close"})
     await websocket.send({"type": "websocket.http.response.body", "body": b"a", "more_body": True})
-    assert websocket.application_state is WebSocketState.RESPONSE
+    assert application_state(websocket) is WebSocketState.RESPONSE
     await websocket.send({"type": "websocket.http.response.body", "body": b"b"})
-    assert websocket.application_state is WebSocketState.DISCONNECTED
+    assert application_state(websocket) is WebSocketState.DISCONNECTED
     assert len(channel.sent) == 3
 
 

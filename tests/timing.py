@@ -6,9 +6,17 @@ import asyncio
 import os
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 MS = 0.001 * float(os.environ.get("SOCKJET_TEST_TIMEOUT_FACTOR", "1"))
 """One millisecond, scaled for the machine."""
+
+
+class Backoff(TypedDict):
+    """A client's reconnect delays, passed as ``Client(url, **backoff)``."""
+
+    backoff_min: float
+    backoff_max: float
 
 
 async def until(predicate: Callable[[], object], timeout: float = 10000 * MS, *, poll: float = 2 * MS) -> None:

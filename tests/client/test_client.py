@@ -29,9 +29,9 @@ from sockjet.client import (
 from sockjet.client.events import Event
 from tests.client.fake_server import FakeServer, fake_server
 from tests.conftest import MS
-from tests.timing import until
+from tests.timing import Backoff, until
 
-FAST = {"backoff_min": 10 * MS, "backoff_max": 50 * MS}
+FAST: Backoff = {"backoff_min": 10 * MS, "backoff_max": 50 * MS}
 
 
 @pytest.fixture
@@ -62,7 +62,7 @@ def datas(events: list[Event]) -> list[Any]:
 
 async def test_subscribe_publish_and_receive(server: FakeServer) -> None:
     async with Client(server.url, token="s3cret") as client:
-        assert client.state is ClientState.CONNECTED and client.connection_id == "c1"
+        assert (client.state, client.connection_id) == (ClientState.CONNECTED, "c1")
         sub = await client.subscribe("chat:1")
         assert (sub.position, sub.recovered, sub.missed) == (None, True, 0)
         position = await sub.publish({"text": "hi"})

@@ -29,12 +29,12 @@ from tests.servers.nats_server import running_nats
 from tests.servers.redis_server import running_redis
 from tests.servers.servers import Server, free_port, start_process, stop_process
 from tests.servers.tcp_proxy import tcp_proxy
-from tests.timing import until
+from tests.timing import Backoff, until
 
 pytestmark = [pytest.mark.e2e]
 
 APP = "tests.e2e.channels_client_app:app"
-FAST = {"backoff_min": 20 * MS, "backoff_max": 200 * MS}
+FAST: Backoff = {"backoff_min": 20 * MS, "backoff_max": 200 * MS}
 
 
 def start_app(env: dict[str, str] | None = None) -> Server:

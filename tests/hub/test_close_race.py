@@ -18,6 +18,7 @@ from starlette.websockets import WebSocketDisconnect as StarletteWebSocketDiscon
 
 from sockjet import Hub, WebSocketDisconnect, WebSocketState
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
+from sockjet.types import Message
 from sockjet.websockets import WebSocketDisconnected
 from tests.hub_fakes import FakeSocket, connected, websocket_scope
 
@@ -86,7 +87,7 @@ async def test_a_close_in_flight_ends_a_receive_started_meanwhile() -> None:
     sock = FakeSocket()
     send = sock._send
 
-    async def slow_close(message: dict[str, object]) -> None:
+    async def slow_close(message: Message) -> None:
         if message["type"] == "websocket.close":
             await release.wait()
         await send(message)

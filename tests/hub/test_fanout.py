@@ -140,7 +140,7 @@ async def test_closing_a_member_cancels_the_send_its_writer_took_over() -> None:
         await hub.publish("r", "first")  # written, then the transport pauses
         await hub.publish("r", "stuck")
         await asyncio.sleep(0)
-        assert member.state is MemberState.BUSY and sock.suspended == 1
+        assert (member.state, sock.suspended) == (MemberState.BUSY, 1)
         member.close(4000)
         sock.read()  # too late: the send in flight was cancelled, not finished
         await asyncio.wait_for(member.wait_closed(), 2000 * MS)

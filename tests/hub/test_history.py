@@ -354,7 +354,9 @@ async def test_a_gap_on_the_live_stream_is_filled_from_history(hub: Hub) -> None
     await sock.wait_data(1)
     real = history.deliver
     dropped: list[Any] = []
-    history.deliver = lambda p: dropped.append(p) if p.offset == 2 else real(p)  # type: ignore[method-assign]
+    history.deliver = lambda publication: (  # type: ignore[method-assign]
+        dropped.append(publication) if publication.offset == 2 else real(publication)
+    )
     await hub.publish("r", "2")
     await hub.publish("r", "3")
     assert await sock.wait_data(3) == ["1", "2", "3"]
@@ -369,7 +371,9 @@ async def test_a_gap_history_cannot_fill_closes_the_member_with_history_lost(hub
         await hub.publish("r", "1")
         await sock.wait_data(1)
         real = history.deliver
-        history.deliver = lambda p: None if 2 <= p.offset <= 4 else real(p)  # type: ignore[method-assign]
+        history.deliver = lambda publication: (  # type: ignore[method-assign]
+            None if 2 <= publication.offset <= 4 else real(publication)
+        )
         for i in range(2, 6):
             await hub.publish("r", str(i))  # 2 is trimmed by the time 5 reveals the gap
         close = await sock.wait_closed()
@@ -452,7 +456,7 @@ async def test_a_dropped_subscriber_fills_its_members_gaps_from_the_stream(share
         assert isinstance(backend, RedisBackend)
         probe = aioredis.Redis.from_url(shared_redis.url)
         try:
-            await probe.execute_command("CLIENT", "KILL", "TYPE", "pubsub")  # every subscriber drops
+            await probe.client_kill_filter(_type="pubsub")  # CLIENT KILL TYPE pubsub: every subscriber drops
             for i in range(5):
                 await there.publish("r", f"during {i}")  # the live stream of `here` is gone meanwhile
         finally:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from sockjet import Position
-from sockjet.testclient import TestClient, WebSocketDisconnect
+from sockjet.testclient import TestClient
+from sockjet.websockets import WebSocketDisconnect
 from tests.conftest import MS
 
 

@@ -454,7 +454,7 @@ async def test_a_starlette_websocket_can_join() -> None:
     websocket = StarletteWebSocket(sock.websocket.scope, sock.incoming.get, sock._send)
     sock.incoming.put_nowait({"type": "websocket.connect"})
     await websocket.accept()
-    async with Hub() as hub, hub.join("r", websocket):  # type: ignore[arg-type]
+    async with Hub() as hub, hub.join("r", websocket):
         await hub.publish("r", {"from": "hub"})
         assert await sock.wait_data(1) == ['{"from":"hub"}']
 

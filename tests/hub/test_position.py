@@ -103,7 +103,7 @@ def test_positions_do_not_compare_with_other_types() -> None:
     for compare in (position.__lt__, position.__le__, position.__gt__, position.__ge__):
         assert compare(1) is NotImplemented
     with pytest.raises(TypeError):
-        _ = position < 1  # type: ignore[operator]
+        _ = position < 1
 
 
 def test_as_position_takes_a_position_its_token_or_none() -> None:

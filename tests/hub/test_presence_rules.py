@@ -69,7 +69,7 @@ A, B, C = Entry("a", '{"user":1}'), Entry("b", '{"user":2}'), Entry("c", "{}")
 
 def test_the_first_change_goes_out_at_once_then_one_frame_per_interval() -> None:
     coalescer = Coalescer(1.0)
-    assert coalescer.deadline is None
+    assert (coalescer.pending, coalescer.deadline) == (False, None)
     assert coalescer.add("join", "a", A, now=10.0) == Diff((), (A,))
     assert coalescer.add("join", "b", B, now=10.2) is None  # within the interval: held
     assert coalescer.add("leave", "a", A, now=10.3) is None

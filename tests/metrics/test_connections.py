@@ -226,13 +226,13 @@ async def test_a_peer_gone_on_send_is_a_client_side_1006(metrics: Reading) -> No
         except WebSocketDisconnect as exc:
             assert exc.code == 1006
 
-    scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"", "app": app}
-    incoming = [{"type": "websocket.connect"}]
+    scope: Scope = {"type": "websocket", "path": "/ws", "headers": [], "query_string": b"", "app": app}
+    incoming: list[Message] = [{"type": "websocket.connect"}]
 
-    async def receive() -> dict[str, object]:
+    async def receive() -> Message:
         return incoming.pop(0)
 
-    async def send(message: dict[str, object]) -> None:
+    async def send(message: Message) -> None:
         if message["type"] == "websocket.send":
             raise OSError("reset")
 

@@ -126,11 +126,15 @@ async def test_gap_fills_and_members_closed_for_history_lost(metrics: Reading) -
             await hub.publish("r", "1")
             await filled.wait_data(1)
             real = history.deliver
-            history.deliver = lambda p: None if p.offset == 2 else real(p)  # type: ignore[method-assign]
+            history.deliver = lambda publication: (  # type: ignore[method-assign]
+                None if publication.offset == 2 else real(publication)
+            )
             await hub.publish("r", "2")
             await hub.publish("r", "3")
             assert await filled.wait_data(3) == ["1", "2", "3"]
-            history.deliver = lambda p: None if 4 <= p.offset <= 6 else real(p)  # type: ignore[method-assign]
+            history.deliver = lambda publication: (  # type: ignore[method-assign]
+                None if 4 <= publication.offset <= 6 else real(publication)
+            )
             for i in range(4, 8):
                 await hub.publish("r", str(i))
             assert (await filled.wait_closed())["code"] == HISTORY_LOST_CLOSE_CODE

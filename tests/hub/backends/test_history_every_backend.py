@@ -103,7 +103,9 @@ KEEP = Retention(size=100)
 
 async def publish(backend: Backend, room: str, data: object, retention: Retention = KEEP) -> Position:
     envelope = Envelope.build(room, data, max_payload=1 << 20)
-    return await backend.publish_history(envelope, kind_of(data), retention)
+    position = await backend.publish_history(envelope, kind_of(data), retention)
+    assert position is not None
+    return position
 
 
 # -- the shared suite ---------------------------------------------------------------------------------
@@ -253,7 +255,7 @@ async def test_a_redis_restart_starts_a_new_epoch_and_reports_the_interruption(
 async def test_publish_and_read_while_redis_is_down_fail_clearly(
     redis_server: RedisServer,
 ) -> None:
-    backend = make_backend(redis_server.url, timeout=300 * MS)  # type: ignore[arg-type]
+    backend = make_backend(redis_server.url, timeout=300 * MS)
     await backend.start(Recorder())
     try:
         redis_server.stop()

@@ -68,7 +68,11 @@ async def test_a_restart_with_the_store_intact_keeps_every_position(nats_server:
     prefix = f"test-{uuid.uuid4().hex[:8]}:"
     async with make_hub(nats_server.url, prefix, timeout=300 * MS) as here, make_hub(nats_server.url, prefix) as there:
         sock, member = await join(here, "r")
-        before = [await there.publish("r", f"before {i}") for i in range(3)]
+        before: list[Position] = []
+        for i in range(3):
+            position = await there.publish("r", f"before {i}")
+            assert position is not None
+            before.append(position)
         await sock.wait_data(3)
         nats_server.restart()
         after = [await publish_when_back(there, "r", f"after {i}") for i in range(3)]
