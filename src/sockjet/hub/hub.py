@@ -597,28 +597,19 @@ class Hub:
             overflow=self.options.overflow if overflow is None else overflow,
         )
 
-    async def _join_block(
-        self,
-        room: str,
-        websocket: HubWebSocket,
-        overflow: OverflowPolicy | None,
-        max_queue: int | None,
-        max_queue_bytes: int | None,
-        announced: Announced,
-        since: Position | None,
-        task: asyncio.Task[Any] | None,
-    ) -> Member:
+    async def _join_block(self, block: _Join) -> Member:
         """Enter one ``hub.join`` block: the member (made or reused), the room, its presence, its position."""
+        room, websocket, announced = block.room, block.websocket, block.announced
         # By name, so that a Starlette/FastAPI WebSocket (its own WebSocketState) can join too.
         if getattr(websocket.application_state, "name", None) != "CONNECTED":
             raise RuntimeError(
                 f"Cannot join room {loggable(room)}: the WebSocket is not connected. "
                 "Call 'await websocket.accept()' first."
             )
-        member = await self._member_for(websocket, overflow, max_queue, max_queue_bytes, room)
+        member = await self._member_for(websocket, block.overflow, block.max_queue, block.max_queue_bytes, room)
         if self._membership.depth(room, member):
             self._presence.check_nested(room, member, announced)
-        await self._enter(room, member, since)
+        await self._enter(room, member, block.since)
         if self._membership.depth(room, member) == 1:
             try:
                 await self._presence.join(room, member, announced)
@@ -626,7 +617,7 @@ class Hub:
                 await self._exit(room, member)
                 raise
         member.position = None if self._history is None else self._history.position(room, member)
-        member._entered(task)
+        member._entered(block.task)
         return member
 
     async def _leave_block(
@@ -838,19 +829,19 @@ def _check_same_options(
 
 
 class _Join:
-    """The ``async with hub.join(room, websocket)`` context; yields the ``Member``."""
+    """The ``async with hub.join(room, websocket)`` context; yields the ``Member`` (``Hub._join_block``)."""
 
     __slots__ = (
-        "_announced",
         "_hub",
-        "_max_queue",
-        "_max_queue_bytes",
         "_member",
-        "_overflow",
-        "_room",
-        "_since",
-        "_task",
-        "_websocket",
+        "announced",
+        "max_queue",
+        "max_queue_bytes",
+        "overflow",
+        "room",
+        "since",
+        "task",
+        "websocket",
     )
 
     def __init__(
@@ -865,30 +856,16 @@ class _Join:
         since: Position | None = None,
     ) -> None:
         self._hub = hub
-        self._since = since
-        self._announced = announced
-        self._room = room
-        self._websocket = websocket
-        self._overflow = overflow
-        self._max_queue = max_queue
-        self._max_queue_bytes = max_queue_bytes
+        self.room, self.websocket, self.since, self.announced = room, websocket, since, announced
+        self.overflow, self.max_queue, self.max_queue_bytes = overflow, max_queue, max_queue_bytes
         self._member: Member | None = None
-        self._task: asyncio.Task[Any] | None = None
+        self.task: asyncio.Task[Any] | None = None
 
     async def __aenter__(self) -> Member:
         if self._member is not None:
             raise RuntimeError("This hub.join(...) context is already in use; call hub.join again.")
-        self._task = asyncio.current_task()
-        self._member = await self._hub._join_block(
-            self._room,
-            self._websocket,
-            self._overflow,
-            self._max_queue,
-            self._max_queue_bytes,
-            self._announced,
-            self._since,
-            self._task,
-        )
+        self.task = asyncio.current_task()
+        self._member = await self._hub._join_block(self)
         return self._member
 
     async def __aexit__(
@@ -896,7 +873,7 @@ class _Join:
     ) -> None:
         member, self._member = self._member, None
         if member is not None:
-            await self._hub._leave_block(self._room, member, self._task, exc)
+            await self._hub._leave_block(self.room, member, self.task, exc)
 
 
 __all__ = ["SHUTDOWN_CLOSE_CODE", "SHUTDOWN_CLOSE_REASON", "Hub"]
