@@ -255,3 +255,26 @@ def test_subscriptions_are_counted_and_limited() -> None:
 def test_limits_that_cannot_work_are_refused(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError, match=re.escape(message)):
         Limits(**options)
+
+
+def test_an_oversized_frame_is_refused_before_it_is_parsed() -> None:
+    # Not JSON at all past its head, and far too large: refused by size, never decoded.
+    text = '{"id": 12, "op": "publish", "room": "r", "data": "' + "x" * 5000
+    assert parse(text, max_frame_size=SIZE) == Failure(
+        12, ErrorCode.TOO_LARGE, f"The frame is {len(text)} bytes; this server takes at most 1024 bytes per frame."
+    )
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        '{"op": "publish", "id": 5, "data": "',  # the id is not the first key: it cannot be told cheaply
+        '{"data": {"id": 5}, "id": 6, "x": "',  # a nested "id" is never taken for the command's
+        '{"id": 0, "x": "',
+        '{"id": 9007199254740992, "x": "',  # over 2**53-1
+        '["id", 5, "',
+    ],
+)
+def test_an_oversized_frame_whose_id_does_not_come_first_is_answered_without_one(head: str) -> None:
+    result = parse(head + "x" * 2000, max_frame_size=SIZE)
+    assert isinstance(result, Failure) and result.code is ErrorCode.TOO_LARGE and result.id is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -314,10 +315,30 @@ BINARY_MESSAGE = "Binary frames are not part of the protocol: send each command 
 NOT_JSON_MESSAGE = "The frame is not valid JSON."
 
 
+_LEADING_ID = re.compile(r'\s*\{\s*"id"\s*:\s*([1-9][0-9]{0,15})\s*[,}]')
+"""An ``id`` that is the first key of the frame's object: certainly the top-level one."""
+
+
+def _leading_id(text: str) -> int | None:
+    """The id of a frame too large to parse, when it comes first (as both sockjet clients send it)."""
+    found = _LEADING_ID.match(text)
+    if found is None:
+        return None
+    command_id = int(found.group(1))
+    return command_id if command_id <= MAX_ID else None
+
+
 def parse(text: str | None, *, max_frame_size: int) -> Command | Failure:
     """One client frame (``None``: a binary frame) as a command, or the error reply it gets."""
     if text is None:
         return Failure(None, ErrorCode.MALFORMED, BINARY_MESSAGE)
+    size = text_size(text)
+    if size > max_frame_size:  # before any parsing: an oversized frame costs no JSON decoding
+        return Failure(
+            _leading_id(text),
+            ErrorCode.TOO_LARGE,
+            f"The frame is {size} bytes; this server takes at most {max_frame_size} bytes per frame.",
+        )
     try:
         frame = json.loads(text)
     except (ValueError, RecursionError):
@@ -330,13 +351,6 @@ def parse(text: str | None, *, max_frame_size: int) -> Command | Failure:
             None,
             ErrorCode.MALFORMED,
             f"A command needs 'id', a positive integer up to 2**53-1, got {_shown(command_id)}.",
-        )
-    size = text_size(text)
-    if size > max_frame_size:
-        return Failure(
-            command_id,
-            ErrorCode.TOO_LARGE,
-            f"The frame is {size} bytes; this server takes at most {max_frame_size} bytes per frame.",
         )
     op = frame.get("op")
     if op == "subscribe":
