@@ -10,6 +10,7 @@ import pytest
 
 from tests.servers.nats_server import NatsServer, running_nats
 from tests.servers.nats_server import nats_server as nats_server  # a server of its own (stop, restart, wipe)
+from tests.servers.redis_sentinel import SentinelTopology, running_sentinel
 from tests.servers.redis_server import RedisServer, running_redis
 from tests.servers.redis_server import redis_server as redis_server  # a server of its own (stop, restart, flush)
 from tests.timing import MS as MS  # tests import it from here
@@ -23,6 +24,7 @@ BACKENDS = [
     pytest.param("memory", id="memory"),
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("nats", id="nats", marks=pytest.mark.nats),
+    pytest.param("sentinel", id="sentinel", marks=pytest.mark.redis),
 ]
 """The hub's backends, as params: memory needs no server, the others are marked."""
 
@@ -31,6 +33,13 @@ BACKENDS = [
 def shared_redis() -> Iterator[RedisServer]:
     with running_redis() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def shared_sentinel() -> Iterator[SentinelTopology]:
+    """A master, a replica and a Sentinel: the hub on ``redis+sentinel://``."""
+    with running_sentinel() as topology:
+        yield topology
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +52,7 @@ def server_url(request: pytest.FixtureRequest, backend: str) -> str | None:
     """``None`` for memory, else the URL of the shared server of ``backend`` (started on first use)."""
     if backend == "memory":
         return None
-    server: RedisServer | NatsServer = request.getfixturevalue(f"shared_{backend}")
+    server: RedisServer | NatsServer | SentinelTopology = request.getfixturevalue(f"shared_{backend}")
     return server.url
 
 

@@ -16,6 +16,7 @@ from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.testing import BackendContract, Check, RecordingSocket, backend_checks, check_backend
 from tests.hub.third_party_backend import LoopbackBackend, LoopbackBroker
 from tests.servers.nats_server import running_nats
+from tests.servers.redis_sentinel import SentinelTopology
 from tests.servers.redis_server import running_redis
 
 _broker = LoopbackBroker()
@@ -116,3 +117,13 @@ def test_hub_refuses_a_backend_that_is_not_one_and_a_url_with_a_backend() -> Non
 async def test_a_recording_socket_reports_what_never_came() -> None:
     with pytest.raises(AssertionError, match=r"^expected 1 messages within 0.01s, got \[\]$"):
         await RecordingSocket().wait_for(1, timeout=0.01)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("name", _NAMES)
+async def test_the_redis_backend_behind_sentinel_keeps_the_contract(
+    name: str, shared_sentinel: SentinelTopology
+) -> None:
+    contract = _redis(shared_sentinel.url)
+    (check,) = [check for check in backend_checks(contract) if check.name == name]
+    await check.run(contract)

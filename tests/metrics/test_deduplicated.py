@@ -14,7 +14,8 @@ from tests.metrics.conftest import Reading
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    return request.param, server_url(request, request.param)
+    label = "redis" if request.param == "sentinel" else request.param  # the series name the engine
+    return label, server_url(request, request.param)
 
 
 @pytest.mark.parametrize("history_size", [0, 10], ids=["history-off", "history-on"])

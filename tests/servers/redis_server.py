@@ -15,7 +15,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -42,12 +42,14 @@ NO_SERVERS = "SOCKJET_TEST_NO_SERVERS"
 class RedisServer:
     """One ``redis-server`` process on ``port`` (fixed for its life, so clients can reconnect)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, extra: Sequence[str] = ()) -> None:
         if os.environ.get(NO_SERVERS):
             raise RuntimeError(f"{NO_SERVERS} is set, yet a test started a redis-server")
         if REDIS_SERVER is None:  # pragma: no cover - CI installs redis-server
             pytest.skip(SKIP_REASON)
         self.port = port or free_port()
+        self.extra = list(extra)
+        """More redis-server arguments, e.g. ``["--replicaof", "127.0.0.1", "6379"]``."""
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -62,6 +64,7 @@ class RedisServer:
         assert REDIS_SERVER is not None
         assert not self.running, "already running"
         argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        argv += self.extra
         self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10000 * MS
         while not _answers_ping(self.port):

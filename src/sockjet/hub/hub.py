@@ -24,6 +24,8 @@ from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import PRESENCE_TTL
+from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
+from sockjet.hub.backends.sentinel_url import parse_sentinel_url
 from sockjet.hub.backends.subjects import server_urls, subject_base
 from sockjet.hub.channel import ChannelLink
 from sockjet.hub.disconnect import disconnect_for
@@ -52,7 +54,7 @@ logger = logging.getLogger("sockjet.hub")
 
 SHUTDOWN_CLOSE_CODE = status.WS_1001_GOING_AWAY
 SHUTDOWN_CLOSE_REASON = "server shutting down"
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
 _NATS_SCHEMES = ("nats://", "tls://")
 MAX_IDEMPOTENCY_KEY_BYTES = 256
 """The longest ``idempotency_key``, in bytes of UTF-8."""
@@ -146,11 +148,14 @@ class Hub:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
                 f"Unsupported hub URL {redacted(url)!r}: use None or 'memory://' for one process, "
-                "or 'redis://host:port/db' or 'nats://host:port' to span processes."
+                "or 'redis://host:port/db', 'redis+sentinel://host:26379/<master name>' or 'nats://host:port' "
+                "to span processes."
             )
         if url is not None and url.startswith(_NATS_SCHEMES):
             server_urls(url)
             subject_base(prefix)
+        if url is not None and url.startswith(SENTINEL_SCHEMES):
+            parse_sentinel_url(url)  # a bad Sentinel URL fails here, not at the first publish
         self.options = HubOptions(
             max_queue=max_queue,
             max_queue_bytes=max_queue_bytes,

@@ -35,6 +35,8 @@ from sockjet.hub.backends.base import LocalRooms, Retention
 from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.remote import RemoteBackend, not_running
+from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
+from sockjet.hub.backends.sentinel_url import SentinelURL, parse_sentinel_url
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
@@ -67,6 +69,24 @@ class _Failed(Exception):
         self.sent = sent
 
 
+def sentinel_pool(url: SentinelURL, timeout: float, options: dict[str, Any]) -> Any:
+    """A blocking pool whose connections ask the Sentinels for the master each time they connect
+    (so after a failover they reach the new one; a demoted master's READONLY drops them)."""
+    from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+
+    class SentinelBlockingPool(SentinelConnectionPool, aioredis.BlockingConnectionPool):
+        """redis-py's Sentinel pool, waiting for a free connection instead of refusing the 65th."""
+
+    asking: dict[str, Any] = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
+    if url.sentinel_password is not None:
+        asking |= {"password": url.sentinel_password, "username": url.sentinel_username}
+    if url.tls:
+        asking["ssl"] = True
+    sentinels = Sentinel(list(url.sentinels), sentinel_kwargs=asking)  # type: ignore[no-untyped-call]
+    master = {"db": url.db, "username": url.username, "password": url.password, "ssl": url.tls}
+    return SentinelBlockingPool(url.master, sentinels, **options, **master)  # type: ignore[no-untyped-call]
+
+
 class RedisBackend(RemoteBackend):
     """Redis pub/sub through redis-py's asyncio client."""
 
@@ -88,6 +108,8 @@ class RedisBackend(RemoteBackend):
         if aioredis is None:  # pragma: no cover - depends on the installed extras
             raise ConfigurationError("Hub(url='redis://...') needs redis-py: pip install 'sockjet[redis]'.")
         super().__init__(url, timeout=timeout, presence_ttl=presence_ttl, idempotency_ttl=idempotency_ttl)
+        self.sentinel = parse_sentinel_url(url) if url.startswith(SENTINEL_SCHEMES) else None
+        """With a ``redis+sentinel://`` URL: the Sentinels that say which node is the master."""
         self.prefix = prefix
         self.backoff = backoff
         self.failed_reads = 0
@@ -96,7 +118,7 @@ class RedisBackend(RemoteBackend):
         self._publish_scripts: dict[Retention, str] = {}
         """The publish script of each retention in use."""
         self._scripts: dict[str, str] = {
-            redis_history.READ_SCRIPT: redis_history.sha1(redis_history.READ_SCRIPT),
+            self._script(redis_history.READ_SCRIPT): redis_history.sha1(self._script(redis_history.READ_SCRIPT)),
             redis_history.PUBLISH_ONCE_SCRIPT: redis_history.sha1(redis_history.PUBLISH_ONCE_SCRIPT),
         }
         """Script text -> its sha, for ``EVALSHA``."""
@@ -137,18 +159,27 @@ class RedisBackend(RemoteBackend):
             raise ConnectionError("the hub is not running")
         return self._client
 
+    def _script(self, text: str) -> str:
+        """``text`` as this backend runs it: bound to the master's lineage behind Sentinel."""
+        return text if self.sentinel is None else redis_history.with_lineage(text)
+
+    def _pool(self) -> Any:
+        """Commands' connections: at most ``max_connections`` (+1 for pub/sub); more wait for one."""
+        options: dict[str, Any] = {
+            "max_connections": self.max_connections + 1,
+            "timeout": None,  # wait for a free connection as long as it takes; `timeout` bounds Redis's answer
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": Retry(NoBackoff(), 0),
+            "health_check_interval": 0,
+        }
+        if self.sentinel is None:
+            return aioredis.BlockingConnectionPool.from_url(self.url, **options)
+        return sentinel_pool(self.sentinel, self.timeout, options)
+
     async def start(self, local: LocalRooms) -> None:
         self._local = local
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.url,
-            max_connections=self.max_connections + 1,
-            timeout=None,  # wait for a free connection as long as it takes; `timeout` bounds Redis's answer
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-        )
-        self._client = aioredis.Redis.from_pool(pool)
+        self._client = aioredis.Redis.from_pool(self._pool())
         try:
             await asyncio.wait_for(self._client.ping(), self.timeout)
             await self._open_pubsub()
@@ -156,7 +187,12 @@ class RedisBackend(RemoteBackend):
             await self.stop()
             raise HubError(
                 f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc).rstrip('.')}. "
-                "Check that redis-server runs there, or fix the hub URL."
+                + (
+                    "Check that redis-server runs there, or fix the hub URL."
+                    if self.sentinel is None
+                    else f"Check that the Sentinels run there and monitor the master {self.sentinel.master!r}, "
+                    "or fix the hub URL."
+                )
             ) from None  # one line for the user: the cause is in the message
         self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
         self._presence = asyncio.create_task(self._refresh_counts(), name="sockjet-hub-redis-presence")
@@ -173,6 +209,10 @@ class RedisBackend(RemoteBackend):
         if self._client is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._client.aclose()
+            manager = getattr(self._client.connection_pool, "sentinel_manager", None)
+            for asked in manager.sentinels if manager is not None else ():
+                with contextlib.suppress(RedisError, OSError):
+                    await asked.aclose()  # the clients that asked the Sentinels for the master
         self._client = None
         self._local = None
 
@@ -204,7 +244,7 @@ class RedisBackend(RemoteBackend):
         room = envelope.room
         text = self._publish_scripts.get(retention)
         if text is None:
-            text = self._publish_scripts[retention] = redis_history.publish_script(retention)
+            text = self._publish_scripts[retention] = self._script(redis_history.publish_script(retention))
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         payload = envelope.payload
         wire = kind.encode() + (payload.encode() if isinstance(payload, str) else payload)
@@ -282,7 +322,7 @@ class RedisBackend(RemoteBackend):
         if self._client is None:
             raise not_running("read history")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
-        script = redis_history.READ_SCRIPT
+        script = self._script(redis_history.READ_SCRIPT)
         command = ("EVALSHA", self._sha(script), 2, *keys, *redis_history.read_args(after, limit, retention))
         try:
             reply = await self._run(command, script)
@@ -297,7 +337,7 @@ class RedisBackend(RemoteBackend):
             raise not_running("read history")
         keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
         args = [new_epoch(), max(1, int(retention.meta_ttl))]
-        script = redis_history.OPEN_SCRIPT
+        script = self._script(redis_history.OPEN_SCRIPT)
         try:
             reply = await self._run(("EVALSHA", self._sha(script), 2, *keys, *args), script)
         except (_Failed, RedisError) as exc:

@@ -48,10 +48,12 @@ if seen then
   end
 end
 local epoch = redis.call('HGET', meta, 'e')
+--LINEAGE
 if not epoch then
   epoch = ARGV[3]
   redis.call('DEL', stream)
   redis.call('HSET', meta, 'e', epoch)
+  --LINEAGE-MARK
 end
 local offset = redis.call('HINCRBY', meta, 'o', 1)
 local id = offset .. '-0'
@@ -87,6 +89,7 @@ READ_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
 local after, limit, ttl_ms, size = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local state = redis.call('HMGET', meta, 'e', 'o')
+--LINEAGE-READ
 if not state[1] then
   return {false, 0, {}}
 end
@@ -143,15 +146,52 @@ return reply
 OPEN_SCRIPT = """
 local meta, stream = KEYS[1], KEYS[2]
 local state = redis.call('HMGET', meta, 'e', 'o')
+--LINEAGE-READ
 if state[1] then
   return state[1] .. ' ' .. (state[2] or '0')
 end
 redis.call('DEL', stream)
 redis.call('HSET', meta, 'e', ARGV[1], 'o', 0)
+--LINEAGE-MARK
 redis.call('EXPIRE', meta, tonumber(ARGV[2]))
 return ARGV[1] .. ' 0'
 """
 """``KEYS = [meta, stream]``, ``ARGV = [epoch candidate, meta_ttl seconds]``; replies like the publish script."""
+
+
+_LINEAGE = """
+local lineage = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+"""
+_LINEAGE_CHECK = (
+    _LINEAGE
+    + """
+if epoch and redis.call('HGET', meta, 'r') ~= lineage then
+  redis.call('DEL', meta)  -- written before a failover: the new master may lack its last messages
+  epoch = nil
+end
+"""
+)
+_LINEAGE_READ = (
+    _LINEAGE
+    + """
+if state[1] and redis.call('HGET', meta, 'r') ~= lineage then
+  redis.call('DEL', meta)
+  state = {false, false}
+end
+"""
+)
+_LINEAGE_MARK = "redis.call('HSET', meta, 'r', lineage)"
+
+
+def with_lineage(script: str) -> str:
+    """``script`` for a master that can change (Sentinel): a room's epoch is also bound to the
+    master's replication history (``master_replid``, new at every promotion), so after a failover
+    the room starts a new epoch instead of handing out positions the lost writes already had."""
+    return (
+        script.replace("--LINEAGE-READ", _LINEAGE_READ.strip())
+        .replace("--LINEAGE-MARK", _LINEAGE_MARK)
+        .replace("--LINEAGE", _LINEAGE_CHECK.strip())
+    )
 
 
 LIVE_KIND = Tag.POSITIONED.value
@@ -252,4 +292,5 @@ __all__ = [
     "sha1",
     "stream_key",
     "ttl_ms",
+    "with_lineage",
 ]
