@@ -73,6 +73,17 @@ class SentinelTopology:
         self._until(lambda: _info(old, "replication").get("role") == "slave", "the old master is demoted")
         return new
 
+    def kill_master(self) -> int:
+        """``kill -9`` of the master: the Sentinel sees it down after 1 s and promotes the replica.
+        Returns the new master's port."""
+        old = self.master_port()
+        dead = self.master if self.master.port == old else self.replica
+        dead.stop()
+        self._until(lambda: self.master_port() != old, "the Sentinel promotes the replica")
+        new = self.master_port()
+        self._until(lambda: _info(new, "replication").get("role") == "master", "the new master takes writes")
+        return new
+
     def stop(self) -> None:
         process, self.process = self.process, None
         if process is not None and process.poll() is None:

@@ -136,3 +136,14 @@ async def test_a_failover_starts_new_epochs_so_no_position_is_handed_out_twice(t
         history = await hub.history("r", since=second)
         assert history.recovered is False
         assert [m.data for m in (await hub.history("r")).messages] == ["three"]
+
+
+@pytest.mark.redis
+async def test_a_killed_master_is_replaced_and_publishing_resumes_in_a_new_epoch(topology: SentinelTopology) -> None:
+    async with Hub(topology.url, prefix=fresh_prefix(), timeout=0.5, history_size=10) as hub:
+        before = await hub.publish("r", "before")
+        assert before is not None
+        topology.kill_master()
+        after = await _publish_until_it_works(hub, "r", "after")
+        assert after is not None and after.epoch != before.epoch and after.offset == 1
+        assert [m.data for m in (await hub.history("r")).messages] == ["after"]
