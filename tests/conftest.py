@@ -10,6 +10,7 @@ import pytest
 
 from tests.servers.nats_server import NatsServer, running_nats
 from tests.servers.nats_server import nats_server as nats_server  # a server of its own (stop, restart, wipe)
+from tests.servers.redis_cluster import ClusterTopology, running_cluster
 from tests.servers.redis_sentinel import SentinelTopology, running_sentinel
 from tests.servers.redis_server import RedisServer, running_redis
 from tests.servers.redis_server import redis_server as redis_server  # a server of its own (stop, restart, flush)
@@ -25,6 +26,7 @@ BACKENDS = [
     pytest.param("redis", id="redis", marks=pytest.mark.redis),
     pytest.param("nats", id="nats", marks=pytest.mark.nats),
     pytest.param("sentinel", id="sentinel", marks=pytest.mark.redis),
+    pytest.param("cluster", id="cluster", marks=pytest.mark.redis),
 ]
 """The hub's backends, as params: memory needs no server, the others are marked."""
 
@@ -43,6 +45,13 @@ def shared_sentinel() -> Iterator[SentinelTopology]:
 
 
 @pytest.fixture(scope="session")
+def shared_cluster() -> Iterator[ClusterTopology]:
+    """Three masters sharing the slots: the hub on ``redis+cluster://``."""
+    with running_cluster() as topology:
+        yield topology
+
+
+@pytest.fixture(scope="session")
 def shared_nats() -> Iterator[NatsServer]:
     with running_nats() as server:
         yield server
@@ -52,7 +61,7 @@ def server_url(request: pytest.FixtureRequest, backend: str) -> str | None:
     """``None`` for memory, else the URL of the shared server of ``backend`` (started on first use)."""
     if backend == "memory":
         return None
-    server: RedisServer | NatsServer | SentinelTopology = request.getfixturevalue(f"shared_{backend}")
+    server: RedisServer | NatsServer | SentinelTopology | ClusterTopology = request.getfixturevalue(f"shared_{backend}")
     return server.url
 
 

@@ -14,7 +14,7 @@ from tests.metrics.conftest import Reading
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
-    label = "redis" if request.param == "sentinel" else request.param  # the series name the engine
+    label = "redis" if request.param in ("sentinel", "cluster") else request.param  # the series name the engine
     return label, server_url(request, request.param)
 
 

@@ -22,6 +22,8 @@ from sockjet._checks import is_int
 from sockjet.exceptions import ConfigurationError
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import Backend
+from sockjet.hub.backends.cluster_url import SCHEMES as CLUSTER_SCHEMES
+from sockjet.hub.backends.cluster_url import parse_cluster_url
 from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
@@ -54,7 +56,7 @@ logger = logging.getLogger("sockjet.hub")
 
 SHUTDOWN_CLOSE_CODE = status.WS_1001_GOING_AWAY
 SHUTDOWN_CLOSE_REASON = "server shutting down"
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", "redis+sentinel://", "rediss+sentinel://")
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://", *SENTINEL_SCHEMES, *CLUSTER_SCHEMES)
 _NATS_SCHEMES = ("nats://", "tls://")
 MAX_IDEMPOTENCY_KEY_BYTES = 256
 """The longest ``idempotency_key``, in bytes of UTF-8."""
@@ -64,7 +66,8 @@ class Hub:
     """Rooms of WebSocket members and a ``publish`` that reaches every member of a room.
 
     ``url``: ``None`` or ``"memory://"`` keeps everything in this process; ``"redis://host:port/db"``
-    spans every process that uses the same Redis, ``"nats://host:port"`` (or ``tls://``, several
+    spans every process that uses the same Redis (``"redis+sentinel://..."`` behind Sentinel,
+    ``"redis+cluster://..."`` on a Redis Cluster), ``"nats://host:port"`` (or ``tls://``, several
     comma-separated for a cluster) every process on the same NATS. Or ``backend=``: an instance of
     ``sockjet.hub.Backend`` of your own (docs/hub.md, "Writing a backend"), instead of a URL.
     Options are keyword-only:
@@ -148,14 +151,16 @@ class Hub:
         if url is not None and url != "memory://" and not url.startswith(_REDIS_SCHEMES + _NATS_SCHEMES):
             raise ConfigurationError(
                 f"Unsupported hub URL {redacted(url)!r}: use None or 'memory://' for one process, "
-                "or 'redis://host:port/db', 'redis+sentinel://host:26379/<master name>' or 'nats://host:port' "
-                "to span processes."
+                "or 'redis://host:port/db', 'redis+sentinel://host:26379/<master name>', "
+                "'redis+cluster://host1:7000,host2:7001' or 'nats://host:port' to span processes."
             )
         if url is not None and url.startswith(_NATS_SCHEMES):
             server_urls(url)
             subject_base(prefix)
         if url is not None and url.startswith(SENTINEL_SCHEMES):
             parse_sentinel_url(url)  # a bad Sentinel URL fails here, not at the first publish
+        if url is not None and url.startswith(CLUSTER_SCHEMES):
+            parse_cluster_url(url)
         self.options = HubOptions(
             max_queue=max_queue,
             max_queue_bytes=max_queue_bytes,

@@ -32,11 +32,14 @@ from sockjet.hub.backends import redis_history
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends._urls import redacted
 from sockjet.hub.backends.base import LocalRooms, Retention
+from sockjet.hub.backends.cluster_url import SCHEMES as CLUSTER_SCHEMES
+from sockjet.hub.backends.cluster_url import ClusterURL, parse_cluster_url
 from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import PRESENCE_TTL
 from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
 from sockjet.hub.backends.sentinel_url import SentinelURL, parse_sentinel_url
+from sockjet.hub.backends.slot_tags import tagged, untagged
 from sockjet.hub.envelope import Envelope
 from sockjet.hub.loggable import loggable
 from sockjet.hub.position import Position, Publication, StreamSlice, new_epoch
@@ -45,16 +48,21 @@ from sockjet.metrics import recorder as _metrics
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.redis_presence import RedisPresenceStore
+    from sockjet.hub.backends.redis_shards import ShardSubscriber
 
 try:
     import redis.asyncio as aioredis
     from redis.asyncio.retry import Retry
     from redis.backoff import NoBackoff
-    from redis.exceptions import NoScriptError, RedisError, ResponseError
+    from redis.exceptions import NoScriptError, RedisClusterException, RedisError, ResponseError
 except ImportError:  # pragma: no cover - depends on the installed extras
     aioredis = None  # type: ignore[assignment]
+    RedisError = RedisClusterException = OSError  # type: ignore[misc,assignment]
 
 logger = logging.getLogger("sockjet.hub")
+
+_UNANSWERED = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
+"""What an unreachable or slow Redis raises (a cluster's client: also a slot without a node)."""
 
 _CONTROL = "__sockjet_control__"
 """A channel every process subscribes to, so the pub/sub connection always exists."""
@@ -87,6 +95,32 @@ def sentinel_pool(url: SentinelURL, timeout: float, options: dict[str, Any]) -> 
     return SentinelBlockingPool(url.master, sentinels, **options, **master)  # type: ignore[no-untyped-call]
 
 
+def cluster_client(url: ClusterURL, timeout: float, max_connections: int) -> Any:
+    """redis-py's cluster client: it learns the slots from the seeds and follows ``MOVED``/``ASK``.
+
+    It retries nothing itself (a publish sent twice would be delivered twice: the hub's errors
+    say whether one may have arrived), and serves the slots it can when a master is gone.
+    """
+    from redis.asyncio.cluster import ClusterNode
+
+    return aioredis.RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in url.seeds],
+        require_full_coverage=False,
+        username=url.username,
+        password=url.password,
+        ssl=url.tls,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        max_connections=max_connections,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The cluster client failed before sending: no connection to the node (redis-py's connect errors)."""
+    return isinstance(exc, (RedisClusterException, ConnectionRefusedError)) or "connecting to" in str(exc)
+
+
 class RedisBackend(RemoteBackend):
     """Redis pub/sub through redis-py's asyncio client."""
 
@@ -110,6 +144,12 @@ class RedisBackend(RemoteBackend):
         super().__init__(url, timeout=timeout, presence_ttl=presence_ttl, idempotency_ttl=idempotency_ttl)
         self.sentinel = parse_sentinel_url(url) if url.startswith(SENTINEL_SCHEMES) else None
         """With a ``redis+sentinel://`` URL: the Sentinels that say which node is the master."""
+        self.cluster = parse_cluster_url(url) if url.startswith(CLUSTER_SCHEMES) else None
+        """With a ``redis+cluster://`` URL: the seed nodes of the cluster."""
+        self._shards: ShardSubscriber | None = None
+        """On a cluster: the rooms' shard channels, each on the node that owns its slot."""
+        self._in_flight = asyncio.Semaphore(self.max_connections)
+        """On a cluster: commands in flight (its client refuses a connection past its maximum)."""
         self.prefix = prefix
         self.backoff = backoff
         self.failed_reads = 0
@@ -118,8 +158,10 @@ class RedisBackend(RemoteBackend):
         self._publish_scripts: dict[Retention, str] = {}
         """The publish script of each retention in use."""
         self._scripts: dict[str, str] = {
-            self._script(redis_history.READ_SCRIPT): redis_history.sha1(self._script(redis_history.READ_SCRIPT)),
-            redis_history.PUBLISH_ONCE_SCRIPT: redis_history.sha1(redis_history.PUBLISH_ONCE_SCRIPT),
+            self.script(redis_history.READ_SCRIPT): redis_history.sha1(self.script(redis_history.READ_SCRIPT)),
+            self.script(redis_history.PUBLISH_ONCE_SCRIPT): redis_history.sha1(
+                self.script(redis_history.PUBLISH_ONCE_SCRIPT)
+            ),
         }
         """Script text -> its sha, for ``EVALSHA``."""
         self._pubsub: Any = None
@@ -136,14 +178,24 @@ class RedisBackend(RemoteBackend):
         """Rooms where this process's presence field may be set; removed at ``stop``."""
 
     # -- names ------------------------------------------------------------------------------------
+    def tagged(self, room: str) -> str:
+        """``room`` as its keys and channel name it: on a cluster behind its slot's hash tag."""
+        return room if self.cluster is None else tagged(room)
+
+    @property
+    def channel_prefix(self) -> str:
+        """What every room's channel name starts with (then comes the room, tagged on a cluster)."""
+        return f"{self.prefix}room:"
+
     def channel(self, room: str) -> bytes:
-        return f"{self.prefix}room:{room}".encode()
+        return f"{self.channel_prefix}{self.tagged(room)}".encode()
 
     def counts_key(self, room: str) -> str:
-        return f"{self.prefix}presence:{room}"
+        return f"{self.prefix}presence:{self.tagged(room)}"
 
     def _room_of(self, channel: bytes) -> str:
-        return channel.decode()[len(self.prefix) + len("room:") :]
+        name = channel.decode()[len(self.channel_prefix) :]
+        return name if self.cluster is None or name == _CONTROL else untagged(name)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def _make_presence_store(self) -> RedisPresenceStore:
@@ -159,9 +211,14 @@ class RedisBackend(RemoteBackend):
             raise ConnectionError("the hub is not running")
         return self._client
 
-    def _script(self, text: str) -> str:
-        """``text`` as this backend runs it: bound to the master's lineage behind Sentinel."""
-        return text if self.sentinel is None else redis_history.with_lineage(text)
+    def script(self, text: str) -> str:
+        """``text`` as this backend runs it: bound to the master's lineage behind Sentinel (and on a
+        cluster, whose masters fail over too), publishing on shard channels on a cluster."""
+        if self.cluster is not None:
+            text = text.replace("redis.call('PUBLISH'", "redis.call('SPUBLISH'")
+        if self.sentinel is None and self.cluster is None:
+            return text
+        return redis_history.with_lineage(text, strict=self.cluster is None)
 
     def _pool(self) -> Any:
         """Commands' connections: at most ``max_connections`` (+1 for pub/sub); more wait for one."""
@@ -179,37 +236,85 @@ class RedisBackend(RemoteBackend):
 
     async def start(self, local: LocalRooms) -> None:
         self._local = local
-        self._client = aioredis.Redis.from_pool(self._pool())
         try:
-            await asyncio.wait_for(self._client.ping(), self.timeout)
-            await self._open_pubsub()
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            if self.cluster is None:
+                self._client = aioredis.Redis.from_pool(self._pool())
+                await asyncio.wait_for(self._client.ping(), self.timeout)
+                await self._open_pubsub()
+            else:
+                self._client = cluster_client(self.cluster, self.timeout, self.max_connections * 2)
+                await asyncio.wait_for(self._client.initialize(), self.timeout)
+                self._shards = self._shard_subscriber()
+        except _UNANSWERED as exc:
             await self.stop()
             raise HubError(
-                f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc).rstrip('.')}. "
-                + (
-                    "Check that redis-server runs there, or fix the hub URL."
-                    if self.sentinel is None
-                    else f"Check that the Sentinels run there and monitor the master {self.sentinel.master!r}, "
-                    "or fix the hub URL."
-                )
+                f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc).rstrip('.')}. " + self._check_hint()
             ) from None  # one line for the user: the cause is in the message
-        self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
+        if self.cluster is None:
+            self._reader = asyncio.create_task(self._read(), name="sockjet-hub-redis-reader")
         self._presence = asyncio.create_task(self._refresh_counts(), name="sockjet-hub-redis-presence")
+
+    def _check_hint(self) -> str:
+        if self.sentinel is not None:
+            return (
+                f"Check that the Sentinels run there and monitor the master {self.sentinel.master!r}, "
+                "or fix the hub URL."
+            )
+        if self.cluster is not None:
+            return "Check that the cluster's nodes run there with cluster-enabled yes, or fix the hub URL."
+        return "Check that redis-server runs there, or fix the hub URL."
+
+    def _shard_subscriber(self) -> ShardSubscriber:
+        from sockjet.hub.backends.redis_shards import ShardSubscriber
+
+        cluster = self.cluster
+        assert cluster is not None
+
+        def connect(host: str, port: int) -> Any:
+            return aioredis.Redis(
+                host=host,
+                port=port,
+                username=cluster.username,
+                password=cluster.password,
+                ssl=cluster.tls,
+                socket_connect_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0),
+                health_check_interval=0,
+            )
+
+        return ShardSubscriber(
+            self._client,
+            connect=connect,
+            timeout=self.timeout,
+            backoff=self.backoff,
+            deliver=self._on_room_message,
+            moved=self._shards_moved,
+        )
+
+    def _shards_moved(self, channels: list[bytes]) -> None:
+        """Rooms re-subscribed on a new node: what was published meanwhile comes from the stream."""
+        _metrics.current.broker_reconnected("redis")
+        if self._local is not None:
+            self._local.stream_interrupted(sorted(self._room_of(channel) for channel in channels))
+        self._dirty.update(self._room_of(channel) for channel in channels)
+        self._presence_wakeup.set()
 
     async def stop(self) -> None:
         for task in (self._reader, self._presence):
             if task is not None:
                 await end_task(task)
         self._reader = self._presence = None
+        if self._shards is not None:
+            await self._shards.stop()
+            self._shards = None
         if self._client is not None and self._local is not None:
-            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            with contextlib.suppress(*_UNANSWERED):
                 await asyncio.wait_for(self._remove_presence(sorted(self._present)), self.timeout)
         await self._close_pubsub()
         if self._client is not None:
             with contextlib.suppress(RedisError, OSError):
                 await self._client.aclose()
-            manager = getattr(self._client.connection_pool, "sentinel_manager", None)
+            manager = getattr(getattr(self._client, "connection_pool", None), "sentinel_manager", None)
             for asked in manager.sentinels if manager is not None else ():
                 with contextlib.suppress(RedisError, OSError):
                     await asked.aclose()  # the clients that asked the Sentinels for the master
@@ -222,10 +327,10 @@ class RedisBackend(RemoteBackend):
             raise not_running("publish", PublishError)
         channel, wire = self.channel(envelope.room), envelope.to_wire()
         if key is None:
-            command: tuple[Any, ...] = ("PUBLISH", channel, wire)
+            command: tuple[Any, ...] = ("PUBLISH" if self.cluster is None else "SPUBLISH", channel, wire)
         else:
-            seen = redis_history.seen_key(self.prefix, envelope.room, key)
-            once = redis_history.PUBLISH_ONCE_SCRIPT
+            seen = redis_history.seen_key(self.prefix, self.tagged(envelope.room), key)
+            once = self.script(redis_history.PUBLISH_ONCE_SCRIPT)
             command = ("EVALSHA", self._sha(once), 1, seen, channel, wire, redis_history.ttl_ms(self.idempotency_ttl))
         reply = await self._publishing(envelope.room, self._run(command, script=None if key is None else once))
         if key is not None and reply == 0:  # the once script: the key was already used (PUBLISH's 0 is no receiver)
@@ -244,23 +349,40 @@ class RedisBackend(RemoteBackend):
         room = envelope.room
         text = self._publish_scripts.get(retention)
         if text is None:
-            text = self._publish_scripts[retention] = self._script(redis_history.publish_script(retention))
-        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+            text = self._publish_scripts[retention] = self.script(redis_history.publish_script(retention))
+        keys = self._stream_keys(room)
         payload = envelope.payload
         wire = kind.encode() + (payload.encode() if isinstance(payload, str) else payload)
         # A fresh candidate each time: a room re-created by this process gets a new epoch.
         args: list[Any] = [wire, self.channel(room), new_epoch()]
         if key is not None:
-            keys.append(redis_history.seen_key(self.prefix, room, key))
+            keys.append(redis_history.seen_key(self.prefix, self.tagged(room), key))
             args.append(redis_history.ttl_ms(self.idempotency_ttl))
         reply = await self._publishing(room, self._run(("EVALSHA", self._sha(text), len(keys), *keys, *args), text))
         if redis_history.key_was_seen(reply):
             _metrics.deduplicated()
         return redis_history.parse_position(reply)
 
+    def _stream_keys(self, room: str) -> list[str]:
+        name = self.tagged(room)
+        return [redis_history.meta_key(self.prefix, name), redis_history.stream_key(self.prefix, name)]
+
+    def _where(self, room: str) -> str:
+        """Which Redis a command about ``room`` goes to: on a cluster, the node of its slot."""
+        if self.cluster is None:
+            return f"Redis at {redacted(self.url)}"
+        from redis.crc import key_slot
+
+        channel = self.channel(room)
+        try:
+            node = f" {self._client.get_node_from_key(channel).name}"
+        except RedisClusterException:
+            node = " (none owns the slot now)"
+        return f"Redis Cluster node{node} (slot {key_slot(channel)})"
+
     async def _publishing(self, room: str, command: Coroutine[Any, Any, Any]) -> Any:
         """Await ``command``; its failure as ``PublishError`` (not stored) or ``PublishOutcomeUnknown``."""
-        where = f"Could not publish to room {loggable(room)}: Redis at {redacted(self.url)}"
+        where = f"Could not publish to room {loggable(room)}: {self._where(room)}"
         try:
             return await command
         except _Failed as failed:
@@ -294,16 +416,20 @@ class RedisBackend(RemoteBackend):
         except NoScriptError:
             if script is None:  # pragma: no cover - only EVALSHA commands get NOSCRIPT
                 raise
+            if self.cluster is not None:  # EVAL runs it on the node of its keys, which then has it
+                return await self._execute(("EVAL", script, *command[2:]))
             await self._execute(("SCRIPT", "LOAD", script))
             return await self._execute(command)
 
     async def _execute(self, command: tuple[Any, ...]) -> Any:
         """Wait for a free connection (unbounded: the queue is ours), connect it (bounded), then send
         ``command`` and read the reply within ``timeout``."""
+        if self.cluster is not None:
+            return await self._execute_on_cluster(command)
         pool = self._client.connection_pool
         try:
             connection = await pool.get_connection()
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except _UNANSWERED as exc:
             raise _Failed(exc, sent=False) from exc
         try:
             return await asyncio.wait_for(_send_and_read(connection, command), self.timeout)
@@ -311,22 +437,32 @@ class RedisBackend(RemoteBackend):
             raise  # a reply: the connection is in step
         except BaseException as exc:
             await connection.disconnect(nowait=True)  # a reply may still come: never read it as another's
-            if isinstance(exc, (RedisError, OSError, asyncio.TimeoutError)):
+            if isinstance(exc, _UNANSWERED):
                 raise _Failed(exc, sent=True) from exc
             raise
         finally:
             await pool.release(connection)
 
+    async def _execute_on_cluster(self, command: tuple[Any, ...]) -> Any:
+        """``command`` on the node of its key's slot (redis-py follows ``MOVED``/``ASK``), in ``timeout``."""
+        async with self._in_flight:
+            try:
+                return await asyncio.wait_for(self._client.execute_command(*command), self.timeout)
+            except ResponseError:
+                raise
+            except _UNANSWERED as exc:
+                raise _Failed(exc, sent=not _never_sent(exc)) from exc
+
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
         """One script run: the room's epoch, top and retained publications after ``after``."""
         if self._client is None:
             raise not_running("read history")
-        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
-        script = self._script(redis_history.READ_SCRIPT)
+        keys = self._stream_keys(room)
+        script = self.script(redis_history.READ_SCRIPT)
         command = ("EVALSHA", self._sha(script), 2, *keys, *redis_history.read_args(after, limit, retention))
         try:
             reply = await self._run(command, script)
-        except (_Failed, RedisError) as exc:
+        except (_Failed, RedisError, RedisClusterException) as exc:
             cause = exc.cause if isinstance(exc, _Failed) else exc
             raise self.unanswered("read the history of", room, cause) from cause
         return redis_history.parse_slice(room, reply)
@@ -335,12 +471,12 @@ class RedisBackend(RemoteBackend):
         """One script run: the room's top position, its epoch started at offset 0 if it had none."""
         if self._client is None:
             raise not_running("read history")
-        keys = [redis_history.meta_key(self.prefix, room), redis_history.stream_key(self.prefix, room)]
+        keys = self._stream_keys(room)
         args = [new_epoch(), max(1, int(retention.meta_ttl))]
-        script = self._script(redis_history.OPEN_SCRIPT)
+        script = self.script(redis_history.OPEN_SCRIPT)
         try:
             reply = await self._run(("EVALSHA", self._sha(script), 2, *keys, *args), script)
-        except (_Failed, RedisError) as exc:
+        except (_Failed, RedisError, RedisClusterException) as exc:
             cause = exc.cause if isinstance(exc, _Failed) else exc
             raise self.unanswered("read the history of", room, cause) from cause
         return redis_history.parse_position(reply)
@@ -356,7 +492,7 @@ class RedisBackend(RemoteBackend):
             try:
                 await asyncio.wait_for(pubsub.subscribe(*channels), self.timeout)
             except BaseException:
-                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                with contextlib.suppress(*_UNANSWERED):
                     await asyncio.wait_for(pubsub.aclose(), self.timeout)
                 raise
             self._pubsub = pubsub
@@ -374,7 +510,7 @@ class RedisBackend(RemoteBackend):
                 future.cancel()
         self._acks.clear()
         if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+            with contextlib.suppress(*_UNANSWERED):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
 
     async def sync_room(self, room: str) -> None:
@@ -388,11 +524,14 @@ class RedisBackend(RemoteBackend):
         local = self._local
         if local is None:
             return
-        await self._sync_subscription(room, local.local_count(room) > 0)
+        if self._shards is not None:
+            await self._shards.want(self.channel(room), local.local_count(room) > 0)
+        else:
+            await self._sync_subscription(room, local.local_count(room) > 0)
         self._dirty.add(room)
         try:
             await self._flush_presence()
-        except (RedisError, OSError, asyncio.TimeoutError):
+        except _UNANSWERED:
             self._presence_wakeup.set()  # the presence task retries
 
     async def _sync_subscription(self, room: str, wanted: bool) -> None:
@@ -410,7 +549,7 @@ class RedisBackend(RemoteBackend):
                 elif not wanted and room in self._subscribed:
                     self._subscribed.discard(room)
                     await asyncio.wait_for(pubsub.unsubscribe(channel), self.timeout)
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except _UNANSWERED as exc:
                 logger.warning(
                     "Redis subscription change for room %s failed (%s); the reader will retry.",
                     loggable(room),
@@ -473,28 +612,31 @@ class RedisBackend(RemoteBackend):
         kind = message["type"]
         channel: bytes = message["channel"]
         if kind == "message":
-            room = self._room_of(channel)
-            if self._local is not None and room != _CONTROL:
-                data: bytes = message["data"]
-                if is_presence(data):
-                    self._room_frame(room, data)
-                    return
-                try:
-                    if data[:1] == redis_history.LIVE_KIND:
-                        item: Envelope | Publication = redis_history.parse_live(room, data)
-                    else:
-                        item = Envelope.from_wire(room, data)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    logger.warning("Ignored a message on %s: %s", loggable(channel), loggable(exc))
-                    return
-                if isinstance(item, Envelope):
-                    self._local.deliver(item)
-                else:
-                    self._local.deliver_publication(item)
+            self._on_room_message(channel, message["data"])
         elif kind == "subscribe":
             future = self._acks.pop(channel, None)
             if future is not None and not future.done():
                 future.set_result(None)
+
+    def _on_room_message(self, channel: bytes, data: bytes) -> None:
+        room = self._room_of(channel)
+        if self._local is None or room == _CONTROL:
+            return
+        if is_presence(data):
+            self._room_frame(room, data)
+            return
+        try:
+            if data[:1] == redis_history.LIVE_KIND:
+                item: Envelope | Publication = redis_history.parse_live(room, data)
+            else:
+                item = Envelope.from_wire(room, data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            logger.warning("Ignored a message on %s: %s", loggable(channel), loggable(exc))
+            return
+        if isinstance(item, Envelope):
+            self._local.deliver(item)
+        else:
+            self._local.deliver_publication(item)
 
     # -- presence ------------------------------------------------------------------------------------
     async def _refresh_counts(self) -> None:
@@ -509,7 +651,7 @@ class RedisBackend(RemoteBackend):
             try:
                 await self._flush_presence()
                 wait = interval
-            except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            except _UNANSWERED as exc:
                 # Retried with backoff, or as soon as the reader reconnects.
                 logger.debug("Presence refresh failed: %s", loggable(exc))
                 wait = min(interval, self.backoff[1], wait * 2 if wait < interval else self.backoff[0])
@@ -560,7 +702,7 @@ class RedisBackend(RemoteBackend):
             entries: dict[bytes, bytes] = await asyncio.wait_for(
                 self._client.hgetall(self.counts_key(room)), self.timeout
             )
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except _UNANSWERED as exc:
             raise self.unanswered("count", room, exc) from exc
         now = time.time()
         total = 0

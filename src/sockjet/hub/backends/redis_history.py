@@ -160,12 +160,23 @@ return ARGV[1] .. ' 0'
 
 
 _LINEAGE = """
-local lineage = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)')
+local replication = redis.call('INFO', 'replication')
+local lineage = string.match(replication, 'master_replid:(%w+)')
+local promoted_from = string.match(replication, 'master_replid2:(%w+)')
+local function untrusted(r)
+  -- Strict (Sentinel): any other lineage. On a cluster, only the lineage this master was a replica
+  -- of before its promotion; a room whose keys came from an unrelated master moved here whole
+  -- (resharding migrates keys atomically): it keeps its epoch, now on this lineage.
+  if r == lineage then return false end
+  if __STRICT__ or r == promoted_from then return true end
+  redis.call('HSET', KEYS[1], 'r', lineage)
+  return false
+end
 """
 _LINEAGE_CHECK = (
     _LINEAGE
     + """
-if epoch and redis.call('HGET', meta, 'r') ~= lineage then
+if epoch and untrusted(redis.call('HGET', meta, 'r')) then
   redis.call('DEL', meta)  -- written before a failover: the new master may lack its last messages
   epoch = nil
 end
@@ -174,7 +185,7 @@ end
 _LINEAGE_READ = (
     _LINEAGE
     + """
-if state[1] and redis.call('HGET', meta, 'r') ~= lineage then
+if state[1] and untrusted(redis.call('HGET', meta, 'r')) then
   redis.call('DEL', meta)
   state = {false, false}
 end
@@ -183,14 +194,17 @@ end
 _LINEAGE_MARK = "redis.call('HSET', meta, 'r', lineage)"
 
 
-def with_lineage(script: str) -> str:
-    """``script`` for a master that can change (Sentinel): a room's epoch is also bound to the
-    master's replication history (``master_replid``, new at every promotion), so after a failover
-    the room starts a new epoch instead of handing out positions the lost writes already had."""
+def with_lineage(script: str, *, strict: bool = True) -> str:
+    """``script`` for a master that can change (Sentinel, a cluster's masters): a room's epoch is
+    also bound to the master's replication history (``master_replid``, new at every promotion), so
+    after a failover the room starts a new epoch instead of handing out positions the lost writes
+    already had. ``strict=False`` (a cluster): keys that a resharding moved from another master keep
+    their epoch; only a promotion (the old lineage is the new master's ``master_replid2``) ends it."""
     return (
         script.replace("--LINEAGE-READ", _LINEAGE_READ.strip())
         .replace("--LINEAGE-MARK", _LINEAGE_MARK)
         .replace("--LINEAGE", _LINEAGE_CHECK.strip())
+        .replace("__STRICT__", "true" if strict else "false")
     )
 
 

@@ -7,7 +7,8 @@ Keys, for room ``r`` and prefix ``p`` (type first, room last, so no two rooms' k
 - ``p presence-users:r``      hash  user key -> number of its connections in the room
 - ``p presence-procs:r``      zset  process id -> expiry (ms, Redis's own clock)
 - ``p presence-conns:PID:r``  set   the connections process PID announced in the room
-- ``p presence-due``          zset  room -> earliest expiry of its processes
+- ``p presence-due``          zset  room -> earliest expiry of its processes (on a cluster one
+                                    per bucket of rooms, ``p presence-due:{rN}``: see ``slot_tags``)
 
 Crash safety: each process refreshes its expiry in every room it has announced connections in
 every ``presence_ttl / 3`` (one script per ``REFRESH_BATCH`` rooms). The reap removes the
@@ -20,7 +21,9 @@ after its last refresh, and their leave events are out at most ``reap_interval``
 
 An event on a room channel is ``p`` + kind (``j`` join, ``l`` leave, ``x`` expired) + ``1`` if
 the user's first/last connection else ``0`` + connection + ``\\n`` + user key + ``\\n`` + info.
-Needs one Redis (scripts build key names; not Redis Cluster).
+Every script is given the due-set of its rooms as ``KEYS[1]`` (on a cluster that routes it to the
+node of the rooms' slot). On a cluster a room's keys carry its bucket's hash tag (``r`` is the
+tagged name), the events go out with ``SPUBLISH``, and a refresh or a reap covers one bucket.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
 from sockjet.hub.backends.remote_presence import RemotePresenceStore
+from sockjet.hub.backends.slot_tags import BUCKETS, bucket, tag, untagged
 from sockjet.hub.presence import PresenceStats, own_user
 from sockjet.hub.wire import decode_presence
 
@@ -59,9 +63,9 @@ end
 local function sync_due(r, procs)
   local first = redis.call('ZRANGE', procs, 0, 0, 'WITHSCORES')
   if first[1] then
-    redis.call('ZADD', p .. 'presence-due', first[2], r)
+    redis.call('ZADD', KEYS[1], first[2], r)
   else
-    redis.call('ZREM', p .. 'presence-due', r)
+    redis.call('ZREM', KEYS[1], r)
   end
 end
 local function remove(r, conn, kind)
@@ -196,7 +200,7 @@ _REAP_DUE = (
     + """
 local now = now_ms()
 local out = {}
-local due = redis.call('ZRANGEBYSCORE', p .. 'presence-due', '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 for _, r in ipairs(due) do
   local _, _, procs = keys_of(r)
   reap(r, now, out)
@@ -258,7 +262,7 @@ class RedisPresenceStore(RemotePresenceStore):
         return max(1, int(self.ttl * 1000))
 
     def _args(self, *args: Any) -> list[Any]:
-        return [self.backend.prefix, self.backend.channel("").decode(), *args]
+        return [self.backend.prefix, self.backend.channel_prefix, *args]
 
     async def _prepare(self) -> None:
         client = self.backend.client
@@ -270,20 +274,39 @@ class RedisPresenceStore(RemotePresenceStore):
             ("read", _READ),
             ("reconcile", _RECONCILE),
         ):
-            self._scripts[name] = client.register_script(source)
+            self._scripts[name] = client.register_script(self.backend.script(source))
 
     async def stop(self) -> None:
         await self._end_upkeep()
         mine = [(room, conn) for room, conns in self._mine.items() for conn in conns]
         with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError, HubError):
             for room, connection in mine:  # normally none: the hub left every room before
-                await self._call("leave", room, self.backend.process_id, connection)
+                await self._in_room("leave", room, self.backend.process_id, connection)
         self._leaves.clear()
         self._forget_all()
 
-    async def _call(self, name: str, *args: Any) -> Any:
+    def _due(self, room: str | None = None, index: int = 0) -> str:
+        """The due-set of ``room`` (or of bucket ``index``): one for all rooms on a single Redis."""
+        prefix = self.backend.prefix
+        if self.backend.cluster is None:
+            return f"{prefix}presence-due"
+        return f"{prefix}presence-due:{tag(bucket(room) if room is not None else index)}"
+
+    def _due_sets(self) -> list[str]:
+        return [self._due()] if self.backend.cluster is None else [self._due(index=i) for i in range(BUCKETS)]
+
+    def _room(self, name: bytes) -> str:
+        """The room a script named (tagged on a cluster)."""
+        room = name.decode("utf-8")
+        return room if self.backend.cluster is None else untagged(room)
+
+    def _in_room(self, name: str, room: str, *args: Any) -> Awaitable[Any]:
+        """Script ``name`` about ``room``: its due-set as the key, its tagged name as ``r``."""
+        return self._call(name, self._due(room), self.backend.tagged(room), *args)
+
+    async def _call(self, name: str, due: str, *args: Any) -> Any:
         async with self._slots:
-            coro: Awaitable[Any] = self._scripts[name](args=self._args(*args))
+            coro: Awaitable[Any] = self._scripts[name](keys=[due], args=self._args(*args))
             answer = await asyncio.wait_for(coro, self.backend.timeout)
         if name == "reap_due":  # {rooms looked at, events}
             self._observe(answer[1])
@@ -297,13 +320,13 @@ class RedisPresenceStore(RemotePresenceStore):
 
     def _observe(self, flat: list[bytes]) -> None:
         for i in range(0, len(flat), 2):
-            self._sink.observe(decode_presence(flat[i].decode("utf-8"), flat[i + 1]))
+            self._sink.observe(decode_presence(self._room(flat[i]), flat[i + 1]))
 
     # -- changes ------------------------------------------------------------------------------------
     async def join(self, room: str, connection: str, info_json: str, user_key: str) -> None:
         key = own_user(user_key, connection)
         try:
-            await self._call("join", room, self.backend.process_id, self._ttl_ms, connection, key, info_json)
+            await self._in_room("join", room, self.backend.process_id, self._ttl_ms, connection, key, info_json)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._fail("announce presence in", room, exc) from exc
         self._remember(room, connection, key, info_json)
@@ -311,7 +334,7 @@ class RedisPresenceStore(RemotePresenceStore):
     async def leave(self, room: str, connection: str) -> None:
         self._forget(room, connection)
         try:
-            await self._call("leave", room, self.backend.process_id, connection)
+            await self._in_room("leave", room, self.backend.process_id, connection)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._leave_not_recorded(room, connection, exc)
             self._leaves.add((room, connection))
@@ -319,7 +342,7 @@ class RedisPresenceStore(RemotePresenceStore):
     # -- questions ------------------------------------------------------------------------------------
     async def _read(self, room: str, what: str) -> list[Any]:
         try:
-            answer: list[Any] = await self._call("read", room, what)
+            answer: list[Any] = await self._in_room("read", room, what)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._fail("read the presence of", room, exc) from exc
         return answer
@@ -344,28 +367,34 @@ class RedisPresenceStore(RemotePresenceStore):
         """Retry failed leaves, refresh this process's expiry (when asked), reap every due room."""
         pid = self.backend.process_id
         for room, connection in sorted(self._leaves):
-            await self._call("leave", room, pid, connection)
+            await self._in_room("leave", room, pid, connection)
             self._leaves.discard((room, connection))
         if refresh:
-            mine = [(room, dict(announced)) for room, announced in self._mine.items()]
-            for first in range(0, len(mine), REFRESH_BATCH):
-                batch = dict(mine[first : first + REFRESH_BATCH])
-                pairs = [item for room, conns in batch.items() for item in (room, len(conns))]
-                stale = await self._call("refresh", pid, self._ttl_ms, *pairs)
-                for raw_room in stale:
-                    room = raw_room.decode("utf-8")
-                    await self._reconcile(room, batch[room])
-        while await self._call("reap_due", self.reap_limit) == self.reap_limit:
+            by_due: dict[str, list[tuple[str, dict[str, tuple[str, str]]]]] = {}
+            for room, announced in self._mine.items():
+                by_due.setdefault(self._due(room), []).append((room, dict(announced)))
+            for due, mine in by_due.items():
+                for first in range(0, len(mine), REFRESH_BATCH):
+                    batch = dict(mine[first : first + REFRESH_BATCH])
+                    tagged = self.backend.tagged
+                    pairs = [item for room, conns in batch.items() for item in (tagged(room), len(conns))]
+                    for raw_room in await self._call("refresh", due, pid, self._ttl_ms, *pairs):
+                        room = self._room(raw_room)
+                        await self._reconcile(room, batch[room])
+        await asyncio.gather(*(self._reap(due) for due in self._due_sets()))
+
+    async def _reap(self, due: str) -> None:
+        while await self._call("reap_due", due, self.reap_limit) == self.reap_limit:
             pass  # more rooms are due than one script takes: keep going
 
     async def _reconcile(self, room: str, conns: dict[str, tuple[str, str]]) -> None:
         """Reaped while we were away, Redis lost its keys, or a leave went missing: put Redis right."""
         pid = self.backend.process_id
-        missing = await self._call("reconcile", room, pid, self._ttl_ms, *conns)
+        missing = await self._in_room("reconcile", room, pid, self._ttl_ms, *conns)
         for raw in missing:
             connection = raw.decode("utf-8")
             key, info_json = conns[connection]
-            await self._call("join", room, pid, self._ttl_ms, connection, key, info_json)
+            await self._in_room("join", room, pid, self._ttl_ms, connection, key, info_json)
 
 
 __all__ = ["RedisPresenceStore"]

@@ -11,10 +11,9 @@ without a port is on 26379, Sentinel's port.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
 
 from sockjet.exceptions import ConfigurationError
-from sockjet.hub.backends._urls import redacted
+from sockjet.hub.backends._urls import redacted, split_multi_host
 
 SCHEMES = ("redis+sentinel://", "rediss+sentinel://")
 SENTINEL_PORT = 26379
@@ -46,46 +45,25 @@ def parse_sentinel_url(url: str) -> SentinelURL:
 
     if not url.startswith(SCHEMES):
         raise bad("it must start with redis+sentinel:// or rediss+sentinel://")
-    scheme, _, rest = url.partition("://")
-    credentials, _, after = rest.rpartition("@") if "@" in rest.split("/", 1)[0] else ("", "", rest)
-    hosts, _, tail = after.partition("/")
-    path, _, query = tail.partition("?")
-    sentinels = []
-    for host in hosts.split(","):
-        if not host:
-            raise bad("it names no Sentinel host" if not hosts else "it has an empty Sentinel address")
-        try:
-            parts = urlsplit(f"//{host}")
-            port = parts.port or SENTINEL_PORT
-        except ValueError:
-            raise bad(f"{host!r} is not host:port") from None
-        if not parts.hostname:
-            raise bad(f"{host!r} is not host:port")
-        sentinels.append((parts.hostname, port))
-    segments = [unquote(segment) for segment in path.split("/") if segment]
-    if not segments:
+    parts = split_multi_host(url, noun="Sentinel", default_port=SENTINEL_PORT, known=_OPTIONS, bad=bad)
+    if not parts.path:
         raise bad("it names no master (the name Sentinel monitors, e.g. 'mymaster')")
-    if len(segments) > 2:
+    if len(parts.path) > 2:
         raise bad("after the master name only a database number may follow")
     db = 0
-    if len(segments) == 2:
-        if not segments[1].isdigit():
-            raise bad(f"the database must be a number, got {segments[1]!r}")
-        db = int(segments[1])
-    options = parse_qs(query, keep_blank_values=True)
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise bad(f"unknown option {unknown[0]!r} (known: {', '.join(_OPTIONS)})")
-    username, _, password = credentials.partition(":") if credentials else ("", "", "")
+    if len(parts.path) == 2:
+        if not parts.path[1].isdigit():
+            raise bad(f"the database must be a number, got {parts.path[1]!r}")
+        db = int(parts.path[1])
     return SentinelURL(
-        sentinels=tuple(sentinels),
-        master=segments[0],
+        sentinels=parts.hosts,
+        master=parts.path[0],
         db=db,
-        username=unquote(username) or None,
-        password=unquote(password) or None,
-        sentinel_username=options.get("sentinel_username", [None])[-1] or None,
-        sentinel_password=options.get("sentinel_password", [None])[-1] or None,
-        tls=scheme == "rediss+sentinel",
+        username=parts.username,
+        password=parts.password,
+        sentinel_username=parts.options.get("sentinel_username") or None,
+        sentinel_password=parts.options.get("sentinel_password") or None,
+        tls=parts.scheme == "rediss+sentinel",
     )
 
 
