@@ -92,6 +92,12 @@ class ClusterTopology:
         """``kill -9`` of the node on ``port``."""
         next(node for node in self.nodes if node.port == port).stop()
 
+    def restart(self, port: int) -> None:
+        """Start the killed node on ``port`` again: it rejoins with its slots (its cluster config
+        survives in the temporary directory), its keys gone."""
+        next(node for node in self.nodes if node.port == port).start()
+        self._until(self._healthy, "the cluster is ok on every node")
+
     def move_slot(self, slot: int, to_port: int) -> None:
         """Migrate ``slot`` with its keys to the master on ``to_port`` (what resharding does, one slot)."""
         source_port = self.port_of_slot(slot)

@@ -154,6 +154,24 @@ async def test_a_dead_master_fails_only_its_rooms_and_names_its_node(topology: C
                 assert [m.data for m in (await hub.history(room)).messages] == ["before", "after"]
 
 
+@pytest.mark.redis
+async def test_a_room_joined_while_its_master_is_down_is_served_when_it_is_back(topology: ClusterTopology) -> None:
+    prefix = fresh_prefix()
+    dead_port, room = next(iter(_rooms_on(topology, prefix).items()))
+    async with Hub(topology.url, prefix=prefix, timeout=0.5) as hub:
+        topology.kill(dead_port)
+        sock = await connected()
+        async with hub.join(room, sock.websocket):  # no subscription yet: the hub keeps trying
+            await asyncio.to_thread(topology.restart, dead_port)
+            for i in range(100):  # without history, what is published before it subscribes is lost
+                await _publish_until_it_works(hub, room, i)
+                if sock.data:
+                    break
+                await asyncio.sleep(50 * MS)
+            await until(lambda: len(sock.data) > 0)
+            assert sock.close_message is None
+
+
 async def _publish_until_it_works(hub: Hub, room: str, data: Any) -> Position | None:
     for _ in range(200):
         try:
