@@ -1,10 +1,12 @@
-"""Publish latency and throughput of the Hub's backends: memory, Redis and NATS, history off and on.
+"""Publish latency and throughput of the Hub's backends: memory, Redis (single, behind Sentinel, a
+three-master Cluster) and NATS, history off and on.
 
     python bench/hub_backends.py                       # prints the table
     python bench/hub_backends.py --write docs/hub.md   # also replaces its section in docs/hub.md
 
-Starts its own redis-server and nats-server -js (free ports on 127.0.0.1, a temporary store)
-and stops them at the end. Two processes, as two workers: this one publishes, a subscriber
+Starts its own redis-server, a Sentinel topology (master, replica, Sentinel), a three-master
+Redis Cluster and nats-server -js (free ports on 127.0.0.1, nothing kept) and stops them at the end
+(the topologies are the tests' own, ``tests/servers/``). Two processes, as two workers: this one publishes, a subscriber
 process has one member in the room (a sockjet ``WebSocket`` over an in-process transport whose
 ``send`` notes the arrival time). The memory backend cannot span processes: there the member
 is in the publishing process.
@@ -16,6 +18,10 @@ is in the publishing process.
 - ``sequential/s``: publishes per second, one at a time; ``concurrent/s``: with 16 tasks
   publishing at once to the one room (for NATS with history: each lost race for the room's next
   offset costs a read and a retry, counted in ``retries``).
+
+- ``many rooms``: 16 tasks publishing at once, each message to the next of 256 rooms (history
+  on, nobody subscribed), single Redis against the cluster; with the publisher's CPU time per
+  publish, to show whether Redis or the Python publisher is the bound.
 
 Configs are interleaved and repeated (``--rounds``); the table gives medians with the range.
 """
@@ -142,6 +148,25 @@ def wait_port(port: int) -> None:
     raise TimeoutError(f"nothing listening on {port}")
 
 
+async def many_rooms(url: str, messages: int, rooms: int = 256) -> dict[str, float]:
+    """``CONCURRENCY`` tasks publishing ``messages`` in all, round robin over ``rooms`` rooms, history on."""
+    from sockjet import Hub
+
+    prefix = f"bench-{os.getpid()}-{time.monotonic_ns()}:"
+    async with Hub(url, prefix=prefix, history_size=100) as hub:
+        for room in range(rooms):
+            await hub.publish(f"room-{room}", "warm")
+
+        async def publisher(first: int) -> None:
+            for i in range(first, messages, CONCURRENCY):
+                await hub.publish(f"room-{i % rooms}", "x" * 48)
+
+        cpu, started = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(publisher(first) for first in range(CONCURRENCY)))
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"rate": messages / elapsed, "cpu_us": cpu / messages * 1e6, "cpu_share": cpu / elapsed}
+
+
 @contextmanager
 def servers() -> Iterator[dict[str, str]]:
     redis = shutil.which("redis-server") or shutil.which("redis-server", path="/usr/bin:/usr/sbin")
@@ -156,10 +181,21 @@ def servers() -> Iterator[dict[str, str]]:
         subprocess.Popen([nats, "-a", "127.0.0.1", "-p", str(nport), "-js", "-sd", store.name],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
     ]  # fmt: skip
+    sys.path.insert(0, str(ROOT))
+    from tests.servers.redis_cluster import running_cluster
+    from tests.servers.redis_sentinel import running_sentinel
+
     try:
         wait_port(rport)
         wait_port(nport)
-        yield {"memory": "memory://", "redis": f"redis://127.0.0.1:{rport}/0", "nats": f"nats://127.0.0.1:{nport}"}
+        with running_sentinel() as sentinel, running_cluster() as cluster:
+            yield {
+                "memory": "memory://",
+                "redis": f"redis://127.0.0.1:{rport}/0",
+                "redis+sentinel": sentinel.url,
+                "redis+cluster": cluster.url,
+                "nats": f"nats://127.0.0.1:{nport}",
+            }
     finally:
         for process in processes:
             process.kill()
@@ -285,13 +321,18 @@ async def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--write", metavar="MARKDOWN", default=None)
     args = parser.parse_args(argv)
-    configs = [(backend, history) for history in (0, 100) for backend in ("memory", "redis", "nats")]
+    backends = ("memory", "redis", "redis+sentinel", "redis+cluster", "nats")
+    configs = [(backend, history) for history in (0, 100) for backend in backends]
     results: dict[tuple[str, int], list[dict[str, float]]] = {config: [] for config in configs}
     with servers() as urls:
         for round_ in range(args.rounds):
             for backend, history in configs if round_ % 2 == 0 else reversed(configs):
                 results[(backend, history)].append(await run_config(urls[backend], history, args.messages))
                 print(f"round {round_ + 1} {backend} history={history}: done", file=sys.stderr)
+        spread: dict[str, list[dict[str, float]]] = {"redis": [], "redis+cluster": []}
+        for round_ in range(args.rounds):
+            for backend in spread if round_ % 2 == 0 else reversed(list(spread)):
+                spread[backend].append(await many_rooms(urls[backend], args.messages * 5))
         shared: dict[tuple[str, int], list[dict[str, float]]] = {}
         for _ in range(args.rounds):
             for processes in (1, 2):
@@ -308,6 +349,18 @@ async def main(argv: list[str] | None = None) -> int:
     for (backend, processes), runs in shared.items():
         rate, retries = fmt([r["rate"] for r in runs], 0), fmt([r["retries"] for r in runs])
         report += f"| {backend} | {processes} | {rate} | {retries} |\n"
+    report += (
+        f"\n{CONCURRENCY} tasks in one process publishing {args.messages * 5} messages round robin to 256 rooms "
+        "(history on, nobody subscribed):\n\n"
+        "| backend | publishes/s | vs single Redis | publisher CPU per publish, µs | publisher CPU busy |\n"
+        "|---|---:|---:|---:|---:|\n"
+    )
+    single = statistics.median(r["rate"] for r in spread["redis"])
+    for backend, runs in spread.items():
+        rate = statistics.median(r["rate"] for r in runs)
+        busy = fmt([r["cpu_share"] * 100 for r in runs], 0)
+        report += f"| {backend} | {fmt([r['rate'] for r in runs], 0)} | {rate / single:.2f} | "
+        report += f"{fmt([r['cpu_us'] for r in runs], 0)} | {busy}% |\n"
     print(report)
     if args.write:
         path = Path(args.write)
