@@ -30,7 +30,8 @@ from sockjet import Hub, Position
 from sockjet.exceptions import PublishError
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
 from sockjet.hub.backends.redis import RedisBackend
-from tests.servers.redis_cluster import ClusterTopology, running_cluster
+from tests.hub.backends.failover import publish_until_it_works
+from tests.servers.redis_cluster import running_cluster
 from tests.servers.redis_sentinel import running_sentinel
 from tests.servers.servers import Server, free_port, start_process, stop_process
 from tests.timing import MS
@@ -120,19 +121,6 @@ async def _end(done: asyncio.Event, tasks: list[asyncio.Task[None]]) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _publish_retrying(hub: Hub, room: str, n: int) -> Position:
-    """Publish ``{"n": n}`` once (its idempotency key), retrying while the failover is under way."""
-    deadline = time.monotonic() + 30000 * MS
-    while True:
-        try:
-            position = await hub.publish(room, {"n": n}, idempotency_key=f"m{n}")
-            assert position is not None
-            return position
-        except PublishError:
-            assert time.monotonic() < deadline, "publishing never resumed"
-            await asyncio.sleep(20 * MS)
-
-
 async def _stream_through(
     publisher: Hub, room: str, event: Callable[[], object], *, before: int = 200, after: int = 200
 ) -> dict[tuple[str, int], Any]:
@@ -143,7 +131,8 @@ async def _stream_through(
     n = remaining = 0
     while running is None or not running.done() or remaining > 0:
         n += 1
-        position = await _publish_retrying(publisher, room, n)
+        position = await publish_until_it_works(publisher, room, {"n": n}, key=f"m{n}")
+        assert position is not None
         published[(position.epoch, position.offset)] = {"n": n}
         if n == before:
             running = asyncio.ensure_future(asyncio.to_thread(event))
@@ -189,21 +178,11 @@ async def test_a_sentinel_failover_mid_stream_never_gives_two_messages_one_posit
             assert switches <= client.lost_closes == client.not_recovered  # an epoch change is told
 
 
-def _rooms_by_master(topology: ClusterTopology, prefix: str) -> dict[int, str]:
-    backend = RedisBackend(topology.url, prefix=prefix)
-    rooms: dict[int, str] = {}
-    for i in range(300):
-        room = f"room-{i}"
-        rooms.setdefault(topology.port_of_slot(key_slot(backend.channel(room))), room)
-    assert len(rooms) == 3
-    return rooms
-
-
 async def test_a_dead_cluster_master_fails_only_its_room_the_others_get_every_message() -> None:
     prefix = f"e2e-{uuid.uuid4().hex[:8]}:"
     messages = 300
     with running_cluster() as topology, two_workers(topology.url, prefix) as (one, two):
-        rooms = _rooms_by_master(topology, prefix)
+        rooms = topology.room_per_master(prefix)
         dead_port, dead_room = next(iter(rooms.items()))
         names = list(rooms.values())
         clients = [Client([one.url, two.url] if i % 2 else [two.url, one.url], names[i % 3]) for i in range(CLIENTS)]
@@ -244,7 +223,7 @@ async def test_a_dead_cluster_master_fails_only_its_room_the_others_get_every_me
 async def test_a_live_rooms_slot_moved_to_another_master_loses_nothing() -> None:
     prefix = f"e2e-{uuid.uuid4().hex[:8]}:"
     with running_cluster() as topology, two_workers(topology.url, prefix) as (one, two):
-        rooms = _rooms_by_master(topology, prefix)
+        rooms = topology.room_per_master(prefix)
         (_, room), (target, _) = list(rooms.items())[:2]
         slot = key_slot(RedisBackend(topology.url, prefix=prefix).channel(room))
         clients = [Client([one.url, two.url] if i % 2 else [two.url, one.url], room) for i in range(CLIENTS)]

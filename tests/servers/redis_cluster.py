@@ -88,6 +88,20 @@ class ClusterTopology:
                 return int(master[1])
         raise AssertionError(f"slot {slot} is not covered")
 
+    def room_per_master(self, prefix: str) -> dict[int, str]:
+        """One room per master for a hub with ``prefix``: the master's port -> a room whose slot it owns."""
+        from redis.crc import key_slot
+
+        from sockjet.hub.backends.redis import RedisBackend
+
+        backend = RedisBackend(self.url, prefix=prefix)
+        rooms: dict[int, str] = {}
+        for i in range(300):
+            room = f"room-{i}"
+            rooms.setdefault(self.port_of_slot(key_slot(backend.channel(room))), room)
+        assert len(rooms) == len(self.master_ports()), "300 rooms and not one on each master"
+        return rooms
+
     def kill(self, port: int) -> None:
         """``kill -9`` of the node on ``port``."""
         next(node for node in self.nodes if node.port == port).stop()

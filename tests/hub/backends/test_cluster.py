@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from redis.crc import key_slot
 
-from sockjet import Hub, Position
+from sockjet import Hub
 from sockjet.exceptions import ConfigurationError, HubError, PublishError
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
 from sockjet.hub.backends import redis_history
@@ -19,6 +18,7 @@ from sockjet.hub.backends.cluster_url import ClusterURL, parse_cluster_url
 from sockjet.hub.backends.redis import RedisBackend
 from sockjet.hub.backends.slot_tags import BUCKETS, bucket, tag, tagged, untagged
 from tests.conftest import fresh_prefix
+from tests.hub.backends.failover import publish_until_it_works
 from tests.hub_fakes import connected
 from tests.servers.redis_cluster import ClusterTopology, running_cluster
 from tests.servers.servers import free_port
@@ -101,21 +101,10 @@ def topology() -> Iterator[ClusterTopology]:
         yield started
 
 
-def _rooms_on(topology: ClusterTopology, prefix: str) -> dict[int, str]:
-    """One room per master: the master's port -> a room whose slot it owns."""
-    backend = RedisBackend(topology.url, prefix=prefix)
-    found: dict[int, str] = {}
-    for i in range(200):
-        room = f"room-{i}"
-        found.setdefault(topology.port_of_slot(key_slot(backend.channel(room))), room)
-    assert len(found) == 3
-    return found
-
-
 @pytest.mark.redis
 async def test_rooms_on_every_master_are_delivered_in_order(topology: ClusterTopology) -> None:
     prefix = fresh_prefix()
-    rooms = list(_rooms_on(topology, prefix).values())
+    rooms = list(topology.room_per_master(prefix).values())
     async with Hub(topology.url, prefix=prefix) as publisher, Hub(topology.url, prefix=prefix) as hub:
         socks = {room: await connected() for room in rooms}
         for room, sock in socks.items():
@@ -132,7 +121,7 @@ async def test_rooms_on_every_master_are_delivered_in_order(topology: ClusterTop
 @pytest.mark.redis
 async def test_a_dead_master_fails_only_its_rooms_and_names_its_node(topology: ClusterTopology) -> None:
     prefix = fresh_prefix()
-    rooms = _rooms_on(topology, prefix)
+    rooms = topology.room_per_master(prefix)
     dead_port, dead_room = next(iter(rooms.items()))
     async with Hub(topology.url, prefix=prefix, timeout=0.5, history_size=10) as hub:
         for room in rooms.values():
@@ -157,14 +146,14 @@ async def test_a_dead_master_fails_only_its_rooms_and_names_its_node(topology: C
 @pytest.mark.redis
 async def test_a_room_joined_while_its_master_is_down_is_served_when_it_is_back(topology: ClusterTopology) -> None:
     prefix = fresh_prefix()
-    dead_port, room = next(iter(_rooms_on(topology, prefix).items()))
+    dead_port, room = next(iter(topology.room_per_master(prefix).items()))
     async with Hub(topology.url, prefix=prefix, timeout=0.5) as hub:
         topology.kill(dead_port)
         sock = await connected()
         async with hub.join(room, sock.websocket):  # no subscription yet: the hub keeps trying
             await asyncio.to_thread(topology.restart, dead_port)
             for i in range(100):  # without history, what is published before it subscribes is lost
-                await _publish_until_it_works(hub, room, i)
+                await publish_until_it_works(hub, room, i)
                 if sock.data:
                     break
                 await asyncio.sleep(50 * MS)
@@ -172,19 +161,10 @@ async def test_a_room_joined_while_its_master_is_down_is_served_when_it_is_back(
             assert sock.close_message is None
 
 
-async def _publish_until_it_works(hub: Hub, room: str, data: Any) -> Position | None:
-    for _ in range(200):
-        try:
-            return await hub.publish(room, data)
-        except PublishError:
-            await asyncio.sleep(50 * MS)
-    raise AssertionError("publishing never resumed")
-
-
 @pytest.mark.redis
 async def test_a_slot_moved_while_its_room_is_live_loses_nothing(topology: ClusterTopology) -> None:
     prefix = fresh_prefix()
-    rooms = _rooms_on(topology, prefix)
+    rooms = topology.room_per_master(prefix)
     (source, room), (target, _) = list(rooms.items())[:2]
     slot = key_slot(RedisBackend(topology.url, prefix=prefix).channel(room))
     hubs = Hub(topology.url, prefix=prefix, history_size=1000), Hub(topology.url, prefix=prefix, history_size=1000)
@@ -218,7 +198,7 @@ async def test_a_slot_moved_while_its_room_is_live_loses_nothing(topology: Clust
 async def test_a_master_failover_starts_new_epochs_and_publishing_resumes() -> None:
     with running_cluster(replicas=1) as topology:
         prefix = fresh_prefix()
-        rooms = _rooms_on(topology, prefix)
+        rooms = topology.room_per_master(prefix)
         dead_port, room = next(iter(rooms.items()))
         async with Hub(topology.url, prefix=prefix, timeout=0.5, history_size=100) as hub:
             sock = await connected()
@@ -227,7 +207,7 @@ async def test_a_master_failover_starts_new_epochs_and_publishing_resumes() -> N
                 assert before is not None
                 await sock.wait_data(1)
                 topology.kill(dead_port)
-                after = await _publish_until_it_works(hub, room, "after")
+                after = await publish_until_it_works(hub, room, "after")
                 assert after is not None and after.epoch != before.epoch and after.offset == 1
                 await until(lambda: sock.close_message is not None, 10000 * MS)
                 assert sock.close_message is not None and sock.close_message["code"] == HISTORY_LOST_CLOSE_CODE

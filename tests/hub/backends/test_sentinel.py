@@ -4,18 +4,17 @@ a position twice -- the new master may lack the last writes, so its rooms start 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from sockjet import Hub, Position
-from sockjet.exceptions import ConfigurationError, HubError, PublishError
+from sockjet import Hub
+from sockjet.exceptions import ConfigurationError, HubError
 from sockjet.hub import HISTORY_LOST_CLOSE_CODE
 from sockjet.hub.backends.sentinel_url import SentinelURL, parse_sentinel_url
 from tests.conftest import fresh_prefix
+from tests.hub.backends.failover import publish_until_it_works
 from tests.hub_fakes import connected
 from tests.servers.redis_sentinel import MASTER, SentinelTopology, running_sentinel
 from tests.servers.servers import free_port
@@ -83,16 +82,6 @@ def topology() -> Iterator[SentinelTopology]:
         yield started
 
 
-async def _publish_until_it_works(hub: Hub, room: str, data: Any) -> Position | None:
-    """Publish, retrying while the failover is still under way (each try fails clearly, never silently)."""
-    for _ in range(200):
-        try:
-            return await hub.publish(room, data)
-        except PublishError:
-            await asyncio.sleep(50 * MS)
-    raise AssertionError("publishing never resumed after the failover")
-
-
 @pytest.mark.redis
 async def test_the_hub_follows_the_master_through_a_failover_without_history(topology: SentinelTopology) -> None:
     async with Hub(topology.url, prefix=fresh_prefix(), timeout=1.0) as hub:
@@ -104,7 +93,7 @@ async def test_the_hub_follows_the_master_through_a_failover_without_history(top
             # Without history, what is published while the subscriber moves to the new master is
             # not delivered (at most once, as in any outage): publish until one arrives.
             for i in range(100):
-                await _publish_until_it_works(hub, "r", f"after {i}")
+                await publish_until_it_works(hub, "r", f"after {i}")
                 with contextlib.suppress(AssertionError):
                     await until(lambda: any(str(d).startswith("after") for d in sock.data), 100 * MS)
                     break
@@ -124,7 +113,7 @@ async def test_a_failover_starts_new_epochs_so_no_position_is_handed_out_twice(t
             assert first is not None and second is not None and second.offset == first.offset + 1
             await sock.wait_data(2)
             topology.failover()
-            after = await _publish_until_it_works(hub, "r", "three")
+            after = await publish_until_it_works(hub, "r", "three")
             assert after is not None and after.epoch != second.epoch  # a new epoch, never offset 3 of the old
             await until(lambda: sock.close_message is not None)
             assert sock.close_message is not None and sock.close_message["code"] == HISTORY_LOST_CLOSE_CODE
@@ -144,6 +133,6 @@ async def test_a_killed_master_is_replaced_and_publishing_resumes_in_a_new_epoch
         before = await hub.publish("r", "before")
         assert before is not None
         topology.kill_master()
-        after = await _publish_until_it_works(hub, "r", "after")
+        after = await publish_until_it_works(hub, "r", "after")
         assert after is not None and after.epoch != before.epoch and after.offset == 1
         assert [m.data for m in (await hub.history("r")).messages] == ["after"]
