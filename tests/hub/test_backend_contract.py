@@ -16,6 +16,7 @@ from sockjet.hub.backends.memory import MemoryBackend
 from sockjet.testing import BackendContract, Check, RecordingSocket, backend_checks, check_backend
 from tests.hub.third_party_backend import LoopbackBackend, LoopbackBroker
 from tests.servers.nats_server import running_nats
+from tests.servers.redis_cluster import ClusterTopology
 from tests.servers.redis_sentinel import SentinelTopology
 from tests.servers.redis_server import running_redis
 
@@ -125,5 +126,13 @@ async def test_the_redis_backend_behind_sentinel_keeps_the_contract(
     name: str, shared_sentinel: SentinelTopology
 ) -> None:
     contract = _redis(shared_sentinel.url)
+    (check,) = [check for check in backend_checks(contract) if check.name == name]
+    await check.run(contract)
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("name", _NAMES)
+async def test_the_redis_backend_on_a_cluster_keeps_the_contract(name: str, shared_cluster: ClusterTopology) -> None:
+    contract = _redis(shared_cluster.url)
     (check,) = [check for check in backend_checks(contract) if check.name == name]
     await check.run(contract)

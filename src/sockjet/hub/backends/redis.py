@@ -16,6 +16,10 @@
 - Presence: one hash per room, ``{prefix}presence:{room}``, field = this process's id, value =
   ``"<count>:<expires_at>"``; refreshed every ``presence_ttl / 3`` seconds, so a process that
   died stops counting after ``presence_ttl``.
+- Behind Sentinel (``redis+sentinel://``) connections ask for the master each time they connect;
+  on a Redis Cluster (``redis+cluster://``) every name of a room carries its slot's hash tag
+  (``slot_tags``), commands go through redis-py's cluster client and live delivery through shard
+  channels (``redis_shards``). Both bind a room's epoch to the master's replication history.
 """
 
 from __future__ import annotations
