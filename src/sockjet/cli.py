@@ -278,8 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--hub",
         metavar="URL",
         default=None,
-        help="the hub: memory:// (default), redis://host:port/db or nats://host:port (one of the last two "
-        "is required when --workers > 1)",
+        help="the hub: memory:// (default), redis://host:port/db (redis+sentinel://..., redis+cluster://...) "
+        "or nats://host:port (one of these is required when --workers > 1)",
     )
     demo.add_argument(
         "--redis",
