@@ -133,13 +133,8 @@ class WebSocket(HTTPConnection):
         message_type = message["type"]
         if message_type == "websocket.receive":
             stats = self._stats
-            if stats is not None:  # metrics: the tap's count, inline
-                stats.messages_in += 1
-                text = message.get("text")
-                if text is not None:
-                    stats.bytes_in += len(text) if text.isascii() else len(text.encode("utf-8"))
-                else:
-                    stats.bytes_in += len(message.get("bytes") or b"")
+            if stats is not None:  # metrics: the tap's count, without its wrapper
+                stats.count_in(message)
             return message
         if self._tap is not None:
             self._tap.received(message)
@@ -172,14 +167,8 @@ class WebSocket(HTTPConnection):
                 self.application_state = _DISCONNECTED
                 if self._tap is not None:
                     self._tap.control(message)
-            elif self._stats is not None:  # metrics: the tap's count, inline
-                stats = self._stats
-                stats.messages_out += 1
-                text = message.get("text")
-                if text is not None:
-                    stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
-                else:
-                    stats.bytes_out += len(message.get("bytes") or b"")
+            elif self._stats is not None:  # metrics: the tap's count, without its wrapper
+                self._stats.count_out(message)
             try:
                 await self._send(message)
             except OSError:
@@ -320,12 +309,11 @@ class WebSocket(HTTPConnection):
 
     async def send_text(self, data: str) -> None:
         if self._direct and self.application_state is _CONNECTED:
-            stats = self._stats
-            if stats is not None:  # metrics: the tap's count, inline
-                stats.messages_out += 1
-                stats.bytes_out += len(data) if data.isascii() else len(data.encode("utf-8"))
+            message: Message = {"type": "websocket.send", "text": data}
+            if self._stats is not None:  # metrics: the tap's count, without its wrapper
+                self._stats.count_out(message)
             try:
-                await self._send({"type": "websocket.send", "text": data})
+                await self._send(message)
             except OSError:
                 raise self._peer_gone() from None
         else:
@@ -333,12 +321,11 @@ class WebSocket(HTTPConnection):
 
     async def send_bytes(self, data: bytes) -> None:
         if self._direct and self.application_state is _CONNECTED:
-            stats = self._stats
-            if stats is not None:  # metrics: the tap's count, inline
-                stats.messages_out += 1
-                stats.bytes_out += len(data)
+            message: Message = {"type": "websocket.send", "bytes": data}
+            if self._stats is not None:  # metrics: the tap's count, without its wrapper
+                self._stats.count_out(message)
             try:
-                await self._send({"type": "websocket.send", "bytes": data})
+                await self._send(message)
             except OSError:
                 raise self._peer_gone() from None
         else:

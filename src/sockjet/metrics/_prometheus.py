@@ -95,6 +95,14 @@ class _LocalHistogram:
             self._sent_sum = total
 
 
+def payload_size(message: Message) -> int:
+    """The bytes of a data message's payload: its text as UTF-8, else its bytes."""
+    text = message.get("text")
+    if text is not None:
+        return len(text) if text.isascii() else len(text.encode("utf-8"))
+    return len(message.get("bytes") or b"")
+
+
 class RouteStats:
     """The per-message counts of one route pattern: plain ints, handed on by ``flush``."""
 
@@ -109,6 +117,16 @@ class RouteStats:
             for family in (series.messages_received, series.messages_sent, series.bytes_received, series.bytes_sent)
         )
         self._sent = [0, 0, 0, 0]
+
+    def count_in(self, message: Message) -> None:
+        """Count one ``websocket.receive`` message (its payload's bytes, text as UTF-8)."""
+        self.messages_in += 1
+        self.bytes_in += payload_size(message)
+
+    def count_out(self, message: Message) -> None:
+        """Count one ``websocket.send`` message handed to the server."""
+        self.messages_out += 1
+        self.bytes_out += payload_size(message)
 
     def flush(self) -> None:
         now = (self.messages_in, self.messages_out, self.bytes_in, self.bytes_out)
@@ -157,13 +175,7 @@ class ConnectionTap:
         """Count one message the server's ``receive`` returned."""
         kind = message["type"]
         if kind == "websocket.receive":
-            stats = self.stats
-            stats.messages_in += 1
-            text = message.get("text")
-            if text is not None:
-                stats.bytes_in += len(text) if text.isascii() else len(text.encode("utf-8"))
-            else:
-                stats.bytes_in += len(message.get("bytes") or b"")
+            self.stats.count_in(message)
         elif kind == "websocket.disconnect" and self.state is _OPEN:
             self._closed(message.get("code", status.WS_1005_NO_STATUS_RCVD), "client")
 
@@ -171,13 +183,7 @@ class ConnectionTap:
         # Not a coroutine: it returns the server's send, so counting adds no frame to a hub fan-out.
         # A message is counted when handed to the server; one lost with its peer still counts.
         if message["type"] == "websocket.send":
-            stats = self.stats
-            stats.messages_out += 1
-            text = message.get("text")
-            if text is not None:
-                stats.bytes_out += len(text) if text.isascii() else len(text.encode("utf-8"))
-            else:
-                stats.bytes_out += len(message.get("bytes") or b"")
+            self.stats.count_out(message)
         else:
             self.control(message)
         return self._send(message)
