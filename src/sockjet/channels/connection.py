@@ -206,6 +206,16 @@ class Connection:
     def _error(self, command_id: int, code: ErrorCode, message: str, details: Any = None) -> None:
         self._fail(Failure(command_id, code, message, None if details is None else tuple(details)))
 
+    def _handler_failed(self, command_id: int, exc: Exception, handler: str, log: str, *args: object) -> None:
+        """Answer an application handler's exception: ``Invalid`` and ``Refuse`` as the handler meant
+        them; anything else ``failed``, its traceback logged here and its text never sent."""
+        if isinstance(exc, Invalid):
+            return self._error(command_id, ErrorCode.INVALID, str(exc), exc.details)
+        if isinstance(exc, Refuse):
+            return self._error(command_id, ErrorCode.REFUSED, exc.reason)
+        logger.error(log, *args, exc_info=exc)
+        return self._error(command_id, ErrorCode.FAILED, f"The {handler} failed; the error is logged on the server.")
+
     def tick(self, active: set[str]) -> None:
         """The ping ticker's look (every ``ping / 4``): a ping after three looks that saw nothing sent."""
         if self._sent or (active and not active.isdisjoint(self._joins)):
@@ -444,17 +454,10 @@ class Connection:
                 value = room.publish_adapter.validate(data)
                 params = room.match(command.room) or {}
                 data = encode(await handler(self, **room.publish_params(params), data=value))
-            except Invalid as invalid:
-                return self._error(command.id, ErrorCode.INVALID, str(invalid), invalid.details)
-            except Refuse as refused:
-                return self._error(command.id, ErrorCode.REFUSED, refused.reason)
-            except Exception:
-                logger.exception("The on_publish handler of room pattern %r failed", room.pattern)
-                return self._error(
-                    command.id,
-                    ErrorCode.FAILED,
-                    f"The publish handler of room {command.room!r} failed; the error is logged on the server.",
-                )
+            except Exception as exc:
+                handler_name = f"publish handler of room {command.room!r}"
+                log = "The on_publish handler of room pattern %r failed"
+                return self._handler_failed(command.id, exc, handler_name, log, room.pattern)
         hub = self._channels.hub
         try:
             position = await hub.publish(command.room, data)
@@ -512,17 +515,9 @@ class Connection:
         try:
             result = await method.call(self, command.data)
             frame = ok_frame(command.id, {"data": encode(result)})
-        except Invalid as invalid:
-            return self._error(command.id, ErrorCode.INVALID, str(invalid), invalid.details)
-        except Refuse as refused:
-            return self._error(command.id, ErrorCode.REFUSED, refused.reason)
-        except Exception:
-            logger.exception("The method %r failed", command.method)
-            return self._error(
-                command.id,
-                ErrorCode.FAILED,
-                f"The method {command.method!r} failed; the error is logged on the server.",
-            )
+        except Exception as exc:
+            log = "The method %r failed"
+            return self._handler_failed(command.id, exc, f"method {command.method!r}", log, command.method)
         self._reply(command.id, frame)
         return None
 
