@@ -40,6 +40,7 @@ from sockjet.hub.backends.cluster_url import SCHEMES as CLUSTER_SCHEMES
 from sockjet.hub.backends.cluster_url import ClusterURL, parse_cluster_url
 from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import PRESENCE_TTL
+from sockjet.hub.backends.redis_errors import UNANSWERED
 from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
 from sockjet.hub.backends.sentinel_url import SentinelURL, parse_sentinel_url
@@ -65,8 +66,6 @@ except ImportError:  # pragma: no cover - depends on the installed extras
 
 logger = logging.getLogger("sockjet.hub")
 
-_UNANSWERED = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
-"""What an unreachable or slow Redis raises (a cluster's client: also a slot without a node)."""
 
 _CONTROL = "__sockjet_control__"
 """A channel every process subscribes to, so the pub/sub connection always exists."""
@@ -249,7 +248,7 @@ class RedisBackend(RemoteBackend):
                 self._client = cluster_client(self.cluster, self.timeout, self.max_connections * 2)
                 await asyncio.wait_for(self._client.initialize(), self.timeout)
                 self._shards = self._shard_subscriber()
-        except _UNANSWERED as exc:
+        except UNANSWERED as exc:
             await self.stop()
             raise HubError(
                 f"Cannot connect to Redis at {redacted(self.url)}: {_describe(exc).rstrip('.')}. " + self._check_hint()
@@ -312,7 +311,7 @@ class RedisBackend(RemoteBackend):
             await self._shards.stop()
             self._shards = None
         if self._client is not None and self._local is not None:
-            with contextlib.suppress(*_UNANSWERED):
+            with contextlib.suppress(*UNANSWERED):
                 await asyncio.wait_for(self._remove_presence(sorted(self._present)), self.timeout)
         await self._close_pubsub()
         if self._client is not None:
@@ -433,7 +432,7 @@ class RedisBackend(RemoteBackend):
         pool = self._client.connection_pool
         try:
             connection = await pool.get_connection()
-        except _UNANSWERED as exc:
+        except UNANSWERED as exc:
             raise _Failed(exc, sent=False) from exc
         try:
             return await asyncio.wait_for(_send_and_read(connection, command), self.timeout)
@@ -441,7 +440,7 @@ class RedisBackend(RemoteBackend):
             raise  # a reply: the connection is in step
         except BaseException as exc:
             await connection.disconnect(nowait=True)  # a reply may still come: never read it as another's
-            if isinstance(exc, _UNANSWERED):
+            if isinstance(exc, UNANSWERED):
                 raise _Failed(exc, sent=True) from exc
             raise
         finally:
@@ -454,7 +453,7 @@ class RedisBackend(RemoteBackend):
                 return await asyncio.wait_for(self._client.execute_command(*command), self.timeout)
             except ResponseError:
                 raise
-            except _UNANSWERED as exc:
+            except UNANSWERED as exc:
                 raise _Failed(exc, sent=not _never_sent(exc)) from exc
 
     async def read_stream(self, room: str, *, after: int, limit: int | None, retention: Retention) -> StreamSlice:
@@ -496,7 +495,7 @@ class RedisBackend(RemoteBackend):
             try:
                 await asyncio.wait_for(pubsub.subscribe(*channels), self.timeout)
             except BaseException:
-                with contextlib.suppress(*_UNANSWERED):
+                with contextlib.suppress(*UNANSWERED):
                     await asyncio.wait_for(pubsub.aclose(), self.timeout)
                 raise
             self._pubsub = pubsub
@@ -514,7 +513,7 @@ class RedisBackend(RemoteBackend):
                 future.cancel()
         self._acks.clear()
         if pubsub is not None:
-            with contextlib.suppress(*_UNANSWERED):
+            with contextlib.suppress(*UNANSWERED):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
 
     async def sync_room(self, room: str) -> None:
@@ -535,7 +534,7 @@ class RedisBackend(RemoteBackend):
         self._dirty.add(room)
         try:
             await self._flush_presence()
-        except _UNANSWERED:
+        except UNANSWERED:
             self._presence_wakeup.set()  # the presence task retries
 
     async def _sync_subscription(self, room: str, wanted: bool) -> None:
@@ -553,7 +552,7 @@ class RedisBackend(RemoteBackend):
                 elif not wanted and room in self._subscribed:
                     self._subscribed.discard(room)
                     await asyncio.wait_for(pubsub.unsubscribe(channel), self.timeout)
-            except _UNANSWERED as exc:
+            except UNANSWERED as exc:
                 logger.warning(
                     "Redis subscription change for room %s failed (%s); the reader will retry.",
                     loggable(room),
@@ -655,7 +654,7 @@ class RedisBackend(RemoteBackend):
             try:
                 await self._flush_presence()
                 wait = interval
-            except _UNANSWERED as exc:
+            except UNANSWERED as exc:
                 # Retried with backoff, or as soon as the reader reconnects.
                 logger.debug("Presence refresh failed: %s", loggable(exc))
                 wait = min(interval, self.backoff[1], wait * 2 if wait < interval else self.backoff[0])
@@ -706,7 +705,7 @@ class RedisBackend(RemoteBackend):
             entries: dict[bytes, bytes] = await asyncio.wait_for(
                 self._client.hgetall(self.counts_key(room)), self.timeout
             )
-        except _UNANSWERED as exc:
+        except UNANSWERED as exc:
             raise self.unanswered("count", room, exc) from exc
         now = time.time()
         total = 0

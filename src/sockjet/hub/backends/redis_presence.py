@@ -34,6 +34,7 @@ from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from sockjet.exceptions import HubError
+from sockjet.hub.backends.redis_errors import UNANSWERED
 from sockjet.hub.backends.remote_presence import RemotePresenceStore
 from sockjet.hub.backends.slot_tags import BUCKETS, bucket, tag, untagged
 from sockjet.hub.presence import PresenceStats, own_user
@@ -41,11 +42,6 @@ from sockjet.hub.wire import decode_presence
 
 if TYPE_CHECKING:
     from sockjet.hub.backends.redis import RedisBackend
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # pragma: no cover - depends on the installed extras
-    RedisError = OSError  # type: ignore[misc,assignment]
 
 
 REFRESH_BATCH = 100
@@ -247,7 +243,7 @@ class RedisPresenceStore(RemotePresenceStore):
             url=backend.url,
             timeout=backend.timeout,
             ttl=backend.presence_ttl,
-            unanswered=(RedisError, OSError, asyncio.TimeoutError),
+            unanswered=UNANSWERED,
             task_name="sockjet-hub-redis-presence-reaper",
         )
         self.backend = backend
@@ -279,7 +275,7 @@ class RedisPresenceStore(RemotePresenceStore):
     async def stop(self) -> None:
         await self._end_upkeep()
         mine = [(room, conn) for room, conns in self._mine.items() for conn in conns]
-        with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError, HubError):
+        with contextlib.suppress(*UNANSWERED, HubError):
             for room, connection in mine:  # normally none: the hub left every room before
                 await self._in_room("leave", room, self.backend.process_id, connection)
         self._leaves.clear()
@@ -327,7 +323,7 @@ class RedisPresenceStore(RemotePresenceStore):
         key = own_user(user_key, connection)
         try:
             await self._in_room("join", room, self.backend.process_id, self._ttl_ms, connection, key, info_json)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except UNANSWERED as exc:
             raise self._fail("announce presence in", room, exc) from exc
         self._remember(room, connection, key, info_json)
 
@@ -335,7 +331,7 @@ class RedisPresenceStore(RemotePresenceStore):
         self._forget(room, connection)
         try:
             await self._in_room("leave", room, self.backend.process_id, connection)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except UNANSWERED as exc:
             self._leave_not_recorded(room, connection, exc)
             self._leaves.add((room, connection))
 
@@ -343,7 +339,7 @@ class RedisPresenceStore(RemotePresenceStore):
     async def _read(self, room: str, what: str) -> list[Any]:
         try:
             answer: list[Any] = await self._in_room("read", room, what)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except UNANSWERED as exc:
             raise self._fail("read the presence of", room, exc) from exc
         return answer
 

@@ -22,17 +22,10 @@ from typing import Any
 
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends.describe import describe
+from sockjet.hub.backends.redis_errors import UNANSWERED
 from sockjet.hub.loggable import loggable
 
-try:
-    from redis.exceptions import RedisClusterException, RedisError
-except ImportError:  # pragma: no cover - depends on the installed extras
-    RedisError = RedisClusterException = OSError  # type: ignore[misc,assignment]
-
 logger = logging.getLogger("sockjet.hub")
-
-FAILURES = (RedisError, RedisClusterException, OSError, asyncio.TimeoutError)
-"""What a lost node, a slot without an owner or a slow answer raise."""
 
 
 @dataclass
@@ -88,7 +81,7 @@ class ShardSubscriber:
                 self._wanted.add(channel)
                 try:
                     ack = await self._subscribe(channel)
-                except FAILURES as exc:
+                except UNANSWERED as exc:
                     logger.warning(
                         "Redis Cluster subscription to %s failed (%s); retrying.", loggable(channel), describe(exc)
                     )
@@ -100,7 +93,7 @@ class ShardSubscriber:
                 link = self._links.get(self._home.pop(channel, ""))
                 if link is not None:
                     link.channels.discard(channel)
-                    with contextlib.suppress(*FAILURES):
+                    with contextlib.suppress(*UNANSWERED):
                         await asyncio.wait_for(link.pubsub.sunsubscribe(channel), self.timeout)
                 return
         if ack is not None:
@@ -187,7 +180,7 @@ class ShardSubscriber:
             delay = min(delay * 2, self.backoff[1])
             try:
                 await asyncio.wait_for(self._cluster.nodes_manager.initialize(), self.timeout)
-            except FAILURES as exc:
+            except UNANSWERED as exc:
                 logger.debug("Redis Cluster topology refresh failed: %s", loggable(exc))
                 continue
             moved: list[tuple[bytes, asyncio.Future[None]]] = []
@@ -195,7 +188,7 @@ class ShardSubscriber:
                 for channel in sorted(self._homeless):
                     try:
                         moved.append((channel, await self._subscribe(channel)))
-                    except FAILURES as exc:
+                    except UNANSWERED as exc:
                         logger.debug("Redis Cluster re-subscription of %s failed: %s", loggable(channel), exc)
                         continue
                     self._homeless.discard(channel)
@@ -211,7 +204,7 @@ class ShardSubscriber:
         if link.reader is not None and link.reader is not asyncio.current_task():
             await end_task(link.reader)
         link.reader = None
-        with contextlib.suppress(*FAILURES):
+        with contextlib.suppress(*UNANSWERED):
             await asyncio.wait_for(link.pubsub.aclose(), self.timeout)
 
     async def stop(self) -> None:
@@ -228,4 +221,4 @@ class ShardSubscriber:
         self._home.clear()
 
 
-__all__ = ["FAILURES", "ShardSubscriber"]
+__all__ = ["ShardSubscriber"]
