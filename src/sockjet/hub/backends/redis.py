@@ -106,7 +106,7 @@ def cluster_client(url: ClusterURL, timeout: float, max_connections: int) -> Any
     """
     from redis.asyncio.cluster import ClusterNode
 
-    return aioredis.RedisCluster(
+    client = aioredis.RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in url.seeds],
         require_full_coverage=False,
         username=url.username,
@@ -117,6 +117,30 @@ def cluster_client(url: ClusterURL, timeout: float, max_connections: int) -> Any
         max_connections=max_connections,
         retry=Retry(NoBackoff(), 0),
     )
+    client.commands_parser = _CommandTable()
+    return client
+
+
+if aioredis is not None:
+    from redis._parsers.commands import AsyncCommandsParser
+
+    class _CommandTable(AsyncCommandsParser):
+        """redis-py's table of where each command's keys are, read once.
+
+        redis-py re-initializes a cluster client after every connection error, and each time it
+        re-reads ``COMMAND`` too (a reply of some hundred kB, parsed in Python): with a master dead,
+        every publish to its rooms made the next command of any room pay that, and publishes to
+        live rooms ran out of time. The table does not change with the topology; the slots are
+        still re-read each time.
+        """
+
+        __slots__ = ()
+
+        async def initialize(self, node: Any = None) -> None:
+            if node is not None:
+                self.node = node
+            if not self.commands:
+                await super().initialize()
 
 
 def _never_sent(exc: BaseException) -> bool:
