@@ -308,14 +308,8 @@ class WebSocket(HTTPConnection):
             pass
 
     async def send_text(self, data: str) -> None:
-        await self._send_data({"type": "websocket.send", "text": data})
-
-    async def send_bytes(self, data: bytes) -> None:
-        await self._send_data({"type": "websocket.send", "bytes": data})
-
-    async def _send_data(self, message: Message) -> None:
-        """``send`` of a data message, straight to the server once accepted (no state checks)."""
         if self._direct and self.application_state is _CONNECTED:
+            message: Message = {"type": "websocket.send", "text": data}
             if self._stats is not None:  # metrics: the tap's count, without its wrapper
                 self._stats.count_out(message)
             try:
@@ -323,7 +317,19 @@ class WebSocket(HTTPConnection):
             except OSError:
                 raise self._peer_gone() from None
         else:
-            await self.send(message)
+            await self.send({"type": "websocket.send", "text": data})
+
+    async def send_bytes(self, data: bytes) -> None:
+        if self._direct and self.application_state is _CONNECTED:
+            message: Message = {"type": "websocket.send", "bytes": data}
+            if self._stats is not None:  # metrics: the tap's count, without its wrapper
+                self._stats.count_out(message)
+            try:
+                await self._send(message)
+            except OSError:
+                raise self._peer_gone() from None
+        else:
+            await self.send({"type": "websocket.send", "bytes": data})
 
     async def send_json(self, data: Any, mode: str = "text") -> None:
         """Send ``data`` as compact JSON (no spaces, non-ASCII kept) in a text or binary frame."""
