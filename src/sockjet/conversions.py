@@ -189,32 +189,14 @@ def _expected(values: Sequence[Any]) -> str:
 def _enum_converter(cls: type[enum.Enum]) -> Convert:
     members = list(cls)
     message = f"Input should be {_expected([m.value for m in members])}"
-    if issubclass(cls, int):
-        by_int = {m.value: m for m in members}
-
-        def convert_int(raw: str) -> Any:
-            try:
-                return by_int[to_int(raw)]
-            except (ConversionError, KeyError):
-                raise ConversionError("enum", message) from None
-
-        return convert_int
-    if issubclass(cls, float):
-        by_float = {m.value: m for m in members}
-
-        def convert_float(raw: str) -> Any:
-            try:
-                return by_float[to_float(raw)]
-            except (ConversionError, KeyError):
-                raise ConversionError("enum", message) from None
-
-        return convert_float
-    by_text = {m.value: m for m in members if isinstance(m.value, str)}
+    # An int or float enum takes what its base type parses ("1" and "01" alike); any other, the text itself.
+    parse: Callable[[str], Any] = to_int if issubclass(cls, int) else to_float if issubclass(cls, float) else str
+    by_value = {m.value: m for m in members if isinstance(m.value, (str, int, float))}
 
     def convert(raw: str) -> Any:
         try:
-            return by_text[raw]
-        except KeyError:
+            return by_value[parse(raw)]
+        except (ConversionError, KeyError):
             raise ConversionError("enum", message) from None
 
     return convert
