@@ -40,6 +40,7 @@ from sockjet.hub.backends.cluster_url import SCHEMES as CLUSTER_SCHEMES
 from sockjet.hub.backends.cluster_url import ClusterURL, parse_cluster_url
 from sockjet.hub.backends.describe import describe as _describe
 from sockjet.hub.backends.presence import PRESENCE_TTL
+from sockjet.hub.backends.redis_confirmations import Confirmations, confirmed_within
 from sockjet.hub.backends.redis_errors import UNANSWERED
 from sockjet.hub.backends.remote import RemoteBackend, not_running
 from sockjet.hub.backends.sentinel_url import SCHEMES as SENTINEL_SCHEMES
@@ -193,7 +194,7 @@ class RedisBackend(RemoteBackend):
         """Script text -> its sha, for ``EVALSHA``."""
         self._pubsub: Any = None
         self._subscribed: set[str] = set()
-        self._acks: dict[bytes, asyncio.Future[None]] = {}
+        self._confirmations = Confirmations()
         self._lock = asyncio.Lock()
         self._connected = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -532,10 +533,7 @@ class RedisBackend(RemoteBackend):
         pubsub, self._pubsub = self._pubsub, None
         self._connected.clear()
         self._subscribed.clear()
-        for future in self._acks.values():
-            if not future.done():
-                future.cancel()
-        self._acks.clear()
+        self._confirmations.lose_all()
         if pubsub is not None:
             with contextlib.suppress(*UNANSWERED):
                 await asyncio.wait_for(pubsub.aclose(), self.timeout)
@@ -570,7 +568,7 @@ class RedisBackend(RemoteBackend):
             channel = self.channel(room)
             try:
                 if wanted and room not in self._subscribed:
-                    ack = self._acks.setdefault(channel, asyncio.get_running_loop().create_future())
+                    ack = self._confirmations.expect(channel)
                     await asyncio.wait_for(pubsub.subscribe(channel), self.timeout)
                     self._subscribed.add(room)
                 elif not wanted and room in self._subscribed:
@@ -583,17 +581,11 @@ class RedisBackend(RemoteBackend):
                     loggable(exc),
                 )
                 return
-        if ack is not None:
-            try:
-                await asyncio.wait_for(asyncio.shield(ack), self.timeout)
-            except asyncio.TimeoutError:
-                logger.warning(
-                    "Redis did not confirm the subscription to room %s within %gs.", loggable(room), self.timeout
-                )
-            except asyncio.CancelledError:
-                if not ack.cancelled():
-                    raise  # this task is being cancelled, not the wait for the confirmation
-                # The connection dropped before the confirmation: the reader re-subscribes.
+        # A connection that dropped before confirming: the reader re-subscribes.
+        if ack is not None and not await confirmed_within(ack, self.timeout):
+            logger.warning(
+                "Redis did not confirm the subscription to room %s within %gs.", loggable(room), self.timeout
+            )
 
     # -- the reader ------------------------------------------------------------------------------------
     async def _read(self) -> None:
@@ -641,9 +633,7 @@ class RedisBackend(RemoteBackend):
         if kind == "message":
             self._on_room_message(channel, message["data"])
         elif kind == "subscribe":
-            future = self._acks.pop(channel, None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            self._confirmations.confirm(channel)
 
     def _on_room_message(self, channel: bytes, data: bytes) -> None:
         room = self._room_of(channel)

@@ -22,6 +22,7 @@ from typing import Any
 
 from sockjet.hub.backends._tasks import end_task
 from sockjet.hub.backends.describe import describe
+from sockjet.hub.backends.redis_confirmations import Confirmations, confirmed_within
 from sockjet.hub.backends.redis_errors import UNANSWERED
 from sockjet.hub.loggable import loggable
 
@@ -63,7 +64,7 @@ class ShardSubscriber:
         self._home: dict[bytes, str] = {}
         """Channel -> the node its subscription is on."""
         self._homeless: set[bytes] = set()
-        self._acks: dict[bytes, asyncio.Future[None]] = {}
+        self._confirmations = Confirmations()
         self._lock = asyncio.Lock()
         self._rehoming: asyncio.Task[None] | None = None
         self.lost = 0
@@ -105,11 +106,11 @@ class ShardSubscriber:
         link = self._links.get(node.name)
         if link is None:
             link = self._links[node.name] = _Link(node.name, self._connect(node.host, node.port).pubsub())
-        ack = self._acks.setdefault(channel, asyncio.get_running_loop().create_future())
+        ack = self._confirmations.expect(channel)
         try:
             await asyncio.wait_for(link.pubsub.ssubscribe(channel), self.timeout)
         except BaseException:
-            self._acks.pop(channel, None)
+            self._confirmations.lose(channel)
             if not link.channels:
                 await self._drop(link)
             raise
@@ -120,14 +121,9 @@ class ShardSubscriber:
         return ack
 
     async def _confirmed(self, channel: bytes, ack: asyncio.Future[None]) -> None:
-        try:
-            await asyncio.wait_for(asyncio.shield(ack), self.timeout)
-        except asyncio.TimeoutError:
+        # A node lost before it confirmed: the channel is homeless, and re-subscribed.
+        if not await confirmed_within(ack, self.timeout):
             logger.warning("Redis Cluster did not confirm the subscription to %s in time.", loggable(channel))
-        except asyncio.CancelledError:
-            if not ack.cancelled():
-                raise  # this task is being cancelled, not the wait for the confirmation
-            # The node was lost before it confirmed: the channel is homeless, and re-subscribed.
 
     async def _read(self, link: _Link) -> None:
         try:
@@ -152,9 +148,7 @@ class ShardSubscriber:
         if kind == "smessage":
             self._deliver(channel, message["data"])
         elif kind == "ssubscribe":
-            future = self._acks.pop(channel, None)
-            if future is not None and not future.done():
-                future.set_result(None)
+            self._confirmations.confirm(channel)
         elif kind == "sunsubscribe" and channel in link.channels:
             # Not asked for: the node gave the slot away (resharding, or it was demoted).
             link.channels.discard(channel)
@@ -165,9 +159,7 @@ class ShardSubscriber:
         """``channels`` have no subscription now: find them a home in the background."""
         for channel in channels:
             self._home.pop(channel, None)
-            future = self._acks.pop(channel, None)
-            if future is not None and not future.done():
-                future.cancel()
+            self._confirmations.lose(channel)
         self._homeless.update(channel for channel in channels if channel in self._wanted)
         if self._homeless and (self._rehoming is None or self._rehoming.done()):
             self._rehoming = asyncio.create_task(self._rehome(), name="sockjet-hub-redis-shard-rehome")
@@ -213,9 +205,7 @@ class ShardSubscriber:
             self._rehoming = None
         for link in list(self._links.values()):
             await self._drop(link)
-        for future in self._acks.values():
-            future.cancel()
-        self._acks.clear()
+        self._confirmations.lose_all()
         self._wanted.clear()
         self._homeless.clear()
         self._home.clear()
