@@ -2,7 +2,7 @@
 
 Redis answers ``SUBSCRIBE``/``SSUBSCRIBE`` on the pub/sub connection, where the reader task sees
 it, not as the reply of the call: the subscriber waits on a future that the reader resolves. A
-lost connection cancels what it still owes, and ``wait`` tells that cancellation apart from the
+lost connection cancels what it still owes, and ``confirmed_within`` tells that cancellation apart from the
 waiting task's own (which goes on), so one rule serves the single-Redis reader and the cluster's
 readers of each node.
 """
@@ -13,7 +13,7 @@ import asyncio
 
 
 class Confirmations:
-    """Futures by channel: ``expect`` before subscribing, ``confirm`` from the reader, ``wait`` after."""
+    """Futures by channel: ``expect`` before subscribing, ``confirm`` from the reader, ``confirmed_within`` after."""
 
     def __init__(self) -> None:
         self._owed: dict[bytes, asyncio.Future[None]] = {}
